@@ -1,0 +1,48 @@
+# voxlet developer tasks. `make test` is what CI runs; `make say` speaks a sentence.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared
+TEXT ?= Hello from voxlet, a streaming text to speech engine.
+OUT ?= hello.wav
+export VIRTUAL_ENV := $(abspath $(VENV))
+
+.PHONY: install build say test test-rust test-python lint stubs bench clean
+
+# The venv and every Python dependency; redone only when pyproject.toml or constraints change.
+$(VENV)/.deps: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" -c constraints.txt
+	$(PY) - <<< 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(d["dependencies"] + d["optional-dependencies"]["dev"]))' > $(VENV)/requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements.txt -c constraints.txt
+	touch $@
+
+# The Rust extension, built in release mode into python/voxlet (cargo rebuilds only what changed).
+build: $(VENV)/.deps
+	$(VENV)/bin/maturin develop --release -q
+
+install: build
+
+say: install
+	$(VENV)/bin/voxlet say "$(TEXT)" -o $(OUT)
+
+lint: install
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -q -- -D warnings
+
+test-rust:
+	cargo test --workspace -q
+
+test-python: install
+	VOXLET_SHARED=$(abspath $(SHARED)) $(PY) -m pytest -q -p no:cacheprovider tests
+
+test: lint test-rust test-python
+
+bench: install
+	$(PY) benches/bench_rtf.py
+
+clean:
+	rm -rf $(VENV) target python/voxlet/*.so
