@@ -1,0 +1,65 @@
+"""Per-call generation knobs. Nothing per-call is stored on the model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from voxlet.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """Options of one `TTS.stream()` / `TTS.synthesize()` call.
+
+    Args:
+        temperature: variance of the flow head's start noise (std = sqrt(temperature));
+            None uses the model's default (0.3 for recent English models, else 0.7).
+        lsd_steps: flow-head decode steps per latent frame.
+        noise_clamp: truncate the start noise to [-clamp, clamp]; None for no truncation.
+        eos_threshold: a frame ends speech when its raw EOS logit exceeds this; None uses the
+            model's default (-4.0 unless the config says otherwise).
+        frames_after_eos: frames generated after the first EOS; None guesses per chunk.
+        max_frames: hard cap on latent frames per text chunk; None uses the length estimate.
+        max_tokens_per_chunk: long text is split into chunks of at most this many tokens.
+        seed: seed of the noise generator; None draws a fresh seed.
+        on_no_eos: what to do when a chunk hits its length limit without EOS.
+    """
+
+    temperature: float | None = None
+    lsd_steps: int = 1
+    noise_clamp: float | None = None
+    eos_threshold: float | None = None
+    frames_after_eos: int | None = None
+    max_frames: int | None = None
+    max_tokens_per_chunk: int = 50
+    seed: int | None = None
+    on_no_eos: Literal["warn", "ignore", "raise"] = "warn"
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None and not (
+            math.isfinite(self.temperature) and self.temperature >= 0
+        ):
+            raise ConfigError(f"temperature: must be a finite number >= 0, got {self.temperature}")
+        if self.lsd_steps < 1:
+            raise ConfigError(f"lsd_steps: must be >= 1, got {self.lsd_steps}")
+        if self.noise_clamp is not None and not self.noise_clamp > 0:
+            raise ConfigError(f"noise_clamp: must be > 0, got {self.noise_clamp}")
+        if self.eos_threshold is not None and math.isnan(self.eos_threshold):
+            raise ConfigError("eos_threshold: must not be NaN")
+        if self.frames_after_eos is not None and self.frames_after_eos < 0:
+            raise ConfigError(f"frames_after_eos: must be >= 0, got {self.frames_after_eos}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ConfigError(f"max_frames: must be >= 1, got {self.max_frames}")
+        if self.max_tokens_per_chunk < 1:
+            raise ConfigError(
+                f"max_tokens_per_chunk: must be >= 1, got {self.max_tokens_per_chunk}"
+            )
+        if self.on_no_eos not in ("warn", "ignore", "raise"):
+            raise ConfigError(f"on_no_eos: must be warn|ignore|raise, got {self.on_no_eos!r}")
+
+    def replace(self, **changes: object) -> GenerationOptions:
+        """Returns a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,59 @@
+"""Text preparation: raw str -> the str the model is prompted with (reference 4.0.1 rules). Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from voxlet.errors import TextError
+
+_TERMINAL = (".", "!", "?", "…")
+_SOFT_END = (",", ";", ":", "-", "–", "—")
+_CLOSERS = "\"'”’)]»"
+_PUNCT_AFTER_END = re.compile(r"([.!?…])[,;:]")
+_PAD = " " * 8
+
+
+@dataclass(frozen=True, slots=True)
+class TextRules:
+    """Per-model text rules, taken from the model config."""
+
+    replace_characters: dict[str, str] = field(default_factory=dict)
+    remove_semicolons: bool = False
+    pad_with_spaces_for_short_inputs: bool = False
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+def prepare_text(text: str, rules: TextRules) -> str:
+    """Applies the reference's preparation rules; raises TextError on empty text."""
+    text = text.strip()
+    for old, new in rules.replace_characters.items():
+        text = text.replace(old, new)
+    text = re.sub(r"\s+", " ", text)
+    text = _PUNCT_AFTER_END.sub(r"\1", text).strip()
+    if not text:
+        raise TextError("Text prompt cannot be empty")
+    # Newlines are gone after the whitespace collapse; the single pass of "  " -> " " the
+    # reference then makes is a no-op here for the same reason.
+    if rules.remove_semicolons:
+        text = text.replace(";", ",")
+    if not text[0].isupper():
+        text = text[0].upper() + text[1:]
+    text = _fix_terminal_punctuation(text)
+    if rules.pad_with_spaces_for_short_inputs and count_words(text) < 5:
+        text = _PAD + text
+    return text
+
+
+def _fix_terminal_punctuation(text: str) -> str:
+    """Ends the text with terminal punctuation, looking past closing quotes and brackets."""
+    core = text.rstrip(_CLOSERS + " ")
+    closers = text[len(core) :]
+    if not core or core.endswith(_TERMINAL):
+        return text
+    if core.endswith(_SOFT_END):
+        return core[:-1] + "." + closers
+    return text + "."
