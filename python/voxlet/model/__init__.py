@@ -1,0 +1,1 @@
+"""Model stage: FlowLM, flow head, Mimi and voices, with explicit streaming state."""

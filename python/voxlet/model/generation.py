@@ -1,0 +1,94 @@
+"""Latent generation for one text chunk: token ids + voice -> normalized latents, EOS rule applied.
+
+Runs on the thread that owns the FlowLM state it creates. Each chunk starts from a copy of the
+voice prefix with capacity for its tokens and frames, prefills the text, then steps until the
+EOS rule or the length limit stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from voxlet.constants import FRAME_RATE_HZ, LATENT_DIM, MIN_FRAMES_BEFORE_EOS
+from voxlet.errors import VoxletError
+from voxlet.model.flow_lm import FlowLM
+from voxlet.model.voice import VoiceState
+
+log = logging.getLogger(__name__)
+
+
+def estimate_max_frames(n_tokens: int) -> int:
+    """The reference's length limit per chunk: ceil((tokens / 3 + 2) * 12.5) frames."""
+    return math.ceil((n_tokens / 3.0 + 2.0) * FRAME_RATE_HZ)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """Resolved knobs of one chunk (per-call options merged with model defaults)."""
+
+    token_ids: torch.Tensor  # (T,) int64
+    max_frames: int
+    frames_after_eos: int
+    temperature: float
+    eos_threshold: float
+    lsd_steps: int
+    noise_clamp: float | None
+    on_no_eos: str
+
+
+class NoEosError(VoxletError):
+    """A chunk reached its length limit without an end-of-speech frame (on_no_eos='raise')."""
+
+
+def make_noise(plan: ChunkPlan, generator: torch.Generator) -> torch.Tensor:
+    """Start noise of the flow head: N(0, temperature), optionally truncated; (1, 32)."""
+    if plan.temperature == 0:
+        return torch.zeros(1, LATENT_DIM)
+    std = math.sqrt(plan.temperature)
+    if plan.noise_clamp is None:
+        return torch.randn(1, LATENT_DIM, generator=generator) * std
+    x = torch.empty(1, LATENT_DIM)
+    return torch.nn.init.trunc_normal_(
+        x, 0.0, std, -plan.noise_clamp, plan.noise_clamp, generator=generator
+    )
+
+
+def prompt_chunk(flow_lm: FlowLM, voice: VoiceState, plan: ChunkPlan):
+    """A fresh FlowLM state: voice prefix copied in, then the chunk's text prefilled."""
+    n_tokens = int(plan.token_ids.shape[0])
+    state = voice.to_flow_lm_state(voice.n_positions + n_tokens + plan.max_frames)
+    flow_lm.prompt(flow_lm.embed_tokens(plan.token_ids.view(1, -1)), state)
+    return state
+
+
+def generate_latents(
+    flow_lm: FlowLM,
+    state,
+    plan: ChunkPlan,
+    generator: torch.Generator,
+) -> Iterator[torch.Tensor]:
+    """Yields normalized latents (1, 32) from a prompted state until EOS rule or limit.
+
+    EOS flags before frame 6 are ignored; after the first EOS at frame e, frames up to
+    e + frames_after_eos - 1 are yielded.
+    """
+    latent: torch.Tensor | None = None
+    eos_at: int | None = None
+    for i in range(plan.max_frames):
+        if eos_at is not None and i >= eos_at + plan.frames_after_eos:
+            return
+        latent, eos_logit = flow_lm.step(latent, state, make_noise(plan, generator), plan.lsd_steps)
+        if eos_at is None and i >= MIN_FRAMES_BEFORE_EOS and float(eos_logit) > plan.eos_threshold:
+            eos_at = i
+        yield latent
+    if eos_at is None:
+        message = f"maximum generation length ({plan.max_frames} frames) reached without EOS"
+        if plan.on_no_eos == "raise":
+            raise NoEosError(message)
+        if plan.on_no_eos == "warn":
+            log.warning(message)

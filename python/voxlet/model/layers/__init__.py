@@ -1,0 +1,1 @@
+"""Building blocks shared by FlowLM and Mimi. Module attribute names follow the checkpoint keys."""

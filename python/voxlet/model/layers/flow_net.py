@@ -1,0 +1,95 @@
+"""The LSD flow head: v = flow_net(c, s, t, x), an adaLN MLP conditioned on h and two times.
+
+y = cond_embed(c) + (T_s(s) + T_t(t)) / 2; x -> input_proj -> res-blocks -> final layer.
+The time embedders end in a norm that divides by the *unbiased* variance without centring x.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _AlphaNorm(nn.Module):
+    """x * alpha / sqrt(1e-5 + var_unbiased(x)); x itself is not centred (reference quirk)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.empty(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var = 1e-5 + x.var(dim=-1, keepdim=True)
+        return x * (self.alpha * torch.rsqrt(var))
+
+
+class TimeEmbedder(nn.Module):
+    freqs: torch.Tensor
+
+    def __init__(self, dim: int, n_freqs: int = 128):
+        super().__init__()
+        self.register_buffer("freqs", torch.empty(n_freqs))
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * n_freqs, dim), nn.SiLU(), nn.Linear(dim, dim), _AlphaNorm(dim)
+        )
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        args = t * self.freqs  # (B, 1) * (F,) -> (B, F)
+        return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class ResBlock(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.in_ln = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 3 * dim))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        shift, scale, gate = self.adaLN_modulation(y).chunk(3, dim=-1)
+        return x + gate * self.mlp(_modulate(self.in_ln(x), shift, scale))
+
+
+class FinalLayer(nn.Module):
+    def __init__(self, dim: int, out_dim: int):
+        super().__init__()
+        self.norm_final = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
+        self.linear = nn.Linear(dim, out_dim)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.adaLN_modulation(y).chunk(2, dim=-1)
+        return self.linear(_modulate(self.norm_final(x), shift, scale))
+
+
+class FlowNet(nn.Module):
+    def __init__(self, cond_dim: int, latent_dim: int, dim: int, depth: int):
+        super().__init__()
+        self.time_embed = nn.ModuleList([TimeEmbedder(dim), TimeEmbedder(dim)])
+        self.cond_embed = nn.Linear(cond_dim, dim)
+        self.input_proj = nn.Linear(latent_dim, dim)
+        self.res_blocks = nn.ModuleList(ResBlock(dim) for _ in range(depth))
+        self.final_layer = FinalLayer(dim, latent_dim)
+
+    def forward(
+        self, c: torch.Tensor, s: torch.Tensor, t: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
+        """c (B, D_cond), s and t (B, 1), x (B, latent) -> velocity (B, latent)."""
+        y = (self.time_embed[0](s) + self.time_embed[1](t)) / 2 + self.cond_embed(c)
+        h = self.input_proj(x)
+        for block in self.res_blocks:
+            h = block(h, y)
+        return self.final_layer(h, y)
+
+
+def lsd_decode(flow_net: FlowNet, c: torch.Tensor, x0: torch.Tensor, steps: int) -> torch.Tensor:
+    """Integrates x from noise x0 over `steps` equal steps: x += v(c, i/N, (i+1)/N, x) / N."""
+    x = x0
+    ones = torch.ones(x0.shape[0], 1)
+    for i in range(steps):
+        s, t = i / steps, (i + 1) / steps
+        x = x + flow_net(c, ones * s, ones * t, x) / steps
+    return x

@@ -1,0 +1,101 @@
+"""Checkpoint loading: a local safetensors file -> a ready `PocketTTS` network. Never downloads.
+
+Every key and shape is checked against the model built from the config, and the first problem is
+named with the key and both shapes. bf16/fp16 tensors are upcast to float32. The voice-cloning
+encoder may be absent or all zeros; the network then works with prebaked voices only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from voxlet.config import ModelConfig
+from voxlet.errors import WeightsError
+from voxlet.model.network import PocketTTS, is_cloning_key
+
+log = logging.getLogger(__name__)
+
+_FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+@dataclass(slots=True)
+class LoadedNetwork:
+    network: PocketTTS
+    has_voice_cloning: bool
+    source_dtype: str
+
+
+def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise WeightsError(f"checkpoint not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(
+            f"cannot read checkpoint {path} (corrupt or not safetensors): {e}"
+        ) from e
+
+
+def _shape(t: torch.Tensor | tuple[int, ...]) -> list[int]:
+    return list(t.shape) if isinstance(t, torch.Tensor) else list(t)
+
+
+def check_state_dict(
+    tensors: dict[str, torch.Tensor], expected: dict[str, torch.Size], where: str
+) -> set[str]:
+    """Validates keys, shapes and dtypes; returns the cloning keys the checkpoint lacks."""
+    missing = [k for k in expected if k not in tensors]
+    required_missing = [k for k in missing if not is_cloning_key(k)]
+    if required_missing:
+        k = required_missing[0]
+        more = f" (and {len(required_missing) - 1} more)" if len(required_missing) > 1 else ""
+        raise WeightsError(
+            f"{where}: missing tensor {k!r} with shape {_shape(expected[k])}{more}; "
+            "is this a checkpoint of a different model?"
+        )
+    unexpected = sorted(k for k in tensors if k not in expected)
+    if unexpected:
+        k = unexpected[0]
+        raise WeightsError(
+            f"{where}: unexpected tensor {k!r} with shape {_shape(tensors[k])} "
+            f"({len(unexpected)} unexpected in all); the checkpoint does not match this config"
+        )
+    for k, want in expected.items():
+        t = tensors.get(k)
+        if t is None:
+            continue
+        if list(t.shape) != list(want):
+            raise WeightsError(
+                f"{where}: tensor {k!r} has shape {_shape(t)}, the model expects {_shape(want)}"
+            )
+        if t.dtype not in _FLOAT_DTYPES:
+            raise WeightsError(f"{where}: tensor {k!r} has dtype {t.dtype}, expected a float type")
+    return set(missing)
+
+
+def load_network(cfg: ModelConfig, path: str | Path) -> LoadedNetwork:
+    """Builds the network for `cfg` and loads `path` into it (strict, float32)."""
+    path = Path(path)
+    tensors = _read_checkpoint(path)
+    with torch.device("meta"):
+        network = PocketTTS(cfg)
+    expected = {k: v.shape for k, v in network.state_dict().items()}
+    missing = check_state_dict(tensors, expected, str(path))
+    dtypes = {str(t.dtype).removeprefix("torch.") for t in tensors.values()}
+    state = {k: t if t.dtype == torch.float32 else t.float() for k, t in tensors.items()}
+    for k in missing:
+        state[k] = torch.zeros(expected[k])
+    network.load_state_dict(state, strict=True, assign=True)
+    network.eval().requires_grad_(False)
+    probe = "mimi.encoder.model.0.conv.weight"
+    has_cloning = not missing and bool(state[probe].any())
+    if not has_cloning:
+        log.info("%s has no voice-cloning encoder; only prebaked voices can be used", path)
+    return LoadedNetwork(network, has_cloning, "/".join(sorted(dtypes)))

@@ -1,0 +1,265 @@
+"""`TTS`: the public entry point. Loads a model, makes voices, streams speech.
+
+Example:
+    >>> tts = TTS.load(config="tiny_config.yaml")
+    >>> voice = tts.voice("prompt.wav")
+    >>> for pcm in tts.stream("Hello world.", voice):  # float32 [1920] at 24 kHz
+    ...     ...
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from voxlet import hub, registry
+from voxlet.config import Environment, ModelConfig
+from voxlet.constants import FADE_IN_SAMPLES, SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
+from voxlet.errors import ConfigError, DownloadError, VoiceError
+from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
+from voxlet.model.network import PocketTTS
+from voxlet.model.voice import (
+    VoiceState,
+    audio_to_mono,
+    load_voice_file,
+    save_voice_file,
+    voice_from_audio,
+)
+from voxlet.model.weights import load_network
+from voxlet.options import GenerationOptions
+from voxlet.text import TextChunk, TextRules, Tokenizer, load_tokenizer, split_into_chunks
+
+log = logging.getLogger(__name__)
+
+_AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif"}
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """A ready voice: the FlowLM prefix it stands for, and where it came from."""
+
+    state: VoiceState
+    source: str
+
+
+class TTS:
+    """A loaded model. Stateless between calls: every stream owns its own state."""
+
+    def __init__(
+        self, cfg: ModelConfig, network: PocketTTS, tokenizer: Tokenizer, has_voice_cloning: bool
+    ):
+        self.config = cfg
+        self.network = network
+        self.tokenizer = tokenizer
+        self.has_voice_cloning = has_voice_cloning
+        self.text_rules = TextRules(
+            cfg.replace_characters, cfg.remove_semicolons, cfg.pad_with_spaces_for_short_inputs
+        )
+        if tokenizer.vocab_size != cfg.flow_lm.lookup_table.n_bins:
+            raise ConfigError(
+                f"flow_lm.lookup_table.n_bins: {cfg.flow_lm.lookup_table.n_bins}, but the "
+                f"tokenizer has {tokenizer.vocab_size} pieces"
+            )
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE_HZ
+
+    @staticmethod
+    def load(
+        name: str | None = None,
+        *,
+        config: str | Path | ModelConfig | None = None,
+        weights: str | Path | None = None,
+        tokenizer: str | Path | None = None,
+    ) -> TTS:
+        """Loads an official model by name, or a model from a local config file.
+
+        Args:
+            name: an official model ("english", "german", ...); exclusive with `config`.
+            config: a reference-schema YAML file (or a ModelConfig).
+            weights: a local safetensors checkpoint; overrides VOXLET_WEIGHTS and the config.
+            tokenizer: a SentencePiece `.model` or tokenizers `.json`; overrides the config.
+
+        Raises:
+            ConfigError, WeightsError, DownloadError: with what went wrong and what to do.
+        """
+        if name is not None and config is not None:
+            raise ConfigError("pass either a model name or a config, not both")
+        if isinstance(config, ModelConfig):
+            cfg = config
+        elif config is not None:
+            cfg = ModelConfig.load(config)
+        else:
+            cfg = registry.official_config(name or "english")
+        env = Environment.read()
+        weights_path = _resolve_weights(cfg, weights or env.weights)
+        tok_location = str(
+            tokenizer or env.tokenizer or cfg.resolve(cfg.flow_lm.lookup_table.tokenizer_path)
+        )
+        tok_path = hub.fetch(
+            tok_location, what="tokenizer", flag="--tokenizer", env_var="VOXLET_TOKENIZER"
+        )
+        loaded = load_network(cfg, weights_path)
+        return TTS(cfg, loaded.network, load_tokenizer(tok_path), loaded.has_voice_cloning)
+
+    # Voices -------------------------------------------------------------------------------
+
+    def voice(self, spec: str | Path | Voice | VoiceState | None = None) -> Voice:
+        """A voice from an audio file (cloning), a voice `.safetensors`, or a predefined name."""
+        if isinstance(spec, Voice):
+            return spec
+        if isinstance(spec, VoiceState):
+            return Voice(spec, "state")
+        spec = str(spec) if spec is not None else registry.default_voice(self.config.name)
+        path = Path(spec).expanduser()
+        with torch.no_grad():
+            if path.suffix == ".safetensors" and path.is_file():
+                return Voice(load_voice_file(path, self.network.flow_lm), str(path))
+            if path.is_file():
+                return Voice(self._clone(path), str(path))
+            if spec in registry.PREDEFINED_VOICES and self.config.name in registry.model_names():
+                local = hub.fetch(
+                    registry.voice_url(self.config.name, spec), what="voice", flag="--voice"
+                )
+                return Voice(load_voice_file(local, self.network.flow_lm), spec)
+        if path.suffix or "/" in spec:
+            raise VoiceError(f"voice file not found: {path}")
+        raise VoiceError(
+            f"unknown voice {spec!r}: give an audio file, a voice .safetensors, or one of "
+            f"{', '.join(registry.PREDEFINED_VOICES)} (predefined voices need an official model)"
+        )
+
+    def voice_from_audio(self, samples: npt.ArrayLike, sample_rate_hz: int) -> Voice:
+        """Clones a voice from samples (N,) or (N, C) at `sample_rate_hz`."""
+        if not self.has_voice_cloning:
+            raise VoiceError(
+                "this checkpoint has no voice-cloning encoder; use a prebaked voice "
+                "(.safetensors or a predefined name)"
+            )
+        audio = np.asarray(samples, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[:, None]
+        if sample_rate_hz != SAMPLE_RATE_HZ:
+            raise VoiceError(
+                f"voice prompt is sampled at {sample_rate_hz} Hz; this build reads "
+                f"{SAMPLE_RATE_HZ} Hz prompts only (resampling comes with the Rust audio core)"
+            )
+        mono = audio_to_mono(audio[: int(VOICE_MAX_SECONDS * SAMPLE_RATE_HZ)])
+        with torch.no_grad():
+            state = voice_from_audio(self.network.flow_lm, self.network.mimi, mono)
+        return Voice(state, "audio")
+
+    def _clone(self, path: Path) -> VoiceState:
+        from voxlet.audio import AudioError, read_audio
+
+        try:
+            samples, rate = read_audio(path)
+        except AudioError as e:
+            raise VoiceError(str(e)) from e
+        return self.voice_from_audio(samples, rate).state
+
+    def save_voice(self, voice: Voice | VoiceState, path: str | Path) -> None:
+        """Writes a voice in the official safetensors format."""
+        state = voice.state if isinstance(voice, Voice) else voice
+        save_voice_file(state, Path(path))
+
+    # Generation ---------------------------------------------------------------------------
+
+    def chunks(self, text: str, opts: GenerationOptions) -> list[TextChunk]:
+        return split_into_chunks(text, self.tokenizer, self.text_rules, opts.max_tokens_per_chunk)
+
+    def plan(self, chunk: TextChunk, opts: GenerationOptions) -> ChunkPlan:
+        """Merges per-call options with the model's defaults for one chunk."""
+        cfg = self.config
+        if opts.frames_after_eos is not None:
+            after = opts.frames_after_eos
+        elif cfg.model_recommended_frames_after_eos is not None:
+            after = cfg.model_recommended_frames_after_eos
+        else:
+            after = chunk.frames_after_eos_guess + 2
+        n_tokens = len(chunk.token_ids)
+        return ChunkPlan(
+            token_ids=torch.from_numpy(chunk.token_ids),
+            max_frames=opts.max_frames or estimate_max_frames(n_tokens),
+            frames_after_eos=after,
+            temperature=cfg.default_temperature if opts.temperature is None else opts.temperature,
+            eos_threshold=(
+                cfg.default_eos_threshold if opts.eos_threshold is None else opts.eos_threshold
+            ),
+            lsd_steps=opts.lsd_steps,
+            noise_clamp=opts.noise_clamp,
+            on_no_eos=opts.on_no_eos,
+        )
+
+    def latents(self, text: str, voice: Voice, opts: GenerationOptions) -> Iterator[torch.Tensor]:
+        """Normalized latents (1, 32) for all chunks of `text`, back to back."""
+        generator = torch.Generator()
+        generator.manual_seed(opts.seed if opts.seed is not None else generator.seed())
+        flow_lm = self.network.flow_lm
+        with torch.no_grad():
+            for chunk in self.chunks(text, opts):
+                plan = self.plan(chunk, opts)
+                state = prompt_chunk(flow_lm, voice.state, plan)
+                yield from generate_latents(flow_lm, state, plan, generator)
+
+    def stream(
+        self,
+        text: str,
+        voice: str | Path | Voice | VoiceState | None = None,
+        opts: GenerationOptions | None = None,
+    ) -> Iterator[npt.NDArray[np.float32]]:
+        """Yields float32 PCM frames of 1920 samples (80 ms at 24 kHz) as they are made."""
+        opts = opts or GenerationOptions()
+        ready = self.voice(voice)
+        mimi, flow_lm = self.network.mimi, self.network.flow_lm
+        state = mimi.init_decoder_state()
+        first = True
+        for latent in self.latents(text, ready, opts):
+            with torch.no_grad():
+                pcm = mimi.decode(flow_lm.denormalize(latent).view(1, 1, -1), state)
+            frame = pcm.view(-1).numpy().copy()
+            if first:
+                frame[:FADE_IN_SAMPLES] *= np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
+                first = False
+            yield frame
+
+    def synthesize(
+        self,
+        text: str,
+        voice: str | Path | Voice | VoiceState | None = None,
+        opts: GenerationOptions | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """The whole utterance as one float32 array at 24 kHz."""
+        frames = list(self.stream(text, voice, opts))
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32)
+
+
+def _resolve_weights(cfg: ModelConfig, override: str | Path | None) -> Path:
+    if override is not None:
+        return hub.fetch(
+            str(override), what="model weights", flag="--weights", env_var="VOXLET_WEIGHTS"
+        )
+    primary = cfg.resolve(cfg.weights_path)
+    fallback = cfg.resolve(cfg.weights_path_without_voice_cloning)
+    if primary is None and fallback is None:
+        raise ConfigError("weights_path: the config names no weights; pass weights=PATH")
+    last_error: DownloadError | None = None
+    for location in (primary, fallback):  # the cloning weights are gated; fall back
+        if location is None:
+            continue
+        try:
+            return hub.fetch(
+                location, what="model weights", flag="--weights", env_var="VOXLET_WEIGHTS"
+            )
+        except DownloadError as e:
+            log.debug("could not get %s: %s", location, e)
+            last_error = e
+    assert last_error is not None
+    raise last_error
