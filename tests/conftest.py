@@ -1,0 +1,49 @@
+"""Shared test fixtures: the tiny random-weight model and reference goldens from ../shared.
+
+Missing fixtures are an error, never a skip: the suite cannot vouch for anything without them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from voxlet import TTS
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("VOXLET_SHARED", ROOT.parent / "shared")).resolve()
+FIXTURES = SHARED / "fixtures"
+
+torch.set_num_threads(1)  # the goldens were made with one thread
+
+
+def fixture_path(name: str) -> Path:
+    path = FIXTURES / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"test fixture {path} is missing: put the shared/ folder beside the checkout "
+            "or set VOXLET_SHARED"
+        )
+    return path
+
+
+def load_tiny(weights: str = "tiny_model.safetensors") -> TTS:
+    return TTS.load(
+        config=fixture_path("tiny_config.yaml"),
+        weights=fixture_path(weights),
+        tokenizer=fixture_path("tokenizer.model"),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_tts() -> TTS:
+    return load_tiny()
+
+
+@pytest.fixture(scope="session")
+def golden() -> dict[str, torch.Tensor]:
+    return load_file(str(fixture_path("tiny_golden.safetensors")))

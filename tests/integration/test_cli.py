@@ -1,0 +1,108 @@
+"""The `voxlet` command end to end on the tiny model, as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+
+from tests.conftest import FIXTURES, fixture_path
+
+MODEL = [
+    "--config",
+    str(fixture_path("tiny_config.yaml")),
+    "--voice",
+    str(fixture_path("tiny_voice.safetensors")),
+]
+FORCED = ["--temperature", "0", "--max-frames", "6", "--on-no-eos", "ignore"]
+
+
+def run(*args: str, stdin: bytes | None = None, env: dict | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "voxlet", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def read_wav(path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 24000)
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+
+
+def test_say_to_wav_and_to_stdout_give_the_same_samples(tmp_path):
+    out = tmp_path / "a.wav"
+    r = run("say", "Hello world.", *MODEL, *FORCED, "-o", str(out))
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"first audio" in r.stderr and r.stdout == b""
+    wav = read_wav(out)
+    assert wav.shape == (6 * 1920,)
+    raw = run("say", "Hello world.", *MODEL, *FORCED, "-o", "-", "--format", "s16le", "-q")
+    assert raw.returncode == 0 and raw.stderr == b""
+    assert np.array_equal(np.frombuffer(raw.stdout, dtype="<i2"), wav)
+    f32 = run("say", "Hello world.", *MODEL, *FORCED, "-o", "-", "--format", "f32le", "-q")
+    pcm = np.frombuffer(f32.stdout, dtype="<f4")
+    assert np.array_equal(np.clip(np.round(pcm * 32767), -32768, 32767).astype("<i2"), wav)
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_stdin_text_and_export_voice(tmp_path):
+    voice = tmp_path / "v.safetensors"
+    r = run(
+        "export-voice",
+        str(FIXTURES / "prompt.wav"),
+        str(voice),
+        "--config",
+        str(fixture_path("tiny_config.yaml")),
+        "-q",
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    a = run(
+        "say",
+        "-",
+        "--config",
+        str(fixture_path("tiny_config.yaml")),
+        "--voice",
+        str(voice),
+        *FORCED,
+        "-o",
+        str(tmp_path / "x.wav"),
+        stdin=b"Hello world.",
+    )
+    b = run("say", "Hello world.", *MODEL, *FORCED, "-o", str(tmp_path / "y.wav"))
+    assert a.returncode == b.returncode == 0
+    diff = read_wav(tmp_path / "x.wav").astype(int) - read_wav(tmp_path / "y.wav").astype(int)
+    assert np.abs(diff).max() <= 1
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["say", "", *MODEL], b"Text prompt cannot be empty"),
+        (
+            ["say", "Hi", *MODEL, "-o", "/nonexistent-dir/x.wav"],
+            b"cannot write /nonexistent-dir/x.wav",
+        ),
+        (
+            ["say", "Hi", "--config", str(FIXTURES / "tiny_config.yaml"), "--voice", "nobody"],
+            b"unknown voice 'nobody'",
+        ),
+        (["say", "Hi", "--weights", "/nope.safetensors"], b"model weights file not found"),
+    ],
+)
+def test_errors_are_one_clear_line(args, message, tmp_path):
+    r = run(*args, env={"VOXLET_OFFLINE": "1"})
+    assert r.returncode == 1
+    assert message in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_help_shows_defaults():
+    r = run("say", "--help")
+    assert b"--max-tokens" in r.stdout and b"(default: 50)" in r.stdout
