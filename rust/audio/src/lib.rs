@@ -2,5 +2,13 @@
 
 pub mod error;
 pub mod pcm;
+pub mod pipeline;
+pub mod resample;
+pub mod ring;
+pub mod wav;
 
 pub use error::{AudioError, Result};
+pub use pipeline::PcmPipeline;
+pub use resample::{resample, StreamResampler};
+pub use ring::PcmRing;
+pub use wav::{read_wav, wav_header, SampleFormat, WavData, WavWriter};

@@ -11,10 +11,15 @@ pub const I16_SCALE_OUT: f32 = 32767.0;
 /// Scale of int16 -> float conversion: -32768 maps to -1.0.
 pub const I16_SCALE_IN: f32 = 32768.0;
 
+/// 1.5 * 2^23: adding and subtracting it rounds an f32 of magnitude < 2^22 to an integer,
+/// half to even (the default IEEE rounding mode), in a form the compiler can vectorize.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
 #[inline]
 fn f32_sample_to_i16(x: f32) -> i16 {
-    // `as` saturates and maps NaN to 0, so the clip is exact for every input.
-    (x * I16_SCALE_OUT).round_ties_even() as i16
+    // Clamp first (NaN stays NaN), round half to even, then `as` maps NaN to 0.
+    let y = (x * I16_SCALE_OUT).clamp(-32768.0, 32767.0);
+    ((y + ROUND_MAGIC) - ROUND_MAGIC) as i16
 }
 
 fn check_len(needed: usize, available: usize) -> Result<()> {
@@ -102,6 +107,15 @@ mod tests {
         let mut f = [0u8; 4];
         f32_to_f32le(&[1.0], &mut f).unwrap();
         assert_eq!(f, 1.0f32.to_le_bytes());
+    }
+
+    #[test]
+    fn rounds_half_to_even_like_numpy() {
+        let x = [0.5f32, 1.5, 2.5, -0.5, -1.5, 32766.5, -32767.5].map(|v| v / I16_SCALE_OUT);
+        let mut out = [0i16; 7];
+        f32_to_i16(&x, &mut out).unwrap();
+        let expected = x.map(|v| (v * I16_SCALE_OUT).round_ties_even() as i16);
+        assert_eq!(out, expected);
     }
 
     #[test]
