@@ -27,9 +27,10 @@ say: install
 	$(VENV)/bin/voxlet say "$(TEXT)" -o $(OUT)
 
 lint: install
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches tools
+	$(VENV)/bin/ruff format --check python tests benches tools
 	$(VENV)/bin/mypy
+	$(PY) tools/gen_stubs.py --check
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -q -- -D warnings
 
