@@ -146,12 +146,14 @@ class TTS:
         audio = np.asarray(samples, dtype=np.float32)
         if audio.ndim == 1:
             audio = audio[:, None]
+        if sample_rate_hz <= 0:
+            raise VoiceError(f"invalid voice prompt sample rate: {sample_rate_hz} Hz")
+        audio = audio[: int(VOICE_MAX_SECONDS * sample_rate_hz)]
         if sample_rate_hz != SAMPLE_RATE_HZ:
-            raise VoiceError(
-                f"voice prompt is sampled at {sample_rate_hz} Hz; this build reads "
-                f"{SAMPLE_RATE_HZ} Hz prompts only (resampling comes with the Rust audio core)"
-            )
-        mono = audio_to_mono(audio[: int(VOICE_MAX_SECONDS * SAMPLE_RATE_HZ)])
+            from voxlet.audio import resample
+
+            audio = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ)
+        mono = audio_to_mono(audio)
         with torch.no_grad():
             state = voice_from_audio(self.network.flow_lm, self.network.mimi, mono)
         return Voice(state, "audio")
