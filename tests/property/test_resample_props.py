@@ -56,3 +56,23 @@ def test_pipeline_resamples_into_the_ring():
     n = pipe.pop_into(out)
     assert n == 5 * 3840 and pipe.is_finished
     assert np.array_equal(out[:n], resample(np.concatenate(frames), 24000, 48000))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    in_rate=st.integers(-5, 2**32 - 1),
+    out_rate=st.integers(-5, 2**32 - 1),
+    channels=st.integers(-1, 100),
+    capacity=st.one_of(st.integers(-1, 10_000), st.integers(2**28 + 1, 2**40)),
+)
+def test_bad_arguments_raise_audio_error_never_crash(in_rate, out_rate, channels, capacity):
+    from voxlet.audio import AudioError
+
+    for make in (
+        lambda: StreamResampler(in_rate, out_rate, channels),
+        lambda: PcmPipeline(in_rate, out_rate, capacity, channels),
+    ):
+        try:
+            make()
+        except (AudioError, OverflowError):
+            pass

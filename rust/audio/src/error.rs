@@ -28,7 +28,7 @@ impl fmt::Display for AudioError {
         match self {
             Self::InvalidSampleRate { input_hz, output_hz } => write!(
                 f,
-                "invalid sample rates: input {input_hz} Hz, output {output_hz} Hz (both must be > 0)"
+                "invalid sample rates: input {input_hz} Hz, output {output_hz} Hz (each must be 1..=768000)"
             ),
             Self::ChannelMismatch { expected, actual } => {
                 write!(f, "channel mismatch: expected {expected}, got {actual}")

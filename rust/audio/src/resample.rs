@@ -13,6 +13,8 @@ use crate::error::{AudioError, Result};
 
 /// Input frames per internal resampler call.
 pub const DEFAULT_CHUNK_FRAMES: usize = 1024;
+/// Highest sample rate accepted (the highest in common audio use).
+pub const MAX_RATE_HZ: u32 = 768_000;
 
 /// A streaming resampler for interleaved f32 audio. Not thread-safe by itself; `Send`.
 pub struct StreamResampler {
@@ -53,7 +55,8 @@ impl StreamResampler {
         channels: usize,
         chunk_frames: usize,
     ) -> Result<Self> {
-        if input_rate_hz == 0 || output_rate_hz == 0 {
+        let valid = 1..=MAX_RATE_HZ;
+        if !valid.contains(&input_rate_hz) || !valid.contains(&output_rate_hz) {
             return Err(AudioError::InvalidSampleRate {
                 input_hz: input_rate_hz,
                 output_hz: output_rate_hz,
@@ -65,7 +68,13 @@ impl StreamResampler {
                 value: channels,
             });
         }
-        if chunk_frames == 0 {
+        if channels > 64 {
+            return Err(AudioError::InvalidArgument {
+                what: "channel count (at most 64)",
+                value: channels,
+            });
+        }
+        if chunk_frames == 0 || chunk_frames > 1 << 20 {
             return Err(AudioError::InvalidArgument {
                 what: "chunk size",
                 value: chunk_frames,

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{AudioError, Result};
 
+/// Largest ring accepted, in samples (1 GiB of f32).
+pub const MAX_CAPACITY: usize = 1 << 28;
+
 /// The ring. Share it between exactly one writer thread and one reader thread (e.g. in an Arc).
 pub struct PcmRing {
     buf: Box<[UnsafeCell<f32>]>,
@@ -34,10 +37,10 @@ unsafe impl Send for PcmRing {}
 impl PcmRing {
     /// A ring holding up to `capacity` samples. Allocates once.
     pub fn new(capacity: usize) -> Result<Self> {
-        if capacity == 0 {
+        if capacity == 0 || capacity > MAX_CAPACITY {
             return Err(AudioError::InvalidArgument {
-                what: "ring capacity",
-                value: 0,
+                what: "ring capacity (samples, 1..=2^28)",
+                value: capacity,
             });
         }
         Ok(Self {

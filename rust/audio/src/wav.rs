@@ -43,7 +43,7 @@ pub fn wav_header(
     format: SampleFormat,
     data_bytes: Option<u32>,
 ) -> [u8; HEADER_BYTES] {
-    let block = channels as u32 * format.bytes_per_sample() as u32;
+    let block = u32::from(channels).saturating_mul(format.bytes_per_sample() as u32);
     let riff = data_bytes.map_or(UNKNOWN_SIZE, |n| n.saturating_add(36));
     let mut h = [0u8; HEADER_BYTES];
     h[0..4].copy_from_slice(b"RIFF");
@@ -53,8 +53,8 @@ pub fn wav_header(
     h[20..22].copy_from_slice(&format.format_tag().to_le_bytes());
     h[22..24].copy_from_slice(&channels.to_le_bytes());
     h[24..28].copy_from_slice(&sample_rate_hz.to_le_bytes());
-    h[28..32].copy_from_slice(&(sample_rate_hz * block).to_le_bytes());
-    h[32..34].copy_from_slice(&(block as u16).to_le_bytes());
+    h[28..32].copy_from_slice(&sample_rate_hz.saturating_mul(block).to_le_bytes());
+    h[32..34].copy_from_slice(&u16::try_from(block).unwrap_or(u16::MAX).to_le_bytes());
     h[34..36].copy_from_slice(&(8 * format.bytes_per_sample() as u16).to_le_bytes());
     h[36..40].copy_from_slice(b"data");
     h[40..44].copy_from_slice(&data_bytes.unwrap_or(UNKNOWN_SIZE).to_le_bytes());
