@@ -1,0 +1,26 @@
+"""Typed messages on the latent queue between the "flowlm" and "mimi" threads.
+
+`Latent` carries one normalized latent f32 (1, 32) at 12.5 Hz, exactly as FlowLM emitted it;
+de-normalization belongs to the decoder. `End` follows the last latent of the stream, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True, slots=True)
+class Latent:
+    latent: torch.Tensor  # (1, 32) normalized
+    chunk_index: int
+    frame_index: int  # frame number within the whole stream
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    n_frames: int
+
+
+Message = Latent | End

@@ -1,0 +1,66 @@
+"""Thread "voxlet-flowlm": prompts each text chunk and steps FlowLM, putting `Latent`s on the queue.
+
+Owns every FlowLM state it creates. Chunks run back to back: the next chunk's text prefill
+happens while the "mimi" thread is still decoding the queued latents of the current one.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from voxlet.model.flow_lm import FlowLM
+from voxlet.model.generation import ChunkPlan, generate_latents, prompt_chunk
+from voxlet.model.voice import VoiceState
+from voxlet.runtime.messages import End, Latent, Message
+
+QUEUE_POLL_S = 0.05
+
+
+class Stopped(Exception):
+    """The stream was stopped; the thread unwinds quietly."""
+
+
+def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> None:
+    """Blocking put that gives up when `stop` is set."""
+    while True:
+        if stop.is_set():
+            raise Stopped
+        try:
+            q.put(item, timeout=QUEUE_POLL_S)
+            return
+        except queue.Full:
+            continue
+
+
+def run_producer(
+    flow_lm: FlowLM,
+    voice: VoiceState,
+    plans: Sequence[ChunkPlan],
+    seed: int,
+    out: queue.Queue[Message],
+    stop: threading.Event,
+    n_threads: int,
+    on_step: Callable[[float], None] | None = None,
+) -> None:
+    torch.set_num_threads(n_threads)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    n_frames = 0
+    with torch.no_grad():
+        for chunk_index, plan in enumerate(plans):
+            if stop.is_set():
+                raise Stopped
+            state = prompt_chunk(flow_lm, voice, plan)
+            t0 = time.perf_counter()
+            for latent in generate_latents(flow_lm, state, plan, generator):
+                if on_step is not None:
+                    on_step(time.perf_counter() - t0)
+                put(out, Latent(latent, chunk_index, n_frames), stop)
+                n_frames += 1
+                t0 = time.perf_counter()
+    put(out, End(n_frames), stop)

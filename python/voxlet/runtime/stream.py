@@ -1,0 +1,259 @@
+"""`Stream`: one utterance in flight. Owns the "voxlet-flowlm" and "voxlet-mimi" threads.
+
+    text chunks -> [flowlm thread] -> bounded queue of Latent -> [mimi thread] -> PcmPipeline
+    (Rust: resample -> SPSC ring) -> reader (the caller's iterator, or an audio callback)
+
+Stopping (break out of the iterator, `stop()`, Ctrl-C, or leaving the `with` block) ends both
+threads within about one frame; no thread outlives its stream. The first failure in either thread
+stops the other and is raised in the caller as `StreamError(stage)` with the original as cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from voxlet.audio import PcmPipeline
+from voxlet.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from voxlet.errors import ConfigError, StreamError
+from voxlet.model.flow_lm import FlowLM
+from voxlet.model.generation import ChunkPlan
+from voxlet.model.mimi import Mimi
+from voxlet.model.voice import VoiceState
+from voxlet.runtime.consumer import run_consumer
+from voxlet.runtime.messages import Message
+from voxlet.runtime.producer import Stopped, run_producer
+
+log = logging.getLogger(__name__)
+_WAIT_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """How a stream runs (not what it says).
+
+    Args:
+        output_rate_hz: sample rate of the audio handed out; resampled from 24 kHz if different.
+        max_latents_in_flight: bound of the latent queue between the two threads.
+        ring_capacity_s: seconds of audio the output ring holds before the decoder waits.
+        flowlm_threads / mimi_threads: torch intra-op threads of each worker thread.
+        join_timeout_s: how long stopping waits for the threads before giving up loudly.
+    """
+
+    output_rate_hz: int = SAMPLE_RATE_HZ
+    max_latents_in_flight: int = 8
+    ring_capacity_s: float = 2.0
+    flowlm_threads: int = 1
+    mimi_threads: int = 1
+    join_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 1000 <= self.output_rate_hz <= 768_000:
+            raise ConfigError(f"output_rate_hz: must be 1000..768000, got {self.output_rate_hz}")
+        if self.max_latents_in_flight < 1 or self.ring_capacity_s <= 0:
+            raise ConfigError("max_latents_in_flight and ring_capacity_s must be positive")
+        if self.flowlm_threads < 1 or self.mimi_threads < 1:
+            raise ConfigError("flowlm_threads and mimi_threads must be >= 1")
+
+    @property
+    def frame_samples(self) -> int:
+        """Output samples per 80 ms frame at the output rate (1920 at 24 kHz)."""
+        return round(self.output_rate_hz / FRAME_RATE_HZ)
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Timings of one stream, filled in while it runs. Time stamps are `time.monotonic()`
+    seconds (CLOCK_MONOTONIC, comparable across processes); durations are seconds."""
+
+    started_at: float = 0.0
+    first_audio_at: float | None = None
+    latent_times: list[float] = field(default_factory=list)
+    flowlm_step_s: list[float] = field(default_factory=list)
+    mimi_frame_s: list[float] = field(default_factory=list)
+    frames_out: int = 0
+
+    @property
+    def first_audio_ms(self) -> float | None:
+        if self.first_audio_at is None:
+            return None
+        return 1000 * (self.first_audio_at - self.started_at)
+
+
+class Stream:
+    """Speech for one text, produced by two worker threads while the caller consumes it."""
+
+    def __init__(
+        self,
+        flow_lm: FlowLM,
+        mimi: Mimi,
+        voice: VoiceState,
+        plans: list[ChunkPlan],
+        seed: int,
+        options: StreamOptions | None = None,
+    ):
+        self.options = options or StreamOptions()
+        opts = self.options
+        self.stats = StreamStats(started_at=time.monotonic())
+        capacity = max(int(opts.ring_capacity_s * opts.output_rate_hz), 2 * opts.frame_samples)
+        self.pipeline = PcmPipeline(SAMPLE_RATE_HZ, opts.output_rate_hz, capacity)
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=opts.max_latents_in_flight)
+        self._stop = threading.Event()
+        self._data = threading.Event()
+        self._decoded = threading.Event()
+        self._lock = threading.Lock()
+        self._error: tuple[str, BaseException] | None = None
+        self._closed = False
+        self._threads = [
+            self._thread(
+                "flowlm",
+                run_producer,
+                flow_lm,
+                voice,
+                plans,
+                seed,
+                self._queue,
+                self._stop,
+                opts.flowlm_threads,
+                self._on_step,
+            ),
+            self._thread(
+                "mimi",
+                run_consumer,
+                mimi,
+                flow_lm,
+                self._queue,
+                self.pipeline,
+                self._stop,
+                opts.mimi_threads,
+                self._on_frame,
+            ),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _thread(self, stage: str, fn: Callable[..., None], *args: object) -> threading.Thread:
+        def target() -> None:
+            try:
+                fn(*args)
+            except Stopped:
+                pass
+            except BaseException as e:
+                self._fail(stage, e)
+            finally:
+                if stage == "mimi":
+                    self._decoded.set()
+                self._data.set()
+
+        return threading.Thread(target=target, name=f"voxlet-{stage}", daemon=False)
+
+    def _on_step(self, seconds: float) -> None:
+        self.stats.flowlm_step_s.append(seconds)
+        self.stats.latent_times.append(time.monotonic())
+
+    def _on_frame(self, index: int, seconds: float) -> None:
+        self.stats.mimi_frame_s.append(seconds)
+        self._data.set()
+
+    def _fail(self, stage: str, error: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = (stage, error)
+        self._stop.set()
+        self.pipeline.cancel()
+        self._data.set()
+
+    # Reader side --------------------------------------------------------------------------
+
+    def wait_for_audio(self, n_frames: int, timeout_s: float | None = None) -> bool:
+        """Blocks until `n_frames` output frames are buffered or decoding has ended."""
+        deadline = None if timeout_s is None else time.perf_counter() + timeout_s
+        while self.pipeline.available_frames < n_frames and not self._decoded.is_set():
+            self._data.clear()
+            if self.pipeline.available_frames >= n_frames or self._decoded.is_set():
+                break
+            remaining = None if deadline is None else deadline - time.perf_counter()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._data.wait(_WAIT_S if remaining is None else min(_WAIT_S, remaining))
+        return True
+
+    def mark_first_audio(self) -> None:
+        """Records now as the moment audio first left the stream (for players)."""
+        if self.stats.first_audio_at is None:
+            self.stats.first_audio_at = time.monotonic()
+
+    def frames(self) -> Iterator[npt.NDArray[np.float32]]:
+        """Yields float32 mono frames of `options.frame_samples` (the last may be shorter)."""
+        size = self.options.frame_samples
+        try:
+            while True:
+                self.wait_for_audio(size)
+                if self._error is not None:
+                    break
+                buf = np.empty(size, np.float32)
+                n = self.pipeline.pop_into(buf)
+                if n == 0:
+                    if self._decoded.is_set() and self.pipeline.available_frames == 0:
+                        break
+                    continue
+                self.mark_first_audio()
+                self.stats.frames_out += 1
+                yield buf[:n]
+        finally:
+            self.close()
+        self.raise_if_failed()
+
+    __iter__ = frames
+
+    # Control --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stops generation now and joins both threads."""
+        self._stop.set()
+        self.pipeline.cancel()
+        self.close()
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Waits for decoding to finish (the audio may still sit in the ring), then raises any
+        worker failure."""
+        if not self._decoded.wait(timeout_s):
+            raise TimeoutError("stream did not finish in time")
+        self.raise_if_failed()
+
+    def close(self) -> None:
+        """Joins both threads (stopping them if they still run)."""
+        if self._closed:
+            return
+        if not self._decoded.is_set() or self._error is not None:
+            self._stop.set()
+            self.pipeline.cancel()
+        for t in self._threads:
+            t.join(self.options.join_timeout_s)
+            if t.is_alive():
+                log.error(
+                    "thread %s did not stop within %.1f s", t.name, self.options.join_timeout_s
+                )
+        self._closed = True
+
+    def raise_if_failed(self) -> None:
+        if self._error is not None:
+            stage, error = self._error
+            raise StreamError(stage, f"{type(error).__name__}: {error}") from error
+
+    @property
+    def is_alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
