@@ -72,18 +72,41 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("text", nargs="?", help="text to speak; '-' or absent reads stdin")
     say.add_argument("-f", "--file", help="read the text from a file")
     say.add_argument("--voice", help="audio file, voice .safetensors or predefined name")
-    say.add_argument("-o", "--output", default="voxlet.wav", help="output path, or - for stdout")
+    say.add_argument(
+        "-o",
+        "--output",
+        help="output WAV path, or - for stdout (default: voxlet.wav, or nothing with --play)",
+    )
     say.add_argument(
         "--format",
         choices=["wav", "s16le", "f32le"],
         default="wav",
-        help="output format (files are always WAV)",
+        help="stdout format (files are always WAV)",
+    )
+    say.add_argument(
+        "--rate",
+        type=int,
+        help="output sample rate in Hz (default: 24000, or the device's with --play)",
+    )
+    say.add_argument("--play", action="store_true", help="play on the speakers")
+    say.add_argument("--device", help="output device name or index for --play")
+    say.add_argument(
+        "--prebuffer-ms",
+        type=float,
+        default=80.0,
+        help="audio buffered before --play starts (more: fewer underruns)",
+    )
+    say.add_argument(
+        "--threads", default="1,1", help="torch threads: N for both worker threads, or FLOWLM,MIMI"
     )
     say.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    say.add_argument("-v", "--verbose", action="store_true", help="per-stream timing details")
     _add_model_flags(say)
     _add_generation_flags(say)
 
-    voices = sub.add_parser("voices", help="list predefined voices", formatter_class=fmt)
+    voices = sub.add_parser(
+        "voices", help="list predefined voices (and which are cached)", formatter_class=fmt
+    )
     voices.add_argument("--model", default="english")
 
     export = sub.add_parser(
@@ -119,45 +142,107 @@ def _read_text(args: argparse.Namespace) -> str:
     return str(args.text)
 
 
+def _threads(spec: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in spec.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise VoxletError(f"--threads: expected N or FLOWLM,MIMI (positive integers), got {spec!r}")
+    return (parts[0], parts[-1])
+
+
 def _say(args: argparse.Namespace) -> int:
-    from voxlet.sinks import StdoutSink, WavFileSink
+    from voxlet.runtime import StreamOptions
 
     text = _read_text(args)
     opts = GenerationOptions(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(GenerationOptions)}
     )
+    if args.play and args.output:
+        raise VoxletError("choose one of --play and -o")
+    flowlm_threads, mimi_threads = _threads(args.threads)
     start = time.perf_counter()
-    # The sink opens first, so an unwritable output fails before the model loads.
-    sink = (
-        StdoutSink(args.format, SAMPLE_RATE_HZ)
-        if args.output == "-"
-        else WavFileSink(args.output, SAMPLE_RATE_HZ)
-    )
-    first_ms, n_frames = None, 0
+    # The sink opens before the model loads, so a bad output fails at once.
+    sink = None if args.play else _open_sink(args)
     try:
+        if args.play:
+            from voxlet.sinks.device import device_rate_hz
+
+            device = int(args.device) if args.device and args.device.isdigit() else args.device
+            rate = args.rate or device_rate_hz(device)
+        else:
+            rate = args.rate or SAMPLE_RATE_HZ
+        options = StreamOptions(
+            output_rate_hz=rate, flowlm_threads=flowlm_threads, mimi_threads=mimi_threads
+        )
         tts = _load(args)
         voice = tts.voice(args.voice)
         log.info("model and voice ready in %.0f ms", 1000 * (time.perf_counter() - start))
-        t0 = time.perf_counter()
-        for pcm in tts.stream(text, voice, opts):
-            sink.write(pcm)
-            n_frames += 1
-            if first_ms is None:
-                first_ms = 1000 * (time.perf_counter() - t0)
+        stream = tts.open_stream(text, voice, opts, options)
+        try:
+            if sink is None:
+                _play(stream, device, args.prebuffer_ms)
+            else:
+                for pcm in stream.frames():
+                    sink.write(pcm)
+        finally:
+            stream.stop()
     except BaseException:
-        sink.abort()
+        if sink is not None:
+            sink.abort()
         raise
-    sink.close()
-    wall = time.perf_counter() - t0
+    if sink is not None:
+        sink.close()
+    _report(stream, args.verbose)
+    return 0
+
+
+def _open_sink(args: argparse.Namespace):
+    from voxlet.sinks import StdoutSink, WavFileSink
+
+    rate = args.rate or SAMPLE_RATE_HZ
+    if args.output == "-":
+        return StdoutSink(args.format, rate)
+    return WavFileSink(args.output or "voxlet.wav", rate)
+
+
+def _play(stream, device, prebuffer_ms: float) -> None:
+    from voxlet.runtime.speech import Speech
+    from voxlet.sinks.device import DevicePlayer
+
+    player = DevicePlayer(stream, device, prebuffer_ms)
+    speech = Speech(stream, player)
+    try:
+        speech.wait()
+    finally:
+        speech.stop()
+    if player.underruns:
+        log.warning("%d underruns during playback", player.underruns)
+
+
+def _report(stream, verbose: bool) -> None:
+    stats = stream.stats
+    n_frames = len(stats.mimi_frame_s)
     audio_s = n_frames * FRAME_MS / 1000
+    wall = time.monotonic() - stats.started_at
     log.info(
         "first audio %.0f ms; %.2f s of audio in %.2f s (%.1fx real time)",
-        first_ms or 0,
+        stats.first_audio_ms or 0.0,
         audio_s,
         wall,
         audio_s / wall if wall else 0.0,
     )
-    return 0
+    if verbose and stats.latent_times:
+        steps, frames = stats.flowlm_step_s, stats.mimi_frame_s
+        log.info(
+            "flowlm step %.1f ms, mimi frame %.1f ms (medians); first audio at %.6f, "
+            "last latent at %.6f (CLOCK_MONOTONIC)",
+            1000 * sorted(steps)[len(steps) // 2],
+            1000 * sorted(frames)[len(frames) // 2],
+            stats.first_audio_at or 0.0,
+            stats.latent_times[-1],
+        )
 
 
 def _export_voice(args: argparse.Namespace) -> int:
@@ -171,8 +256,21 @@ def _export_voice(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from voxlet.tts import TTS
 
-    TTS.load(args.model)
-    log.info("model %s is in the cache", args.model)
+    tts = TTS.load(args.model)
+    tts.voice(registry.default_voice(args.model))
+    log.info("model %s and its default voice are in the cache", args.model)
+    return 0
+
+
+def _voices(model: str) -> int:
+    from voxlet import hub
+
+    default = registry.default_voice(model)
+    for name in registry.PREDEFINED_VOICES:
+        marks = ["default"] if name == default else []
+        if hub.is_cached(registry.voice_url(model, name)):
+            marks.append("cached")
+        print(name + (f"  ({', '.join(marks)})" if marks else ""))
     return 0
 
 
@@ -188,10 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "say":
             return _say(args)
         if args.command == "voices":
-            default = registry.default_voice(args.model)
-            for name in registry.PREDEFINED_VOICES:
-                print(name + ("  (default)" if name == default else ""))
-            return 0
+            return _voices(args.model)
         if args.command == "export-voice":
             return _export_voice(args)
         return _download(args)

@@ -130,6 +130,23 @@ def _fetch_url(url: str, environment: Environment) -> Path:
     return target
 
 
+def is_cached(location: str) -> bool:
+    """True when an hf:// file is already in the local cache (no network)."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        return False
+    hub_file = HubFile.parse(location)
+    environment = Environment.read()
+    found = huggingface_hub.try_to_load_from_cache(
+        hub_file.repo_id,
+        hub_file.filename,
+        revision=hub_file.revision,
+        cache_dir=environment.cache_dir,
+    )
+    return isinstance(found, str)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:

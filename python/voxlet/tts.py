@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import torch
 
 from voxlet import hub, registry
 from voxlet.config import Environment, ModelConfig
-from voxlet.constants import FADE_IN_SAMPLES, SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
+from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, VoiceError
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
 from voxlet.model.network import PocketTTS
@@ -33,6 +33,8 @@ from voxlet.model.voice import (
 )
 from voxlet.model.weights import load_network
 from voxlet.options import GenerationOptions
+from voxlet.runtime import Stream, StreamOptions
+from voxlet.runtime.speech import CallbackPlayer, Speech
 from voxlet.text import TextChunk, TextRules, Tokenizer, load_tokenizer, split_into_chunks
 
 log = logging.getLogger(__name__)
@@ -200,47 +202,88 @@ class TTS:
             on_no_eos=opts.on_no_eos,
         )
 
+    def plans(self, text: str, opts: GenerationOptions) -> list[ChunkPlan]:
+        """Prepares, splits and tokenizes `text` (raises TextError) -> one plan per chunk."""
+        return [self.plan(chunk, opts) for chunk in self.chunks(text, opts)]
+
+    @staticmethod
+    def _seed(opts: GenerationOptions) -> int:
+        return opts.seed if opts.seed is not None else torch.Generator().seed()
+
     def latents(self, text: str, voice: Voice, opts: GenerationOptions) -> Iterator[torch.Tensor]:
-        """Normalized latents (1, 32) for all chunks of `text`, back to back."""
+        """Normalized latents (1, 32) for all chunks of `text`, on the calling thread."""
         generator = torch.Generator()
-        generator.manual_seed(opts.seed if opts.seed is not None else generator.seed())
+        generator.manual_seed(self._seed(opts))
         flow_lm = self.network.flow_lm
         with torch.no_grad():
-            for chunk in self.chunks(text, opts):
-                plan = self.plan(chunk, opts)
+            for plan in self.plans(text, opts):
                 state = prompt_chunk(flow_lm, voice.state, plan)
                 yield from generate_latents(flow_lm, state, plan, generator)
+
+    def open_stream(
+        self,
+        text: str,
+        voice: str | Path | Voice | VoiceState | None = None,
+        opts: GenerationOptions | None = None,
+        stream_options: StreamOptions | None = None,
+    ) -> Stream:
+        """Starts generating `text` on two worker threads; read it with `Stream.frames()`.
+
+        Text and voice problems raise here, before any thread starts.
+        """
+        opts = opts or GenerationOptions()
+        ready = self.voice(voice)
+        plans = self.plans(text, opts)
+        net = self.network
+        return Stream(net.flow_lm, net.mimi, ready.state, plans, self._seed(opts), stream_options)
 
     def stream(
         self,
         text: str,
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
+        stream_options: StreamOptions | None = None,
     ) -> Iterator[npt.NDArray[np.float32]]:
-        """Yields float32 PCM frames of 1920 samples (80 ms at 24 kHz) as they are made."""
-        opts = opts or GenerationOptions()
-        ready = self.voice(voice)
-        mimi, flow_lm = self.network.mimi, self.network.flow_lm
-        state = mimi.init_decoder_state()
-        first = True
-        for latent in self.latents(text, ready, opts):
-            with torch.no_grad():
-                pcm = mimi.decode(flow_lm.denormalize(latent).view(1, 1, -1), state)
-            frame = pcm.view(-1).numpy().copy()
-            if first:
-                frame[:FADE_IN_SAMPLES] *= np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
-                first = False
-            yield frame
+        """Yields float32 PCM frames as they are made: 1920 samples (80 ms) at 24 kHz, or 80 ms
+        at `stream_options.output_rate_hz`. Breaking out of the loop stops both threads."""
+        return self.open_stream(text, voice, opts, stream_options).frames()
 
     def synthesize(
         self,
         text: str,
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
+        stream_options: StreamOptions | None = None,
     ) -> npt.NDArray[np.float32]:
-        """The whole utterance as one float32 array at 24 kHz."""
-        frames = list(self.stream(text, voice, opts))
+        """The whole utterance as one float32 array."""
+        frames = list(self.stream(text, voice, opts, stream_options))
         return np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32)
+
+    def speak(
+        self,
+        text: str,
+        voice: str | Path | Voice | VoiceState | None = None,
+        opts: GenerationOptions | None = None,
+        *,
+        on_audio: Callable[[npt.NDArray[np.float32]], object] | None = None,
+        device: int | str | None = None,
+        stream_options: StreamOptions | None = None,
+    ) -> Speech:
+        """Speaks in the background and returns at once with a handle (`stop()`, `wait()`).
+
+        With `on_audio`, each frame is handed to that callback (from a worker thread);
+        otherwise it plays on the output `device` (default: the system default), resampled
+        to the device's rate. `handle.stop()` cuts speech off within about one frame.
+        """
+        if on_audio is not None:
+            stream = self.open_stream(text, voice, opts, stream_options)
+            return Speech(stream, CallbackPlayer(stream, on_audio))
+        from voxlet.sinks.device import DevicePlayer, device_rate_hz
+
+        rate = stream_options.output_rate_hz if stream_options else device_rate_hz(device)
+        options = stream_options or StreamOptions(output_rate_hz=rate)
+        stream = self.open_stream(text, voice, opts, options)
+        return Speech(stream, DevicePlayer(stream, device))
 
 
 def _resolve_weights(cfg: ModelConfig, override: str | Path | None) -> Path:
