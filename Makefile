@@ -7,7 +7,7 @@ TEXT ?= Hello from voxlet, a streaming text to speech engine.
 OUT ?= hello.wav
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: install build say test test-rust test-python lint stubs bench clean
+.PHONY: install build say test test-rust test-python lint stubs bench clean system-deps
 
 # The venv and every Python dependency; redone only when pyproject.toml or constraints change.
 $(VENV)/.deps: pyproject.toml constraints.txt
@@ -37,7 +37,16 @@ lint: install
 test-rust:
 	cargo test --workspace -q
 
-test-python: install
+# PortAudio, for playback tests through a real audio stack (ALSA). Installed when missing.
+system-deps:
+	@ldconfig -p | grep -q libportaudio.so || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing PortAudio (libportaudio2) with apt-get"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libportaudio2 >/dev/null; } || { \
+	  echo "error: PortAudio is missing; install libportaudio2 (Debian/Ubuntu) or portaudio" >&2; \
+	  exit 1; }
+
+test-python: install system-deps
 	VOXLET_SHARED=$(abspath $(SHARED)) $(PY) -m pytest -q -p no:cacheprovider tests
 
 test: lint test-rust test-python
