@@ -41,8 +41,13 @@ def test_readme_cli_example(tmp_path):
         if kind != "sh":
             continue
         for line in block.strip().splitlines():
-            done = subprocess.run(["bash", "-c", line + " -q" if "> " not in line else line],
-                                  cwd=folder, env=env, capture_output=True, timeout=120)
+            done = subprocess.run(
+                ["bash", "-c", line + " -q" if "> " not in line else line],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
             assert done.returncode == 0, (line, done.stderr.decode())
     for name in ("speaker.safetensors", "out.wav", "out48.wav", "out.f32"):
         assert (folder / name).stat().st_size > 1000, name
