@@ -77,7 +77,12 @@ def worker(args: argparse.Namespace) -> dict:
     from voxlet.registry import official_config
     from voxlet.runtime import StreamOptions
 
-    tts = TTS.load(config=official_config("english"), weights=args.weights, tokenizer=TOKENIZER)
+    tts = TTS.load(
+        config=official_config("english"),
+        weights=args.weights,
+        tokenizer=TOKENIZER,
+        precision=args.precision,
+    )
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         prefix = torch.randn(1, 40, tts.network.flow_lm.d_model, generator=g) * 0.1

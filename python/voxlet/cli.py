@@ -37,6 +37,12 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="model config YAML (instead of --model)")
     g.add_argument("--weights", help="local safetensors checkpoint")
     g.add_argument("--tokenizer", help="local tokenizer (.model or .json)")
+    g.add_argument(
+        "--precision",
+        choices=["fp32", "int8"],
+        default="fp32",
+        help="int8: int8 FlowLM weights, faster and smaller (opt-in)",
+    )
 
 
 def _add_generation_flags(p: argparse.ArgumentParser) -> None:
@@ -128,8 +134,15 @@ def _load(args: argparse.Namespace):
     from voxlet.tts import TTS
 
     if args.config:
-        return TTS.load(config=args.config, weights=args.weights, tokenizer=args.tokenizer)
-    return TTS.load(args.model, weights=args.weights, tokenizer=args.tokenizer)
+        return TTS.load(
+            config=args.config,
+            weights=args.weights,
+            tokenizer=args.tokenizer,
+            precision=args.precision,
+        )
+    return TTS.load(
+        args.model, weights=args.weights, tokenizer=args.tokenizer, precision=args.precision
+    )
 
 
 def _read_text(args: argparse.Namespace) -> str:

@@ -24,6 +24,7 @@ from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, VoiceError
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
 from voxlet.model.network import PocketTTS
+from voxlet.model.quantize import check_precision, quantize_flow_lm
 from voxlet.model.voice import (
     VoiceState,
     audio_to_mono,
@@ -54,9 +55,15 @@ class TTS:
     """A loaded model. Stateless between calls: every stream owns its own state."""
 
     def __init__(
-        self, cfg: ModelConfig, network: PocketTTS, tokenizer: Tokenizer, has_voice_cloning: bool
+        self,
+        cfg: ModelConfig,
+        network: PocketTTS,
+        tokenizer: Tokenizer,
+        has_voice_cloning: bool,
+        precision: str = "fp32",
     ):
         self.config = cfg
+        self.precision = precision
         self.network = network
         self.tokenizer = tokenizer
         self.has_voice_cloning = has_voice_cloning
@@ -80,6 +87,7 @@ class TTS:
         config: str | Path | ModelConfig | None = None,
         weights: str | Path | None = None,
         tokenizer: str | Path | None = None,
+        precision: str = "fp32",
     ) -> TTS:
         """Loads an official model by name, or a model from a local config file.
 
@@ -88,10 +96,13 @@ class TTS:
             config: a reference-schema YAML file (or a ModelConfig).
             weights: a local safetensors checkpoint; overrides VOXLET_WEIGHTS and the config.
             tokenizer: a SentencePiece `.model` or tokenizers `.json`; overrides the config.
+            precision: "fp32" (bit-faithful to the reference) or "int8" (int8 weights in the
+                FlowLM transformer and flow head: faster and smaller, opt-in).
 
         Raises:
             ConfigError, WeightsError, DownloadError: with what went wrong and what to do.
         """
+        check_precision(precision)
         if name is not None and config is not None:
             raise ConfigError("pass either a model name or a config, not both")
         if isinstance(config, ModelConfig):
@@ -109,7 +120,10 @@ class TTS:
             tok_location, what="tokenizer", flag="--tokenizer", env_var="VOXLET_TOKENIZER"
         )
         loaded = load_network(cfg, weights_path)
-        return TTS(cfg, loaded.network, load_tokenizer(tok_path), loaded.has_voice_cloning)
+        if precision == "int8":
+            quantize_flow_lm(loaded.network.flow_lm)
+        tok = load_tokenizer(tok_path)
+        return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision)
 
     # Voices -------------------------------------------------------------------------------
 

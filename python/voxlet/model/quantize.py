@@ -1,0 +1,76 @@
+"""int8 weights for FlowLM: per-output-channel symmetric int8 weights, activations quantized
+per call (dynamic), computed by fbgemm / oneDNN int8 GEMM kernels.
+
+`quantize_flow_lm` swaps the transformer's and the flow head's linears in place; everything else
+(norms, embeddings, Mimi) stays float32. It is opt-in (`precision="int8"`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from voxlet.errors import ConfigError
+from voxlet.model.flow_lm import FlowLM
+
+PRECISIONS = ("fp32", "int8")
+
+
+class Int8Linear(nn.Module):
+    """y = x @ dequant(W_int8)^T + b with W quantized per output channel (symmetric)."""
+
+    def __init__(self, linear: nn.Linear, reduce_range: bool):
+        super().__init__()
+        w = linear.weight.detach().float()
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0  # (out,)
+        q = torch.quantize_per_channel(
+            w, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
+        )
+        bias = None if linear.bias is None else linear.bias.detach().float()
+        self._packed = torch.ops.quantized.linear_prepack(q, bias)
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        self.reduce_range = reduce_range
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        y = torch.ops.quantized.linear_dynamic(
+            x.reshape(-1, shape[-1]).contiguous(), self._packed, self.reduce_range
+        )
+        return y.view(*shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+
+def _swap_linears(module: nn.Module, reduce_range: bool) -> int:
+    count = 0
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, Int8Linear(child, reduce_range))
+            count += 1
+        else:
+            count += _swap_linears(child, reduce_range)
+    return count
+
+
+def quantize_flow_lm(flow_lm: FlowLM) -> int:
+    """Replaces the FlowLM transformer's and flow head's linears with int8 ones; returns how many.
+
+    fbgemm's u8 x s8 kernels can saturate 16-bit intermediate sums, so activations use the
+    reduced 7-bit range there (its documented recommendation); oneDNN/qnnpack use the full range.
+    """
+    engine = torch.backends.quantized.engine
+    if engine == "none":
+        raise ConfigError("precision='int8' needs a quantized engine; this torch build has none")
+    reduce_range = engine in ("fbgemm", "x86")
+    with torch.no_grad():
+        return _swap_linears(flow_lm.transformer, reduce_range) + _swap_linears(
+            flow_lm.flow_net, reduce_range
+        )
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision

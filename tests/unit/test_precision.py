@@ -1,0 +1,53 @@
+"""precision="int8": int8 FlowLM linears, close to fp32, opt-in; bad values rejected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import fixture_path
+from voxlet import TTS, ConfigError, GenerationOptions
+from voxlet.model.quantize import Int8Linear
+
+OPTS = GenerationOptions(temperature=0.0, eos_threshold=1e9, max_frames=12, on_no_eos="ignore")
+TEXT = "Hello world. This is a test."
+
+
+def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
+
+
+@pytest.fixture(scope="module")
+def int8_tts() -> TTS:
+    return TTS.load(
+        config=fixture_path("tiny_config.yaml"),
+        weights=fixture_path("tiny_model.safetensors"),
+        tokenizer=fixture_path("tokenizer.model"),
+        precision="int8",
+    )
+
+
+def test_int8_replaces_flowlm_linears_only(int8_tts, tiny_tts):
+    flow_lm = int8_tts.network.flow_lm
+    swapped = [m for m in flow_lm.modules() if isinstance(m, Int8Linear)]
+    # 2 layers x 4 linears, flow head: cond, input, 2 x (2 mlp + 1 adaLN), final (2), 2 x 2 time
+    assert len(swapped) == 8 + 1 + 1 + 6 + 2 + 4
+    assert isinstance(flow_lm.input_linear, torch.nn.Linear)
+    assert not any(isinstance(m, Int8Linear) for m in int8_tts.network.mimi.modules())
+    assert tiny_tts.precision == "fp32" and int8_tts.precision == "int8"
+
+
+def test_int8_stays_close_to_fp32(int8_tts, tiny_tts):
+    voice = tiny_tts.voice(str(fixture_path("tiny_voice.safetensors")))
+    fp32 = torch.cat(list(tiny_tts.latents(TEXT, voice, OPTS))).numpy()
+    int8 = torch.cat(list(int8_tts.latents(TEXT, voice, OPTS))).numpy()
+    assert 20 < snr_db(fp32, int8) < 80  # close, and really quantized
+    audio32 = tiny_tts.synthesize(TEXT, voice, OPTS)
+    audio8 = int8_tts.synthesize(TEXT, voice, OPTS)
+    assert snr_db(audio32, audio8) > 20
+
+
+def test_bad_precision_is_rejected():
+    with pytest.raises(ConfigError, match="precision: must be one of fp32, int8"):
+        TTS.load(config=fixture_path("tiny_config.yaml"), precision="int4")
