@@ -4,6 +4,11 @@ Conv1d keeps the last (effective_kernel - stride) input steps: zeros at start, o
 first input step in "replicate" mode. ConvTranspose1d computes the full transposed conv, adds the
 carried tail to its first (kernel - stride) outputs, emits T * stride samples and keeps the rest
 (minus the bias) for the next call. A fresh state gives the non-streaming result.
+
+Two fast paths compute the same sums as the generic kernels (to float rounding): a 1x1 conv is a
+matrix product, and a transposed conv whose kernel is twice its stride (every one in Mimi) is one
+matrix product followed by an overlap-add of its two halves, avoiding PyTorch's slow
+small-input transposed-conv kernels.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class StreamingConv1d(nn.Module):
         self.stride = stride
         self.context = (kernel_size - 1) * dilation + 1 - stride  # input steps carried over
         self.pad_mode = pad_mode
+        self._pointwise = kernel_size == 1 and stride == 1 and groups == 1 and bias
 
     def init_state(self, batch: int = 1) -> ConvState:
         return ConvState()
@@ -65,7 +71,10 @@ class StreamingConv1d(nn.Module):
                     prev = x.new_zeros(x.shape[0], x.shape[1], self.context)
             x = torch.cat([prev, x], dim=-1)
             state.previous = x[..., x.shape[-1] - self.context :]
-        return self.conv(x)
+        conv = self.conv
+        if self._pointwise and conv.bias is not None:  # (C_out, C_in) @ (C_in, T) per item
+            return torch.matmul(conv.weight[:, :, 0], x) + conv.bias.view(-1, 1)
+        return conv(x)
 
 
 class StreamingConvTranspose1d(nn.Module):
@@ -84,6 +93,7 @@ class StreamingConvTranspose1d(nn.Module):
         )
         self.stride = stride
         self.overlap = kernel_size - stride
+        self._two_halves = kernel_size == 2 * stride and groups in (1, in_channels)
 
     def init_state(self, batch: int = 1) -> ConvTrState:
         return ConvTrState()
@@ -91,7 +101,7 @@ class StreamingConvTranspose1d(nn.Module):
     def forward(self, x: torch.Tensor, state: ConvTrState | None = None) -> torch.Tensor:
         """x (B, C_in, T) -> (B, C_out, T * stride); the last `overlap` samples are carried."""
         state = state if state is not None else ConvTrState()
-        y = self.convtr(x)  # (B, C_out, T * stride + overlap)
+        y = self._full(x)  # (B, C_out, T * stride + overlap)
         if self.overlap <= 0:
             return y
         if state.partial is not None:
@@ -100,3 +110,24 @@ class StreamingConvTranspose1d(nn.Module):
         bias = self.convtr.bias
         state.partial = tail - bias.view(-1, 1) if bias is not None else tail.clone()
         return y[..., : y.shape[-1] - self.overlap]
+
+    def _full(self, x: torch.Tensor) -> torch.Tensor:
+        """The full transposed conv (B, C_in, T) -> (B, C_out, (T + 1) * stride) when k = 2s."""
+        if not self._two_halves:
+            return self.convtr(x)
+        w, s = self.convtr.weight, self.stride  # w: (C_in, C_out / groups, 2 s)
+        b, c_in, t = x.shape
+        if self.convtr.groups == 1:
+            # z[b, t, o, j] = sum_c x[b, c, t] w[c, o, j]; the weight is used as stored
+            z = torch.matmul(x.transpose(1, 2), w.flatten(1)).view(b, t, w.shape[1], 2 * s)
+        else:  # depthwise: z[b, t, c, j] = x[b, c, t] w[c, 0, j]
+            z = x.transpose(1, 2).unsqueeze(-1) * w.view(1, 1, c_in, 2 * s)
+        c_out = z.shape[2]
+        first = z[..., :s].permute(0, 2, 1, 3).reshape(b, c_out, t * s)  # taps 0..s-1 at t*s + j
+        second = z[..., s:].permute(0, 2, 1, 3).reshape(b, c_out, t * s)  # taps s..2s-1, one later
+        y = x.new_zeros(b, c_out, (t + 1) * s)
+        y[..., : t * s] += first
+        y[..., s:] += second
+        if self.convtr.bias is not None:
+            y += self.convtr.bias.view(1, -1, 1)
+        return y
