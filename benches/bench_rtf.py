@@ -87,7 +87,11 @@ def worker(args: argparse.Namespace) -> dict:
     with torch.no_grad():
         prefix = torch.randn(1, 40, tts.network.flow_lm.d_model, generator=g) * 0.1
         voice = tts.voice(voice_from_conditioning(tts.network.flow_lm, prefix))
-    threads = StreamOptions(flowlm_threads=args.threads, mimi_threads=args.threads)
+    threads = StreamOptions(
+        flowlm_threads=args.threads,
+        mimi_threads=args.threads,
+        max_frames_per_decode=args.frames_per_decode,
+    )
     no_eos = GenerationOptions(temperature=0.3, eos_threshold=1e9, seed=1, on_no_eos="ignore")
 
     first_frame_wall: list[float] = []
@@ -140,6 +144,7 @@ def worker(args: argparse.Namespace) -> dict:
     out: dict[str, object] = {
         "precision": args.precision,
         "threads_per_worker": args.threads,
+        "frames_per_decode": args.frames_per_decode,
         "runs": args.runs,
         "cold_start_first_audio_ms": round(cold_ms, 1),
     }
@@ -168,6 +173,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker thread")
+    parser.add_argument("--frames-per-decode", type=int, default=1, help="Mimi batching")
     parser.add_argument("--quick", action="store_true", help="skip the long-text gap measurement")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--started", help=argparse.SUPPRESS)
@@ -195,6 +201,8 @@ def main() -> None:
         str(args.runs),
         "--threads",
         str(args.threads),
+        "--frames-per-decode",
+        str(args.frames_per_decode),
         "--started",
         str(time.time()),
     ] + (["--quick"] if args.quick else [])

@@ -166,3 +166,11 @@ def test_thread_counts_are_options(tiny_tts):
     assert len(frames) == 3
     with pytest.raises(ValueError, match="threads"):
         StreamOptions(mimi_threads=0)
+
+
+def test_batched_decoding_matches_framewise(tiny_tts):
+    framewise = tiny_tts.synthesize("Hello world.", VOICE, opts(30))
+    batched = tiny_tts.synthesize(
+        "Hello world.", VOICE, opts(30), StreamOptions(max_frames_per_decode=4)
+    )
+    np.testing.assert_allclose(batched, framewise, atol=2e-5)

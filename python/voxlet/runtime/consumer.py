@@ -1,7 +1,9 @@
 """Thread "voxlet-mimi": decodes `Latent`s into 24 kHz PCM and pushes it into the Rust pipeline.
 
-Owns the Mimi decoder state (one for the whole stream, so chunk seams are continuous). One FFI
-call per 80 ms frame: `PcmPipeline.push`, which resamples if asked and waits for ring space.
+Owns the Mimi decoder state (one for the whole stream, so chunk seams are continuous). When
+latents queue up, up to `max_batch` are decoded in one call (bigger matrix products, same audio
+to float rounding); a lone latent, such as the first, is decoded at once. One FFI call per
+decoded batch: `PcmPipeline.push`, which resamples if asked and waits for ring space.
 """
 
 from __future__ import annotations
@@ -35,6 +37,24 @@ def get(q: queue.Queue[Message], stop: threading.Event) -> Message:
             continue
 
 
+def _take_batch(
+    inbox: queue.Queue[Message], stop: threading.Event, max_batch: int
+) -> tuple[list[Latent], bool]:
+    """Waits for one message, then takes whatever else is queued, up to `max_batch` latents."""
+    batch: list[Latent] = []
+    message = get(inbox, stop)
+    while True:
+        if isinstance(message, End):
+            return batch, True
+        batch.append(message)
+        if len(batch) == max_batch:
+            return batch, False
+        try:
+            message = inbox.get_nowait()
+        except queue.Empty:
+            return batch, False
+
+
 def run_consumer(
     mimi: Mimi,
     flow_lm: FlowLM,
@@ -43,26 +63,30 @@ def run_consumer(
     stop: threading.Event,
     n_threads: int,
     on_frame: Callable[[int, float], None] | None = None,
+    max_batch: int = 4,
 ) -> None:
     torch.set_num_threads(n_threads)
     state = mimi.init_decoder_state()
     with torch.no_grad():
-        while True:
-            message = get(inbox, stop)
-            if isinstance(message, End):
-                pipeline.finish()
-                return
-            assert isinstance(message, Latent)
+        ended = False
+        while not ended:
+            batch, ended = _take_batch(inbox, stop, max_batch)
+            if not batch:
+                continue
             t0 = time.perf_counter()
-            pcm = mimi.decode(flow_lm.denormalize(message.latent).view(1, 1, -1), state)
-            frame = pcm.view(-1).numpy()  # (1920,) view, C-contiguous
-            if message.frame_index == 0:
-                frame[:FADE_IN_SAMPLES] *= _FADE
+            latents = torch.cat([m.latent for m in batch]).unsqueeze(0)  # (1, n, 32)
+            pcm = mimi.decode(flow_lm.denormalize(latents), state)
+            audio = pcm.view(-1).numpy()  # (n * 1920,) view, C-contiguous
+            if batch[0].frame_index == 0:
+                audio[:FADE_IN_SAMPLES] *= _FADE
             try:
-                pipeline.push(frame)
+                pipeline.push(audio)
             except AudioError as e:  # cancelled while waiting for room
                 if pipeline.is_cancelled:
                     raise Stopped from e
                 raise
             if on_frame is not None:
-                on_frame(message.frame_index, time.perf_counter() - t0)
+                per_frame = (time.perf_counter() - t0) / len(batch)
+                for m in batch:
+                    on_frame(m.frame_index, per_frame)
+        pipeline.finish()

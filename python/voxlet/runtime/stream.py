@@ -42,6 +42,9 @@ class StreamOptions:
     Args:
         output_rate_hz: sample rate of the audio handed out; resampled from 24 kHz if different.
         max_latents_in_flight: bound of the latent queue between the two threads.
+        max_frames_per_decode: queued latents decoded together in one Mimi call. Above 1 this
+            raises throughput, but how frames group depends on thread timing, so the audio is
+            repeatable only to float rounding (about 1e-6); 1 keeps runs bit-identical.
         ring_capacity_s: seconds of audio the output ring holds before the decoder waits.
         flowlm_threads / mimi_threads: torch intra-op threads of each worker thread.
         join_timeout_s: how long stopping waits for the threads before giving up loudly.
@@ -49,6 +52,7 @@ class StreamOptions:
 
     output_rate_hz: int = SAMPLE_RATE_HZ
     max_latents_in_flight: int = 8
+    max_frames_per_decode: int = 1
     ring_capacity_s: float = 2.0
     flowlm_threads: int = 1
     mimi_threads: int = 1
@@ -57,8 +61,10 @@ class StreamOptions:
     def __post_init__(self) -> None:
         if not 1000 <= self.output_rate_hz <= 768_000:
             raise ConfigError(f"output_rate_hz: must be 1000..768000, got {self.output_rate_hz}")
-        if self.max_latents_in_flight < 1 or self.ring_capacity_s <= 0:
-            raise ConfigError("max_latents_in_flight and ring_capacity_s must be positive")
+        if min(self.max_latents_in_flight, self.max_frames_per_decode) < 1:
+            raise ConfigError("max_latents_in_flight and max_frames_per_decode must be >= 1")
+        if self.ring_capacity_s <= 0:
+            raise ConfigError("ring_capacity_s must be positive")
         if self.flowlm_threads < 1 or self.mimi_threads < 1:
             raise ConfigError("flowlm_threads and mimi_threads must be >= 1")
 
@@ -134,6 +140,7 @@ class Stream:
                 self._stop,
                 opts.mimi_threads,
                 self._on_frame,
+                opts.max_frames_per_decode,
             ),
         ]
         for t in self._threads:
