@@ -24,7 +24,7 @@ from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, VoiceError
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
 from voxlet.model.network import PocketTTS
-from voxlet.model.quantize import check_precision, quantize_flow_lm
+from voxlet.model.quantize import check_precision, own_memory, quantize_flow_lm
 from voxlet.model.voice import (
     VoiceState,
     audio_to_mono,
@@ -122,6 +122,7 @@ class TTS:
         loaded = load_network(cfg, weights_path)
         if precision == "int8":
             quantize_flow_lm(loaded.network.flow_lm)
+            own_memory(loaded.network)
         tok = load_tokenizer(tok_path)
         return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision)
 

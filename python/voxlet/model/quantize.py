@@ -26,7 +26,9 @@ class Int8Linear(nn.Module):
         q = torch.quantize_per_channel(
             w, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
         )
-        bias = None if linear.bias is None else linear.bias.detach().float()
+        # A copy: the checkpoint's tensors are views of one mapping of the whole file, and a
+        # bias kept by reference would keep all of it resident.
+        bias = None if linear.bias is None else linear.bias.detach().float().clone()
         self._packed = torch.ops.quantized.linear_prepack(q, bias)
         self.in_features = linear.in_features
         self.out_features = linear.out_features
@@ -68,6 +70,23 @@ def quantize_flow_lm(flow_lm: FlowLM) -> int:
         return _swap_linears(flow_lm.transformer, reduce_range) + _swap_linears(
             flow_lm.flow_net, reduce_range
         )
+
+
+def own_memory(module: nn.Module) -> None:
+    """Copies every parameter and buffer into memory of its own.
+
+    Checkpoint tensors map the safetensors file; after quantization only the float tensors that
+    remain need to stay, and copying them lets the file mapping (every page of which quantization
+    touched) be released, so resident memory holds only what the model uses.
+    """
+    with torch.no_grad():
+        for sub in module.modules():
+            for name, param in list(sub._parameters.items()):
+                if param is not None:
+                    sub._parameters[name] = nn.Parameter(param.detach().clone(), False)
+            for name, buf in list(sub._buffers.items()):
+                if buf is not None:
+                    sub._buffers[name] = buf.clone()
 
 
 def check_precision(precision: str) -> str:
