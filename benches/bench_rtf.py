@@ -3,7 +3,8 @@
 Each configuration runs in a fresh process (so peak RSS and cold start are honest) and prints one
 JSON line: first audio for an 8-word sentence and a 61-word paragraph (voice ready, 40-frame
 prefix), x real time over 10 s of audio (EOS disabled), FlowLM ms per step and Mimi ms per frame
-(medians), the largest gap between frames on multi-chunk text relative to 80 ms, peak RSS above a
+(medians), the largest gap between frames on multi-chunk text relative to 80 ms and how late a
+real-time sink started at the first frame would get (<= 0: never starves), peak RSS above a
 process that has only imported torch, and cold start (new process -> first audio, weights in the
 page cache). Medians of --runs runs.
 
@@ -117,6 +118,7 @@ def worker(args: argparse.Namespace) -> dict:
             "flowlm_step_ms",
             "mimi_frame_ms",
             "max_gap_over_frame",
+            "realtime_sink_max_late_ms",
         )
     }
     for _ in range(args.runs):
@@ -130,7 +132,7 @@ def worker(args: argparse.Namespace) -> dict:
         results["flowlm_step_ms"].append(1000 * statistics.median(stream.stats.flowlm_step_s))
         results["mimi_frame_ms"].append(1000 * statistics.median(stream.stats.mimi_frame_s))
         if not args.quick:
-            arrivals = []
+            arrivals: list[float] = []
             stream = tts.open_stream(
                 PARAGRAPH,
                 voice,
@@ -141,6 +143,11 @@ def worker(args: argparse.Namespace) -> dict:
                 arrivals.append(time.perf_counter())
             gaps = np.diff(arrivals) if len(arrivals) > 1 else np.zeros(1)
             results["max_gap_over_frame"].append(float(gaps.max()) / 0.080)
+            # A real-time sink starting at the first frame plays frame i at t0 + i * 80 ms;
+            # positive lateness means it would have starved.
+            due = arrivals[0] + 0.080 * np.arange(len(arrivals))
+            late = np.asarray(arrivals) - due
+            results["realtime_sink_max_late_ms"].append(1000 * float(late.max()))
     out: dict[str, object] = {
         "precision": args.precision,
         "threads_per_worker": args.threads,

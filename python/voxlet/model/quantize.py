@@ -66,6 +66,7 @@ def quantize_flow_lm(flow_lm: FlowLM) -> int:
     if engine == "none":
         raise ConfigError("precision='int8' needs a quantized engine; this torch build has none")
     reduce_range = engine in ("fbgemm", "x86")
+    flow_lm.flow_net.clear_cache()
     with torch.no_grad():
         return _swap_linears(flow_lm.transformer, reduce_range) + _swap_linears(
             flow_lm.flow_net, reduce_range

@@ -73,12 +73,34 @@ class FlowNet(nn.Module):
         self.input_proj = nn.Linear(latent_dim, dim)
         self.res_blocks = nn.ModuleList(ResBlock(dim) for _ in range(depth))
         self.final_layer = FinalLayer(dim, latent_dim)
+        self._time_cache: dict[tuple[float, float], torch.Tensor] = {}
+
+    def time_embedding(self, s: float, t: float) -> torch.Tensor:
+        """(T_s(s) + T_t(t)) / 2 for scalar times, (1, dim); cached, as decoding reuses the same
+        few (s, t) pairs every frame. Call `clear_cache` after changing the weights."""
+        key = (s, t)
+        emb = self._time_cache.get(key)
+        if emb is None:
+            s_t, t_t = torch.full((1, 1), s), torch.full((1, 1), t)
+            emb = (self.time_embed[0](s_t) + self.time_embed[1](t_t)) / 2
+            self._time_cache[key] = emb
+        return emb
+
+    def clear_cache(self) -> None:
+        self._time_cache.clear()
+
+    def velocity(self, c: torch.Tensor, s: float, t: float, x: torch.Tensor) -> torch.Tensor:
+        """As forward, with scalar times shared by the batch."""
+        return self._run(self.time_embedding(s, t) + self.cond_embed(c), x)
 
     def forward(
         self, c: torch.Tensor, s: torch.Tensor, t: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
         """c (B, D_cond), s and t (B, 1), x (B, latent) -> velocity (B, latent)."""
         y = (self.time_embed[0](s) + self.time_embed[1](t)) / 2 + self.cond_embed(c)
+        return self._run(y, x)
+
+    def _run(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         h = self.input_proj(x)
         for block in self.res_blocks:
             h = block(h, y)
@@ -88,8 +110,6 @@ class FlowNet(nn.Module):
 def lsd_decode(flow_net: FlowNet, c: torch.Tensor, x0: torch.Tensor, steps: int) -> torch.Tensor:
     """Integrates x from noise x0 over `steps` equal steps: x += v(c, i/N, (i+1)/N, x) / N."""
     x = x0
-    ones = torch.ones(x0.shape[0], 1)
     for i in range(steps):
-        s, t = i / steps, (i + 1) / steps
-        x = x + flow_net(c, ones * s, ones * t, x) / steps
+        x = x + flow_net.velocity(c, i / steps, (i + 1) / steps, x) / steps
     return x
