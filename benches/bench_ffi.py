@@ -42,22 +42,12 @@ def main() -> None:
     out_i16 = np.empty(1920, np.int16)
     measure("f32_to_i16_into", lambda: f32_to_i16(FRAME, out_i16))
     measure("f32_to_bytes_s16", lambda: f32_to_bytes(FRAME, "s16"))
-    pipe = PcmPipeline(24000, 24000, capacity_frames=1920 * 8)
-    out = np.empty(1920, np.float32)
-
-    def push_pop() -> None:
-        pipe.push(FRAME)
-        pipe.pop_into(out)
-
-    measure("pipeline_push_pop_24k", push_pop)
-    pipe48 = PcmPipeline(24000, 48000, capacity_frames=3840 * 8)
-    out48 = np.empty(3840, np.float32)
-
-    def push_pop_48() -> None:
-        pipe48.push(FRAME)
-        pipe48.pop_into(out48)
-
-    measure("pipeline_push_pop_24k_to_48k", push_pop_48)
+    for out_rate in (24000, 48000):
+        frame_out = 1920 * out_rate // 24000
+        pipe = PcmPipeline(24000, out_rate, capacity_frames=frame_out * 8)
+        out = np.empty(frame_out, np.float32)
+        name = "pipeline_push_pop_24k" + ("" if out_rate == 24000 else f"_to_{out_rate // 1000}k")
+        measure(name, lambda pipe=pipe, out=out: (pipe.push(FRAME), pipe.pop_into(out)))
     for rate in (16000, 44100, 48000):
         r = StreamResampler(24000, rate)
         measure(f"stream_resample_24000_to_{rate}", lambda r=r: r.process(FRAME))
