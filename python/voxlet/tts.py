@@ -244,7 +244,8 @@ class TTS:
     ) -> Stream:
         """Starts generating `text` on two worker threads; read it with `Stream.frames()`.
 
-        Text and voice problems raise here, before any thread starts.
+        Text and voice problems raise here, before any thread starts. The caller owns the
+        threads: read to the end, or call `stop()`, or use the stream as a context manager.
         """
         opts = opts or GenerationOptions()
         ready = self.voice(voice)
@@ -260,8 +261,21 @@ class TTS:
         stream_options: StreamOptions | None = None,
     ) -> Iterator[npt.NDArray[np.float32]]:
         """Yields float32 PCM frames as they are made: 1920 samples (80 ms) at 24 kHz, or 80 ms
-        at `stream_options.output_rate_hz`. Breaking out of the loop stops both threads."""
-        return self.open_stream(text, voice, opts, stream_options).frames()
+        at `stream_options.output_rate_hz`.
+
+        Text and voice are checked at once; the worker threads start with the first frame
+        asked for, and stop when the loop ends, breaks, or the iterator is dropped.
+        """
+        opts = opts or GenerationOptions()
+        ready = self.voice(voice)
+        plans = self.plans(text, opts)
+        net, seed = self.network, self._seed(opts)
+
+        def frames() -> Iterator[npt.NDArray[np.float32]]:
+            stream = Stream(net.flow_lm, net.mimi, ready.state, plans, seed, stream_options)
+            yield from stream.frames()
+
+        return frames()
 
     def synthesize(
         self,

@@ -174,3 +174,19 @@ def test_batched_decoding_matches_framewise(tiny_tts):
         "Hello world.", VOICE, opts(30), StreamOptions(max_frames_per_decode=4)
     )
     np.testing.assert_allclose(batched, framewise, atol=2e-5)
+
+
+def test_unstarted_or_dropped_iterators_leave_no_threads(tiny_tts):
+    import gc
+
+    unstarted = tiny_tts.stream("Hello world.", VOICE, opts(500))
+    assert voxlet_threads() == []  # nothing runs until the first frame is asked for
+    del unstarted
+    started = tiny_tts.stream("Hello world.", VOICE, opts(500))
+    next(started)
+    assert voxlet_threads() != []
+    del started  # dropping the iterator closes it, which stops and joins both threads
+    gc.collect()
+    assert voxlet_threads() == []
+    with pytest.raises(Exception, match="cannot be empty"):
+        tiny_tts.stream("   ", VOICE)  # bad input still fails at the call
