@@ -24,7 +24,7 @@ from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, VoiceError
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
 from voxlet.model.network import PocketTTS
-from voxlet.model.quantize import check_precision, own_memory, quantize_flow_lm
+from voxlet.model.quantize import check_precision, quantize_network
 from voxlet.model.voice import (
     VoiceState,
     audio_to_mono,
@@ -97,7 +97,8 @@ class TTS:
             weights: a local safetensors checkpoint; overrides VOXLET_WEIGHTS and the config.
             tokenizer: a SentencePiece `.model` or tokenizers `.json`; overrides the config.
             precision: "fp32" (bit-faithful to the reference) or "int8" (int8 weights in the
-                FlowLM transformer and flow head: faster and smaller, opt-in).
+                FlowLM transformer, flow head and Mimi decoder transformer: faster and
+                smaller, opt-in).
 
         Raises:
             ConfigError, WeightsError, DownloadError: with what went wrong and what to do.
@@ -121,8 +122,7 @@ class TTS:
         )
         loaded = load_network(cfg, weights_path)
         if precision == "int8":
-            quantize_flow_lm(loaded.network.flow_lm)
-            own_memory(loaded.network)
+            quantize_network(loaded.network)
         tok = load_tokenizer(tok_path)
         return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision)
 

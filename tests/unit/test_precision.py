@@ -28,13 +28,15 @@ def int8_tts() -> TTS:
     )
 
 
-def test_int8_replaces_flowlm_linears_only(int8_tts, tiny_tts):
-    flow_lm = int8_tts.network.flow_lm
+def test_int8_replaces_the_transformers_and_flow_head_linears(int8_tts, tiny_tts):
+    flow_lm, mimi = int8_tts.network.flow_lm, int8_tts.network.mimi
     swapped = [m for m in flow_lm.modules() if isinstance(m, Int8Linear)]
     # 2 layers x 4 linears, flow head: cond, input, 2 x (2 mlp + 1 adaLN), final (2), 2 x 2 time
     assert len(swapped) == 8 + 1 + 1 + 6 + 2 + 4
     assert isinstance(flow_lm.input_linear, torch.nn.Linear)
-    assert not any(isinstance(m, Int8Linear) for m in int8_tts.network.mimi.modules())
+    decoder = [m for m in mimi.decoder_transformer.modules() if isinstance(m, Int8Linear)]
+    assert len(decoder) == 2 * 4
+    assert not any(isinstance(m, Int8Linear) for m in mimi.encoder_transformer.modules())
     assert tiny_tts.precision == "fp32" and int8_tts.precision == "int8"
 
 

@@ -1,8 +1,9 @@
-"""int8 weights for FlowLM: per-output-channel symmetric int8 weights, activations quantized
-per call (dynamic), computed by fbgemm / oneDNN int8 GEMM kernels.
+"""int8 weights: per-output-channel symmetric int8 weights, activations quantized per call
+(dynamic), computed by fbgemm / oneDNN int8 GEMM kernels.
 
-`quantize_flow_lm` swaps the transformer's and the flow head's linears in place; everything else
-(norms, embeddings, Mimi) stays float32. It is opt-in (`precision="int8"`).
+`quantize_network` swaps, in place, the linears of the FlowLM transformer, the flow head and the
+Mimi decoder transformer; everything else (norms, embeddings, convolutions, the voice encoder)
+stays float32. It is opt-in (`precision="int8"`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from torch import nn
 
 from voxlet.errors import ConfigError
 from voxlet.model.flow_lm import FlowLM
+from voxlet.model.network import PocketTTS
 
 PRECISIONS = ("fp32", "int8")
 
@@ -56,21 +58,33 @@ def _swap_linears(module: nn.Module, reduce_range: bool) -> int:
     return count
 
 
-def quantize_flow_lm(flow_lm: FlowLM) -> int:
-    """Replaces the FlowLM transformer's and flow head's linears with int8 ones; returns how many.
-
-    fbgemm's u8 x s8 kernels can saturate 16-bit intermediate sums, so activations use the
-    reduced 7-bit range there (its documented recommendation); oneDNN/qnnpack use the full range.
-    """
+def _reduce_range() -> bool:
+    """fbgemm's u8 x s8 kernels can saturate 16-bit intermediate sums, so activations use the
+    reduced 7-bit range there (its documented recommendation); oneDNN/qnnpack use the full range."""
     engine = torch.backends.quantized.engine
     if engine == "none":
         raise ConfigError("precision='int8' needs a quantized engine; this torch build has none")
-    reduce_range = engine in ("fbgemm", "x86")
+    return engine in ("fbgemm", "x86")
+
+
+def quantize_flow_lm(flow_lm: FlowLM) -> int:
+    """Replaces the FlowLM transformer's and flow head's linears with int8 ones; returns how many."""
+    reduce_range = _reduce_range()
     flow_lm.flow_net.clear_cache()
     with torch.no_grad():
         return _swap_linears(flow_lm.transformer, reduce_range) + _swap_linears(
             flow_lm.flow_net, reduce_range
         )
+
+
+def quantize_network(network: PocketTTS) -> int:
+    """int8 FlowLM (transformer, flow head) and Mimi decoder transformer; returns how many
+    linears were swapped. Then copies what stays float, releasing the checkpoint mapping."""
+    count = quantize_flow_lm(network.flow_lm)
+    with torch.no_grad():
+        count += _swap_linears(network.mimi.decoder_transformer, _reduce_range())
+    own_memory(network)
+    return count
 
 
 def own_memory(module: nn.Module) -> None:
