@@ -68,7 +68,7 @@ def _reduce_range() -> bool:
 
 
 def quantize_flow_lm(flow_lm: FlowLM) -> int:
-    """Replaces the FlowLM transformer's and flow head's linears with int8 ones; returns how many."""
+    """Swaps the FlowLM transformer's and flow head's linears for int8 ones; returns how many."""
     reduce_range = _reduce_range()
     flow_lm.flow_net.clear_cache()
     with torch.no_grad():
