@@ -37,6 +37,8 @@ class Int8Linear(nn.Module):
         self.reduce_range = reduce_range
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and x.is_contiguous():  # the flow head's (B, dim): no reshaping
+            return torch.ops.quantized.linear_dynamic(x, self._packed, self.reduce_range)
         shape = x.shape
         y = torch.ops.quantized.linear_dynamic(
             x.reshape(-1, shape[-1]).contiguous(), self._packed, self.reduce_range

@@ -20,9 +20,9 @@ class ResidualBlock(nn.Module):
         super().__init__()
         hidden = dim // compress
         self.block = nn.Sequential(
-            nn.ELU(alpha=1.0),
+            nn.ELU(alpha=1.0),  # not in place: x is still needed for the skip connection
             StreamingConv1d(dim, hidden, kernel_size, dilation=dilation),
-            nn.ELU(alpha=1.0),
+            nn.ELU(alpha=1.0, inplace=True),
             StreamingConv1d(hidden, dim, 1),
         )
 
@@ -86,7 +86,7 @@ class SEANetDecoder(_SEANet):
         layers: list[nn.Module] = [StreamingConv1d(cfg.dimension, width, cfg.kernel_size)]
         for ratio in cfg.ratios:
             layers += [
-                nn.ELU(alpha=1.0),
+                nn.ELU(alpha=1.0, inplace=True),  # its input is not used again
                 StreamingConvTranspose1d(width, width // 2, 2 * ratio, ratio),
             ]
             width //= 2
