@@ -8,9 +8,12 @@ raises `DownloadError` saying exactly what to download and how to point voxlet a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import os
 import shutil
+import socket
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -87,19 +90,35 @@ def _offline_advice(location: str, what: str, flag: str, env_var: str | None, re
     return f"cannot get {what} from {location}: {reason}. To use voxlet offline, {get}, then {how}."
 
 
+@functools.lru_cache(maxsize=1)
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """One quick TCP connect to the hub, so an offline machine fails in seconds, not minutes of
+    retries. Honours HF_ENDPOINT."""
+    from urllib.parse import urlsplit
+
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 def _fetch_hub(hub: HubFile, environment: Environment) -> Path:
     try:
         import huggingface_hub
         from huggingface_hub.utils import HfHubHTTPError
     except ImportError as e:
         raise DownloadError("huggingface_hub is not installed (`pip install voxlet[hub]`)") from e
+    reachable = not environment.offline and _hub_reachable()
     try:
         return Path(
             huggingface_hub.hf_hub_download(
                 hub.repo_id,
                 hub.filename,
                 revision=hub.revision,
-                local_files_only=environment.offline,
+                local_files_only=not reachable,
                 cache_dir=environment.cache_dir,
             )
         )
@@ -107,6 +126,11 @@ def _fetch_hub(hub: HubFile, environment: Environment) -> Path:
         kind = type(e).__name__
         if environment.offline:
             raise DownloadError("not in the local cache and offline mode is on") from e
+        if not reachable:
+            raise DownloadError(
+                "not in the local cache, and the Hugging Face hub cannot be "
+                "reached (no network connection)"
+            ) from e
         raise DownloadError(f"download failed ({kind}: {str(e).splitlines()[0]})") from e
 
 

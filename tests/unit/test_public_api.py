@@ -79,3 +79,16 @@ def test_official_model_offline_says_what_to_do(monkeypatch, tmp_path):
     assert "huggingface-cli download kyutai/pocket-tts-without-voice-cloning" in message
     assert "languages/english/model.safetensors --revision a7056f505a4a" in message
     assert "--weights PATH" in message and "VOXLET_WEIGHTS" in message
+
+
+def test_unreachable_hub_fails_fast_with_advice(monkeypatch, tmp_path):
+    from voxlet import hub
+
+    monkeypatch.delenv("VOXLET_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("VOXLET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(hub, "_hub_reachable", lambda: False)
+    with pytest.raises(DownloadError) as e:
+        voxlet.TTS.load("english")
+    assert "cannot be reached (no network connection)" in str(e.value)
+    assert "--weights PATH" in str(e.value)
