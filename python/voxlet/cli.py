@@ -41,7 +41,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         "--precision",
         choices=["fp32", "int8"],
         default="fp32",
-        help="int8: int8 FlowLM weights, faster and smaller (opt-in)",
+        help="int8: int8 transformer and flow-head weights, faster and smaller (opt-in)",
     )
 
 

@@ -106,3 +106,12 @@ def test_errors_are_one_clear_line(args, message, tmp_path):
 def test_help_shows_defaults():
     r = run("say", "--help")
     assert b"--max-tokens" in r.stdout and b"(default: 50)" in r.stdout
+
+
+def test_int8_precision_flag(tmp_path):
+    out = tmp_path / "int8.wav"
+    r = run("say", "Hello world.", *MODEL, *FORCED, "--precision", "int8", "-o", str(out), "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    assert read_wav(out).shape == (6 * 1920,)
+    bad = run("say", "Hello world.", *MODEL, "--precision", "int4")
+    assert bad.returncode == 2 and b"invalid choice: 'int4'" in bad.stderr
