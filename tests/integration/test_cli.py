@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import wave
-
 import numpy as np
 import pytest
 
 from tests.conftest import FIXTURES, fixture_path
+from tests.integration.cli_helpers import MODEL, read_wav_i16, run_voxlet
 
-MODEL = [
-    "--config",
-    str(fixture_path("tiny_config.yaml")),
-    "--voice",
-    str(fixture_path("tiny_voice.safetensors")),
-]
 FORCED = ["--temperature", "0", "--max-frames", "6", "--on-no-eos", "ignore"]
-
-
-def run(*args: str, stdin: bytes | None = None, env: dict | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "voxlet", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+run = run_voxlet
 
 
 def read_wav(path) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 24000)
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    samples, rate = read_wav_i16(path)
+    assert rate == 24000
+    return samples
 
 
 def test_say_to_wav_and_to_stdout_give_the_same_samples(tmp_path):

@@ -6,33 +6,20 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
-import wave
 
 import numpy as np
 import pytest
 
-from tests.conftest import fixture_path
+from tests.integration.cli_helpers import MODEL, VOXLET, read_wav_i16
 from voxlet.audio import f32_to_i16, resample
 
-MODEL = [
-    "--config",
-    str(fixture_path("tiny_config.yaml")),
-    "--voice",
-    str(fixture_path("tiny_voice.safetensors")),
-]
 FORCED = ["--temperature", "0", "--eos-threshold", "1e9", "--on-no-eos", "ignore"]
-CMD = [sys.executable, "-m", "voxlet", "say", "Hello world.", *MODEL, *FORCED]
+CMD = [*VOXLET, "say", "Hello world.", *MODEL, *FORCED]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CMD, *args], capture_output=True, timeout=120)
-
-
-def read_wav_i16(path) -> tuple[np.ndarray, int]:
-    with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), "<i2"), w.getframerate()
 
 
 @pytest.mark.parametrize("rate", [16000, 48000])
