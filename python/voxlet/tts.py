@@ -247,11 +247,21 @@ class TTS:
         Text and voice problems raise here, before any thread starts. The caller owns the
         threads: read to the end, or call `stop()`, or use the stream as a context manager.
         """
+        return self._stream_factory(text, voice, opts, stream_options)()
+
+    def _stream_factory(
+        self,
+        text: str,
+        voice: str | Path | Voice | VoiceState | None,
+        opts: GenerationOptions | None,
+        stream_options: StreamOptions | None,
+    ) -> Callable[[], Stream]:
+        """Checks text and voice now; the returned callable starts the threads."""
         opts = opts or GenerationOptions()
-        ready = self.voice(voice)
+        state = self.voice(voice).state
         plans = self.plans(text, opts)
-        net = self.network
-        return Stream(net.flow_lm, net.mimi, ready.state, plans, self._seed(opts), stream_options)
+        net, seed = self.network, self._seed(opts)
+        return lambda: Stream(net.flow_lm, net.mimi, state, plans, seed, stream_options)
 
     def stream(
         self,
@@ -266,14 +276,10 @@ class TTS:
         Text and voice are checked at once; the worker threads start with the first frame
         asked for, and stop when the loop ends, breaks, or the iterator is dropped.
         """
-        opts = opts or GenerationOptions()
-        ready = self.voice(voice)
-        plans = self.plans(text, opts)
-        net, seed = self.network, self._seed(opts)
+        start = self._stream_factory(text, voice, opts, stream_options)
 
         def frames() -> Iterator[npt.NDArray[np.float32]]:
-            stream = Stream(net.flow_lm, net.mimi, ready.state, plans, seed, stream_options)
-            yield from stream.frames()
+            yield from start().frames()
 
         return frames()
 
@@ -309,8 +315,7 @@ class TTS:
             return Speech(stream, CallbackPlayer(stream, on_audio))
         from voxlet.sinks.device import DevicePlayer, device_rate_hz
 
-        rate = stream_options.output_rate_hz if stream_options else device_rate_hz(device)
-        options = stream_options or StreamOptions(output_rate_hz=rate)
+        options = stream_options or StreamOptions(output_rate_hz=device_rate_hz(device))
         stream = self.open_stream(text, voice, opts, options)
         return Speech(stream, DevicePlayer(stream, device))
 

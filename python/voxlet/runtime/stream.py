@@ -84,7 +84,6 @@ class StreamStats:
     latent_times: list[float] = field(default_factory=list)
     flowlm_step_s: list[float] = field(default_factory=list)
     mimi_frame_s: list[float] = field(default_factory=list)
-    frames_out: int = 0
 
     @property
     def first_audio_ms(self) -> float | None:
@@ -169,12 +168,16 @@ class Stream:
         self.stats.mimi_frame_s.append(seconds)
         self._data.set()
 
+    def _halt(self) -> None:
+        """Tells both threads to stop and wakes a decoder waiting for ring space."""
+        self._stop.set()
+        self.pipeline.cancel()
+
     def _fail(self, stage: str, error: BaseException) -> None:
         with self._lock:
             if self._error is None:
                 self._error = (stage, error)
-        self._stop.set()
-        self.pipeline.cancel()
+        self._halt()
         self._data.set()
 
     # Reader side --------------------------------------------------------------------------
@@ -212,7 +215,6 @@ class Stream:
                         break
                     continue
                 self.mark_first_audio()
-                self.stats.frames_out += 1
                 yield buf[:n]
         finally:
             self.close()
@@ -224,8 +226,7 @@ class Stream:
 
     def stop(self) -> None:
         """Stops generation now and joins both threads."""
-        self._stop.set()
-        self.pipeline.cancel()
+        self._halt()
         self.close()
 
     def wait(self, timeout_s: float | None = None) -> None:
@@ -240,8 +241,7 @@ class Stream:
         if self._closed:
             return
         if not self._decoded.is_set() or self._error is not None:
-            self._stop.set()
-            self.pipeline.cancel()
+            self._halt()
         for t in self._threads:
             t.join(self.options.join_timeout_s)
             if t.is_alive():
