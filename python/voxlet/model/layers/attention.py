@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from voxlet.model.layers.rope import apply_rope
+from voxlet.model.layers.rope import rotate, rotation
 
 
 @dataclass(slots=True)
@@ -65,22 +65,26 @@ class SelfAttention(nn.Module):
             return LinearKV.empty(batch, self.num_heads, self.head_dim, capacity)
         return RingKV.empty(batch, self.num_heads, self.head_dim, self.context)
 
-    def _qkv(self, x: torch.Tensor, offset: int):
+    def _qkv(self, x: torch.Tensor, turns: torch.Tensor):
         b, t, _ = x.shape
         qkv = self.in_proj(x).view(b, t, 3, self.num_heads, self.head_dim)  # (B, T, 3, H, Dh)
-        positions = torch.arange(offset, offset + t)
-        q = apply_rope(qkv[:, :, 0], positions, self.max_period).transpose(1, 2)  # (B, H, T, Dh)
-        k = apply_rope(qkv[:, :, 1], positions, self.max_period).transpose(1, 2)
-        v = qkv[:, :, 2].transpose(1, 2)
-        return q, k, v, positions
+        qk = rotate(qkv[:, :, :2], turns)  # (B, T, 2, H, Dh), q and k in one product
+        q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)  # (B, H, T, Dh)
+        return q, k, qkv[:, :, 2].transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, state: LinearKV | RingKV) -> torch.Tensor:
-        """x (B, T, D) at positions [state.offset, state.offset + T); advances the state."""
+    def forward(
+        self, x: torch.Tensor, state: LinearKV | RingKV, turns: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x (B, T, D) at positions [state.offset, state.offset + T); advances the state. A
+        transformer passes the positions' RoPE `turns` (`rope.rotation`), shared by its layers."""
         b, t, d = x.shape
-        q, k, v, positions = self._qkv(x, state.offset)
+        if turns is None:
+            turns = rotation(state.offset, t, self.head_dim, self.max_period)
+        q, k, v = self._qkv(x, turns)
         if isinstance(state, LinearKV):
             out = self._attend_linear(q, k, v, state)
         else:
+            positions = torch.arange(state.offset, state.offset + t)
             out = self._attend_ring(q, k, v, positions, state)
         state.offset += t
         return self.out_proj(out.transpose(1, 2).reshape(b, t, d))

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from voxlet.model.layers.attention import LinearKV, RingKV, SelfAttention
+from voxlet.model.layers.rope import rotation
 
 
 class LayerScale(nn.Module):
@@ -34,8 +35,10 @@ class TransformerLayer(nn.Module):
         self.layer_scale_1: nn.Module = LayerScale(d_model) if layer_scale else nn.Identity()
         self.layer_scale_2: nn.Module = LayerScale(d_model) if layer_scale else nn.Identity()
 
-    def forward(self, x: torch.Tensor, state: LinearKV | RingKV) -> torch.Tensor:
-        x = x + self.layer_scale_1(self.self_attn(self.norm1(x), state))
+    def forward(
+        self, x: torch.Tensor, state: LinearKV | RingKV, turns: torch.Tensor
+    ) -> torch.Tensor:
+        x = x + self.layer_scale_1(self.self_attn(self.norm1(x), state, turns))
         h = F.gelu(self.linear1(self.norm2(x)), approximate="tanh")
         return x + self.layer_scale_2(self.linear2(h))
 
@@ -66,6 +69,8 @@ class Transformer(nn.Module):
         return [self.attention(i).init_state(batch, capacity) for i in range(len(self.layers))]
 
     def forward(self, x: torch.Tensor, state: list) -> torch.Tensor:
+        attn = self.attention(0)  # every layer is at the same positions: one set of RoPE turns
+        turns = rotation(state[0].offset, x.shape[1], attn.head_dim, attn.max_period)
         for layer, cache in zip(self.layers, state, strict=True):
-            x = layer(x, cache)
+            x = layer(x, cache, turns)
         return x
