@@ -5,10 +5,11 @@ first input step in "replicate" mode. ConvTranspose1d computes the full transpos
 carried tail to its first (kernel - stride) outputs, emits T * stride samples and keeps the rest
 (minus the bias) for the next call. A fresh state gives the non-streaming result.
 
-Two fast paths compute the same sums as the generic kernels (to float rounding): a 1x1 conv is a
-matrix product, and a transposed conv whose kernel is twice its stride (every one in Mimi) is one
-matrix product followed by an overlap-add of its two halves, avoiding PyTorch's slow
-small-input transposed-conv kernels.
+Fast paths compute the same sums as the generic kernels (to float rounding), avoiding PyTorch's
+slow small-input conv kernels: a 1x1 conv is a matrix product; a small stride-1 conv on one
+item is one accumulated matrix product per kernel tap; and a transposed conv whose kernel is
+twice its stride (every one in Mimi) is one matrix product whose two halves are overlap-added
+straight into the output.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+_MAX_TAPS_WEIGHTS = 1 << 18  # above this, PyTorch's conv is as fast and needs no weight copy
 
 
 @dataclass(slots=True)
@@ -55,6 +58,9 @@ class StreamingConv1d(nn.Module):
         self.context = (kernel_size - 1) * dilation + 1 - stride  # input steps carried over
         self.pad_mode = pad_mode
         self._pointwise = kernel_size == 1 and stride == 1 and groups == 1 and bias
+        small = in_channels * out_channels * kernel_size <= _MAX_TAPS_WEIGHTS
+        self._by_taps = kernel_size > 1 and stride == 1 and groups == 1 and bias and small
+        self._taps: tuple[tuple[int, int], list[torch.Tensor]] | None = None
 
     def init_state(self, batch: int = 1) -> ConvState:
         return ConvState()
@@ -74,7 +80,29 @@ class StreamingConv1d(nn.Module):
         conv = self.conv
         if self._pointwise and conv.bias is not None:  # (C_out, C_in) @ (C_in, T) per item
             return torch.matmul(conv.weight[:, :, 0], x) + conv.bias.view(-1, 1)
+        if self._by_taps and x.shape[0] == 1 and conv.bias is not None:
+            return self._sum_of_taps(x[0], conv.bias).unsqueeze(0)
         return conv(x)
+
+    def _sum_of_taps(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """y = b + sum_j W[:, :, j] @ x[:, j d : j d + T] for x (C_in, T + context)."""
+        taps = self._tap_weights()
+        dilation = self.conv.dilation[0]
+        t = x.shape[-1] - self.context
+        y = torch.addmm(bias.view(-1, 1), taps[0], x[:, :t])
+        for j in range(1, len(taps)):
+            y.addmm_(taps[j], x[:, j * dilation : j * dilation + t])
+        return y
+
+    def _tap_weights(self) -> list[torch.Tensor]:
+        """Contiguous (C_out, C_in) weight of each tap, rebuilt if the weight was replaced or
+        changed in place."""
+        w = self.conv.weight
+        key = (id(w), w._version)
+        if self._taps is None or self._taps[0] != key:
+            taps = [w[:, :, j].detach().contiguous() for j in range(w.shape[-1])]
+            self._taps = (key, taps)
+        return self._taps[1]
 
 
 class StreamingConvTranspose1d(nn.Module):
@@ -123,11 +151,11 @@ class StreamingConvTranspose1d(nn.Module):
         else:  # depthwise: z[b, t, c, j] = x[b, c, t] w[c, 0, j]
             z = x.transpose(1, 2).unsqueeze(-1) * w.view(1, 1, c_in, 2 * s)
         c_out = z.shape[2]
-        first = z[..., :s].permute(0, 2, 1, 3).reshape(b, c_out, t * s)  # taps 0..s-1 at t*s + j
-        second = z[..., s:].permute(0, 2, 1, 3).reshape(b, c_out, t * s)  # taps s..2s-1, one later
-        y = x.new_zeros(b, c_out, (t + 1) * s)
-        y[..., : t * s] += first
-        y[..., s:] += second
+        y = x.new_empty(b, c_out, t + 1, s)  # output sample (t, j) at t * s + j
+        y[:, :, :t] = z[..., :s].transpose(1, 2)  # taps 0..s-1 land in their own step
+        y[:, :, t] = 0
+        y[:, :, 1:] += z[..., s:].transpose(1, 2)  # taps s..2s-1 land one step later
+        y = y.view(b, c_out, (t + 1) * s)
         if self.convtr.bias is not None:
             y += self.convtr.bias.view(1, -1, 1)
         return y
