@@ -16,6 +16,7 @@ from tests.conftest import fixture_path
 from voxlet import GenerationOptions, StreamError
 from voxlet.audio import resample
 from voxlet.runtime import StreamOptions
+from voxlet.runtime.consumer import group_size
 
 VOICE = str(fixture_path("tiny_voice.safetensors"))
 
@@ -64,8 +65,9 @@ def test_stop_from_another_thread(tiny_tts):
     assert not stream.is_alive and len(got) < 5000
 
 
+@pytest.mark.parametrize("fail_at", [1, 4])  # 1: while the other thread waits out the relay
 @pytest.mark.parametrize("stage,target", [("flowlm", "flow_lm.step"), ("mimi", "mimi.decode")])
-def test_worker_failure_surfaces_in_caller(tiny_tts, monkeypatch, stage, target):
+def test_worker_failure_surfaces_in_caller(tiny_tts, monkeypatch, stage, target, fail_at):
     owner, name = target.split(".")
     module = getattr(tiny_tts.network, owner)
     original = getattr(module, name)
@@ -73,7 +75,7 @@ def test_worker_failure_surfaces_in_caller(tiny_tts, monkeypatch, stage, target)
 
     def failing(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == fail_at:
             raise RuntimeError("injected failure")
         return original(*args, **kwargs)
 
@@ -168,12 +170,50 @@ def test_thread_counts_are_options(tiny_tts):
         StreamOptions(mimi_threads=0)
 
 
-def test_batched_decoding_matches_framewise(tiny_tts):
-    framewise = tiny_tts.synthesize("Hello world.", VOICE, opts(30))
-    batched = tiny_tts.synthesize(
-        "Hello world.", VOICE, opts(30), StreamOptions(max_frames_per_decode=4)
+def test_first_frame_is_a_relay_then_both_stages_overlap(tiny_tts, monkeypatch):
+    events: list[tuple[str, int]] = []
+    for owner, name in (("flow_lm", "step"), ("mimi", "decode")):
+        module = getattr(tiny_tts.network, owner)
+        original = getattr(module, name)
+
+        def record(*args, _name=name, _original=original, **kwargs):
+            events.append((_name, torch.get_num_threads()))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, record)
+    try:
+        options = StreamOptions(first_frame_threads=2, max_frames_per_decode=1)
+        frames = list(tiny_tts.stream("Hello world.", VOICE, opts(30), options))
+    finally:
+        torch.set_num_threads(1)
+    assert len(frames) == 30
+    # Step 0 and decode 0 each get both cores, one after the other; then one core each.
+    assert events[:3] == [("step", 2), ("decode", 2), ("step", 1)]
+    assert {n for _, n in events[3:]} == {1}
+    with pytest.raises(ValueError, match="first_frame_threads"):
+        StreamOptions(first_frame_threads=0)
+
+
+def test_grouped_decoding_matches_framewise_and_repeats_exactly(tiny_tts):
+    framewise = tiny_tts.synthesize(
+        "Hello world.", VOICE, opts(30), StreamOptions(max_frames_per_decode=1)
     )
-    np.testing.assert_allclose(batched, framewise, atol=2e-5)
+    grouped = [
+        tiny_tts.synthesize("Hello world.", VOICE, opts(30), StreamOptions(max_frames_per_decode=8))
+        for _ in range(2)
+    ]
+    np.testing.assert_allclose(grouped[0], framewise, atol=2e-5)
+    np.testing.assert_array_equal(grouped[0], grouped[1])  # grouping ignores thread timing
+
+
+def test_decode_groups_grow_from_one_frame():
+    sizes, decoded = [], 0
+    while decoded < 40:
+        sizes.append(group_size(decoded, 8))
+        decoded += sizes[-1]
+    assert sizes == [1, 1, 2, 4, 8, 8, 8, 8]
+    assert [group_size(n, 1) for n in range(6)] == [1] * 6
+    assert [group_size(n, 3) for n in (2, 4, 100)] == [2, 3, 3]
 
 
 def test_unstarted_or_dropped_iterators_leave_no_threads(tiny_tts):

@@ -1,9 +1,10 @@
 """Thread "voxlet-mimi": decodes `Latent`s into 24 kHz PCM and pushes it into the Rust pipeline.
 
-Owns the Mimi decoder state (one for the whole stream, so chunk seams are continuous). When
-latents queue up, up to `max_batch` are decoded in one call (bigger matrix products, same audio
-to float rounding); a lone latent, such as the first, is decoded at once. One FFI call per
-decoded batch: `PcmPipeline.push`, which resamples if asked and waits for ring space.
+Owns the Mimi decoder state (one for the whole stream, so chunk seams are continuous). Latents are
+decoded in groups of 1, 1, 2, 4, ... up to `max_batch` (bigger matrix products, same audio to float
+rounding). The grouping depends only on how many frames came before, never on thread timing, so
+a stream's audio is bit-repeatable; the small first groups keep the first frames early. One FFI
+call per group: `PcmPipeline.push`, which resamples if asked and waits for ring space.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from voxlet.constants import FADE_IN_SAMPLES
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.mimi import Mimi
 from voxlet.runtime.messages import End, Latent, Message
-from voxlet.runtime.producer import QUEUE_POLL_S, Stopped
+from voxlet.runtime.producer import QUEUE_POLL_S, FirstFrame, Stopped, use_threads
 
 _FADE = np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
 
@@ -37,22 +38,24 @@ def get(q: queue.Queue[Message], stop: threading.Event) -> Message:
             continue
 
 
-def _take_batch(
-    inbox: queue.Queue[Message], stop: threading.Event, max_batch: int
+def group_size(decoded: int, max_batch: int) -> int:
+    """Frames in the next decode after `decoded` frames: 1, 1, 2, 4, 8, ... capped at max_batch."""
+    if decoded < 2:
+        return 1
+    return min(max_batch, 1 << (decoded.bit_length() - 1))
+
+
+def _take_group(
+    inbox: queue.Queue[Message], stop: threading.Event, size: int
 ) -> tuple[list[Latent], bool]:
-    """Waits for one message, then takes whatever else is queued, up to `max_batch` latents."""
-    batch: list[Latent] = []
-    message = get(inbox, stop)
-    while True:
+    """Waits for `size` latents, or fewer if the stream ends first; True once it has ended."""
+    group: list[Latent] = []
+    while len(group) < size:
+        message = get(inbox, stop)
         if isinstance(message, End):
-            return batch, True
-        batch.append(message)
-        if len(batch) == max_batch:
-            return batch, False
-        try:
-            message = inbox.get_nowait()
-        except queue.Empty:
-            return batch, False
+            return group, True
+        group.append(message)
+    return group, False
 
 
 def run_consumer(
@@ -62,20 +65,26 @@ def run_consumer(
     pipeline: PcmPipeline,
     stop: threading.Event,
     n_threads: int,
+    first: FirstFrame,
     on_frame: Callable[[int, float], None] | None = None,
     max_batch: int = 4,
 ) -> None:
-    torch.set_num_threads(n_threads)
+    use_threads(first.threads)
     state = mimi.init_decoder_state()
+    decoded = 0
     with torch.no_grad():
         ended = False
         while not ended:
-            batch, ended = _take_batch(inbox, stop, max_batch)
+            batch, ended = _take_group(inbox, stop, group_size(decoded, max_batch))
+            decoded += len(batch)
             if not batch:
                 continue
             t0 = time.perf_counter()
             latents = torch.cat([m.latent for m in batch]).unsqueeze(0)  # (1, n, 32)
             pcm = mimi.decode(flow_lm.denormalize(latents), state)
+            if not first.decoded.is_set():  # the relay is over: back to this stage's share
+                use_threads(n_threads)
+                first.decoded.set()
             audio = pcm.view(-1).numpy()  # (n * 1920,) view, C-contiguous
             if batch[0].frame_index == 0:
                 audio[:FADE_IN_SAMPLES] *= _FADE

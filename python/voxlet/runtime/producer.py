@@ -2,6 +2,9 @@
 
 Owns every FlowLM state it creates. Chunks run back to back: the next chunk's text prefill
 happens while the "mimi" thread is still decoding the queued latents of the current one.
+
+The first frame is a relay (`FirstFrame`): this thread prefills and steps with the cores of both
+stages while the decoder has nothing to do, then waits while the decoder uses them on that frame.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,6 +27,28 @@ QUEUE_POLL_S = 0.05
 
 class Stopped(Exception):
     """The stream was stopped; the thread unwinds quietly."""
+
+
+@dataclass(slots=True)
+class FirstFrame:
+    """The two threads take turns until the first frame is decoded, each running `threads`
+    torch threads (the cores of both stages), so the first audio comes as early as it can."""
+
+    threads: int
+    decoded: threading.Event = field(default_factory=threading.Event)
+
+    def wait_decoded(self, stop: threading.Event) -> None:
+        while not self.decoded.wait(QUEUE_POLL_S):
+            if stop.is_set():
+                raise Stopped
+
+
+def use_threads(n: int) -> None:
+    """Sets this thread's torch intra-op threads. torch applies the process-wide count to a
+    thread at its first parallel op, which would undo a count set before it; asking for the
+    count first gets that done, so the setting below stays this thread's own."""
+    torch.get_num_threads()
+    torch.set_num_threads(n)
 
 
 def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> None:
@@ -45,9 +71,10 @@ def run_producer(
     out: queue.Queue[Message],
     stop: threading.Event,
     n_threads: int,
+    first: FirstFrame,
     on_step: Callable[[float], None] | None = None,
 ) -> None:
-    torch.set_num_threads(n_threads)
+    use_threads(first.threads)
     generator = torch.Generator()
     generator.manual_seed(seed)
     n_frames = 0
@@ -61,6 +88,9 @@ def run_producer(
                 if on_step is not None:
                     on_step(time.perf_counter() - t0)
                 put(out, Latent(latent, chunk_index, n_frames), stop)
+                if n_frames == 0:  # the decoder's turn
+                    use_threads(n_threads)
+                    first.wait_decoded(stop)
                 n_frames += 1
                 t0 = time.perf_counter()
     put(out, End(n_frames), stop)

@@ -29,7 +29,7 @@ from voxlet.model.mimi import Mimi
 from voxlet.model.voice import VoiceState
 from voxlet.runtime.consumer import run_consumer
 from voxlet.runtime.messages import Message
-from voxlet.runtime.producer import Stopped, run_producer
+from voxlet.runtime.producer import FirstFrame, Stopped, run_producer
 
 log = logging.getLogger(__name__)
 _WAIT_S = 0.05
@@ -42,20 +42,25 @@ class StreamOptions:
     Args:
         output_rate_hz: sample rate of the audio handed out; resampled from 24 kHz if different.
         max_latents_in_flight: bound of the latent queue between the two threads.
-        max_frames_per_decode: queued latents decoded together in one Mimi call. Above 1 this
-            raises throughput, but how frames group depends on thread timing, so the audio is
-            repeatable only to float rounding (about 1e-6); 1 keeps runs bit-identical.
+        max_frames_per_decode: the most latents decoded together in one Mimi call; groups grow
+            1, 1, 2, 4, ... up to it. Bigger groups raise throughput; the audio differs from
+            frame-by-frame decoding (1) only by float rounding (about 1e-6), and is the same from
+            run to run either way. A group waits for its last frame, so a sink that must not
+            starve on a machine barely faster than real time wants 1.
         ring_capacity_s: seconds of audio the output ring holds before the decoder waits.
         flowlm_threads / mimi_threads: torch intra-op threads of each worker thread.
+        first_frame_threads: torch threads for the first frame, whose prefill, step and decode
+            run one after another rather than side by side (None: both stages' threads).
         join_timeout_s: how long stopping waits for the threads before giving up loudly.
     """
 
     output_rate_hz: int = SAMPLE_RATE_HZ
     max_latents_in_flight: int = 8
-    max_frames_per_decode: int = 1
+    max_frames_per_decode: int = 4
     ring_capacity_s: float = 2.0
     flowlm_threads: int = 1
     mimi_threads: int = 1
+    first_frame_threads: int | None = None
     join_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -67,6 +72,8 @@ class StreamOptions:
             raise ConfigError("ring_capacity_s must be positive")
         if self.flowlm_threads < 1 or self.mimi_threads < 1:
             raise ConfigError("flowlm_threads and mimi_threads must be >= 1")
+        if self.first_frame_threads is not None and self.first_frame_threads < 1:
+            raise ConfigError("first_frame_threads must be >= 1 (or None)")
 
     @property
     def frame_samples(self) -> int:
@@ -116,6 +123,7 @@ class Stream:
         self._lock = threading.Lock()
         self._error: tuple[str, BaseException] | None = None
         self._closed = False
+        first = FirstFrame(opts.first_frame_threads or opts.flowlm_threads + opts.mimi_threads)
         self._threads = [
             self._thread(
                 "flowlm",
@@ -127,6 +135,7 @@ class Stream:
                 self._queue,
                 self._stop,
                 opts.flowlm_threads,
+                first,
                 self._on_step,
             ),
             self._thread(
@@ -138,6 +147,7 @@ class Stream:
                 self.pipeline,
                 self._stop,
                 opts.mimi_threads,
+                first,
                 self._on_frame,
                 opts.max_frames_per_decode,
             ),
