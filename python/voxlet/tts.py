@@ -32,7 +32,12 @@ from voxlet.model.voice import (
     save_voice_file,
     voice_from_audio,
 )
-from voxlet.model.weights import load_network
+from voxlet.model.weights import (
+    cloning_weights_released,
+    load_cloning_weights,
+    load_network,
+    release_cloning_weights,
+)
 from voxlet.options import GenerationOptions
 from voxlet.runtime import Stream, StreamOptions
 from voxlet.runtime.speech import CallbackPlayer, Speech
@@ -61,8 +66,10 @@ class TTS:
         tokenizer: Tokenizer,
         has_voice_cloning: bool,
         precision: str = "fp32",
+        cloning_source: Path | None = None,
     ):
         self.config = cfg
+        self._cloning_source = cloning_source  # where released cloning weights are read back
         self.precision = precision
         self.network = network
         self.tokenizer = tokenizer
@@ -122,9 +129,11 @@ class TTS:
         )
         loaded = load_network(cfg, weights_path)
         if precision == "int8":
+            if loaded.has_voice_cloning:  # 37 MB for english, read back on first cloning
+                release_cloning_weights(loaded.network)
             quantize_network(loaded.network)
         tok = load_tokenizer(tok_path)
-        return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision)
+        return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision, weights_path)
 
     # Voices -------------------------------------------------------------------------------
 
@@ -171,6 +180,10 @@ class TTS:
 
             audio = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ)
         mono = audio_to_mono(audio)
+        if cloning_weights_released(self.network):
+            if self._cloning_source is None:
+                raise VoiceError("the voice-cloning weights were released and have no source")
+            load_cloning_weights(self.network, self._cloning_source)
         with torch.no_grad():
             state = voice_from_audio(self.network.flow_lm, self.network.mimi, mono)
         return Voice(state, "audio")

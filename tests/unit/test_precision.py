@@ -53,3 +53,40 @@ def test_int8_stays_close_to_fp32(int8_tts, tiny_tts):
 def test_bad_precision_is_rejected():
     with pytest.raises(ConfigError, match="precision: must be one of fp32, int8"):
         TTS.load(config=fixture_path("tiny_config.yaml"), precision="int4")
+
+
+def test_int8_reads_the_cloning_encoder_back_on_first_use(tmp_path, tiny_tts):
+    import shutil
+
+    from voxlet import WeightsError
+    from voxlet.model.weights import cloning_weights_released
+
+    weights = tmp_path / "model.safetensors"
+    shutil.copy(fixture_path("tiny_model.safetensors"), weights)
+    tts = TTS.load(
+        config=fixture_path("tiny_config.yaml"),
+        weights=weights,
+        tokenizer=fixture_path("tokenizer.model"),
+        precision="int8",
+    )
+    assert cloning_weights_released(tts.network)  # not held while only speaking
+    from safetensors.torch import load_file
+
+    original = load_file(str(fixture_path("tiny_model.safetensors")))
+    mimi_encoder = tts.network.mimi.encoder
+    with pytest.raises(WeightsError, match="voice-cloning"):
+        weights.write_bytes(b"not a checkpoint")
+        tts.voice(str(fixture_path("prompt.wav")))
+    assert cloning_weights_released(tts.network)
+    shutil.copy(fixture_path("tiny_model.safetensors"), weights)
+    voice = tts.voice(str(fixture_path("prompt.wav")))
+    assert not cloning_weights_released(tts.network)
+    assert voice.state.n_positions > 0
+    w = mimi_encoder.model[0].conv.weight
+    torch.testing.assert_close(w, original["mimi.encoder.model.0.conv.weight"].float())
+    assert len(tts.synthesize(TEXT, voice, OPTS)) == 12 * 1920
+    audio = torch.randn(1, 1, 3 * 1920, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the encoder read back is the fp32 model's encoder
+        torch.testing.assert_close(
+            tts.network.mimi.encode(audio), tiny_tts.network.mimi.encode(audio), rtol=0, atol=0
+        )

@@ -2,7 +2,8 @@
 
 Every key and shape is checked against the model built from the config, and the first problem is
 named with the key and both shapes. bf16/fp16 tensors are upcast to float32. The voice-cloning
-encoder may be absent or all zeros; the network then works with prebaked voices only.
+encoder may be absent or all zeros; the network then works with prebaked voices only. It can
+also be released after loading and read back from the file when a voice is first cloned.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from voxlet.config import ModelConfig
 from voxlet.errors import WeightsError
-from voxlet.model.network import PocketTTS, is_cloning_key
+from voxlet.model.network import CLONING_PREFIXES, PocketTTS, is_cloning_key
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +100,39 @@ def load_network(cfg: ModelConfig, path: str | Path) -> LoadedNetwork:
     if not has_cloning:
         log.info("%s has no voice-cloning encoder; only prebaked voices can be used", path)
     return LoadedNetwork(network, has_cloning, "/".join(sorted(dtypes)))
+
+
+_CLONING_PROBE = "mimi.encoder.model.0.conv.weight"
+
+
+def release_cloning_weights(network: PocketTTS) -> None:
+    """Frees the voice-cloning encoder's weights (they become shapes only); speech from prebaked
+    voices does not need them, and `load_cloning_weights` reads them back."""
+    for prefix in CLONING_PREFIXES:
+        network.get_submodule(prefix.rstrip(".")).to("meta")
+
+
+def cloning_weights_released(network: PocketTTS) -> bool:
+    return network.get_parameter(_CLONING_PROBE).is_meta
+
+
+def load_cloning_weights(network: PocketTTS, path: str | Path) -> None:
+    """Reads only the cloning encoder's tensors from `path` (checked like a full load)."""
+    from safetensors import SafetensorError, safe_open
+
+    expected = {k: v.shape for k, v in network.state_dict().items() if is_cloning_key(k)}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            # copied: a view would keep the whole file mapped
+            state = {
+                k: f.get_tensor(k).to(torch.float32, copy=True) for k in expected if k in f.keys()
+            }
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"cannot read the voice-cloning weights from {path}: {e}") from e
+    missing = check_state_dict(state, expected, str(path))
+    if missing:
+        k = sorted(missing)[0]
+        raise WeightsError(
+            f"{path}: the voice-cloning tensor {k!r} is gone since the model was loaded"
+        )
+    network.load_state_dict(state, strict=False, assign=True)
