@@ -9,8 +9,10 @@ nothing about perceptual quality; they show the numerical distance the int8 path
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 import numpy as np
 import torch
 
@@ -30,7 +32,7 @@ def main() -> None:
     if not Path(weights).is_file():
         raise SystemExit(f"{weights} is missing: run benches/bench_rtf.py once first")
     opts = GenerationOptions(temperature=0.0, eos_threshold=1e9, max_frames=50, on_no_eos="ignore")
-    outputs = {}
+    outputs, voices, decoders = {}, {}, {}
     for precision in ("fp32", "int8"):
         tts = TTS.load(
             config=official_config("english"),
@@ -43,14 +45,27 @@ def main() -> None:
             voice = tts.voice(voice_from_conditioning(tts.network.flow_lm, prefix))
         latents = torch.cat(list(tts.latents(SHORT, voice, opts))).numpy()
         outputs[precision] = (latents, tts.synthesize(SHORT, voice, opts))
+        voices[precision] = torch.cat([k.flatten() for k in voice.state.keys]).numpy()
+        decoders[precision] = tts.network
     (l32, a32), (l8, a8) = outputs["fp32"], outputs["int8"]
+    with torch.no_grad():  # the same fp32 latents through each precision's Mimi decoder
+        same = torch.from_numpy(l32).unsqueeze(0)
+        decoded = {
+            p: net.mimi.decode(net.flow_lm.denormalize(same), net.mimi.init_decoder_state())
+            .flatten()
+            .numpy()
+            for p, net in decoders.items()
+        }
     print(
         json.dumps(
             {
                 "frames": len(l32),
+                "voice_kv_snr_db": round(snr_db(voices["fp32"], voices["int8"]), 1),
+                "first_latent_snr_db": round(snr_db(l32[:1], l8[:1]), 1),
                 "latent_snr_db": round(snr_db(l32, l8), 1),
                 "latent_snr_first_10_frames_db": round(snr_db(l32[:10], l8[:10]), 1),
                 "audio_snr_db": round(snr_db(a32, a8), 1),
+                "mimi_only_audio_snr_db": round(snr_db(decoded["fp32"], decoded["int8"]), 1),
             }
         )
     )
