@@ -52,6 +52,31 @@ def test_conv1d_streamed_equals_one_shot(kwargs):
     torch.testing.assert_close(parts, full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kwargs", CONVS[:2])
+def test_single_item_conv_by_taps_equals_torch_conv(kwargs):
+    """Batch 1 takes the per-tap matrix-product path; it must follow weight changes."""
+    conv = _randomize(StreamingConv1d(4, 5, **kwargs))
+    x = torch.randn(1, 4, 12)
+
+    def torch_conv() -> torch.Tensor:
+        return torch.nn.functional.conv1d(
+            torch.nn.functional.pad(x, (conv.context, 0)),
+            conv.conv.weight,
+            conv.conv.bias,
+            dilation=conv.conv.dilation,
+        )
+
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), torch_conv(), atol=1e-5, rtol=1e-5)
+        conv.conv.weight.mul_(-2.0)  # in place
+        torch.testing.assert_close(conv(x), torch_conv(), atol=1e-5, rtol=1e-5)
+        conv.conv.weight = torch.nn.Parameter(torch.randn_like(conv.conv.weight))  # replaced
+        torch.testing.assert_close(conv(x), torch_conv(), atol=1e-5, rtol=1e-5)
+    with torch.inference_mode():  # weights made in inference mode keep no version counter
+        conv.conv.weight = torch.nn.Parameter(torch.randn_like(conv.conv.weight), False)
+        torch.testing.assert_close(conv(x), torch_conv(), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("kwargs", CONVS)
 def test_conv1d_is_causal(kwargs):
     conv = _randomize(StreamingConv1d(4, 5, **kwargs))

@@ -60,7 +60,7 @@ class StreamingConv1d(nn.Module):
         self._pointwise = kernel_size == 1 and stride == 1 and groups == 1 and bias
         small = in_channels * out_channels * kernel_size <= _MAX_TAPS_WEIGHTS
         self._by_taps = kernel_size > 1 and stride == 1 and groups == 1 and bias and small
-        self._taps: tuple[tuple[int, int], list[torch.Tensor]] | None = None
+        self._taps: tuple[tuple[int, int, int], list[torch.Tensor]] | None = None
 
     def init_state(self, batch: int = 1) -> ConvState:
         return ConvState()
@@ -96,9 +96,9 @@ class StreamingConv1d(nn.Module):
 
     def _tap_weights(self) -> list[torch.Tensor]:
         """Contiguous (C_out, C_in) weight of each tap, rebuilt if the weight was replaced or
-        changed in place."""
+        changed in place (inference-mode tensors keep no version: replacement only)."""
         w = self.conv.weight
-        key = (id(w), w._version)
+        key = (id(w), w.data_ptr(), 0 if w.is_inference() else w._version)
         if self._taps is None or self._taps[0] != key:
             taps = [w[:, :, j].detach().contiguous() for j in range(w.shape[-1])]
             self._taps = (key, taps)
