@@ -98,6 +98,7 @@ def worker(args: argparse.Namespace) -> dict:
         flowlm_threads=args.threads,
         mimi_threads=args.threads,
         max_frames_per_decode=args.frames_per_decode,
+        first_frame_threads=args.first_frame_threads or None,
     )
     no_eos = GenerationOptions(temperature=0.3, eos_threshold=1e9, seed=1, on_no_eos="ignore")
 
@@ -160,6 +161,7 @@ def worker(args: argparse.Namespace) -> dict:
         "precision": args.precision,
         "threads_per_worker": args.threads,
         "frames_per_decode": args.frames_per_decode,
+        "first_frame_threads": args.first_frame_threads or 2 * args.threads,
         "runs": args.runs,
         "cold_start_first_audio_ms": round(cold_ms, 1),
     }
@@ -191,6 +193,9 @@ def main() -> None:
     parser.add_argument(
         "--frames-per-decode", type=int, default=4, help="largest Mimi decode group"
     )
+    parser.add_argument(
+        "--first-frame-threads", type=int, default=0, help="0: the library default (both)"
+    )
     parser.add_argument("--quick", action="store_true", help="skip the long-text gap measurement")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--started", help=argparse.SUPPRESS)
@@ -220,6 +225,8 @@ def main() -> None:
         str(args.threads),
         "--frames-per-decode",
         str(args.frames_per_decode),
+        "--first-frame-threads",
+        str(args.first_frame_threads),
         "--started",
         str(time.time()),
     ] + (["--quick"] if args.quick else [])
