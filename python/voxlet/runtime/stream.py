@@ -11,6 +11,7 @@ stops the other and is raised in the caller as `StreamError(stage)` with the ori
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -50,7 +51,8 @@ class StreamOptions:
         ring_capacity_s: seconds of audio the output ring holds before the decoder waits.
         flowlm_threads / mimi_threads: torch intra-op threads of each worker thread.
         first_frame_threads: torch threads for the first frame, whose prefill, step and decode
-            run one after another rather than side by side (None: both stages' threads).
+            run one after another rather than side by side (None: both stages' threads, at most
+            the cores this process may use).
         join_timeout_s: how long stopping waits for the threads before giving up loudly.
     """
 
@@ -79,6 +81,14 @@ class StreamOptions:
     def frame_samples(self) -> int:
         """Output samples per 80 ms frame at the output rate (1920 at 24 kHz)."""
         return round(self.output_rate_hz / FRAME_RATE_HZ)
+
+
+def _usable_cores(opts: StreamOptions) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(opts.flowlm_threads + opts.mimi_threads, cores))
 
 
 @dataclass(slots=True)
@@ -123,7 +133,7 @@ class Stream:
         self._lock = threading.Lock()
         self._error: tuple[str, BaseException] | None = None
         self._closed = False
-        first = FirstFrame(opts.first_frame_threads or opts.flowlm_threads + opts.mimi_threads)
+        first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
         self._threads = [
             self._thread(
                 "flowlm",
