@@ -21,8 +21,8 @@ SHAPES = {  # (out, in) of the english FlowLM transformer's linears; x6 layers p
 }
 
 
-def median_us(fn, repeats: int = 300) -> float:
-    for _ in range(30):
+def median_us(fn, repeats: int = 300, warmup: int = 30) -> float:
+    for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):

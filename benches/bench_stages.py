@@ -11,9 +11,7 @@ are lower than the same stages inside a stream, where both threads share memory 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,19 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from voxlet import TTS  # isort: skip  (before torch, as the CLI: OpenMP's wait policy)
 import torch
 
+from benches.bench_kernels import median_us
 from benches.bench_rtf import ROOT, TOKENIZER
 from voxlet.model.layers.flow_net import lsd_decode
 from voxlet.registry import official_config
 
 
-def median_ms(fn: Callable[[], object], repeats: int = 20) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return round(1000 * statistics.median(times), 2)
+def median_ms(fn: Callable[[], object]) -> float:
+    return round(median_us(fn, repeats=20, warmup=1) / 1000, 2)
 
 
 def stages(precision: str, weights: Path) -> dict[str, object]:
