@@ -8,8 +8,8 @@ worker threads:
   which turned the first frame's two-core relay into a loss. PASSIVE makes them sleep. It only
   takes effect if torch is not loaded yet (OpenMP reads it once).
 - glibc's malloc arenas: each new thread may get a fresh arena, so every stream faulted in new
-  pages for its activations and kept them (first audio 53 -> 37 ms and 67 MB less peak memory
-  with two arenas). The limit applies to arenas created from now on.
+  pages for its activations and kept them; two arenas cut int8 first audio and peak memory
+  (BENCHMARKS.md). The limit applies to arenas created from now on.
 """
 
 from __future__ import annotations

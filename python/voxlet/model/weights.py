@@ -123,9 +123,10 @@ def load_cloning_weights(network: PocketTTS, path: str | Path) -> None:
     expected = {k: v.shape for k, v in network.state_dict().items() if is_cloning_key(k)}
     try:
         with safe_open(str(path), framework="pt") as f:
+            present = set(f.keys())
             # copied: a view would keep the whole file mapped
             state = {
-                k: f.get_tensor(k).to(torch.float32, copy=True) for k in expected if k in f.keys()
+                k: f.get_tensor(k).to(torch.float32, copy=True) for k in expected.keys() & present
             }
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise WeightsError(f"cannot read the voice-cloning weights from {path}: {e}") from e
