@@ -90,3 +90,16 @@ def test_int8_reads_the_cloning_encoder_back_on_first_use(tmp_path, tiny_tts):
         torch.testing.assert_close(
             tts.network.mimi.encode(audio), tiny_tts.network.mimi.encode(audio), rtol=0, atol=0
         )
+
+
+def test_int8_load_is_quiet():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's deprecation notice must not reach users
+        TTS.load(
+            config=fixture_path("tiny_config.yaml"),
+            weights=fixture_path("tiny_model.safetensors"),
+            tokenizer=fixture_path("tokenizer.model"),
+            precision="int8",
+        )

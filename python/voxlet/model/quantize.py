@@ -8,6 +8,8 @@ stays float32. It is opt-in (`precision="int8"`).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -25,9 +27,13 @@ class Int8Linear(nn.Module):
         super().__init__()
         w = linear.weight.detach().float()
         scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0  # (out,)
-        q = torch.quantize_per_channel(
-            w, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
-        )
+        with (
+            warnings.catch_warnings()
+        ):  # torch plans to remove this API: int8 will need another route
+            warnings.filterwarnings("ignore", message=".*quantize_per_channel.*deprecated")
+            q = torch.quantize_per_channel(
+                w, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
+            )
         # A copy: the checkpoint's tensors are views of one mapping of the whole file, and a
         # bias kept by reference would keep all of it resident.
         bias = None if linear.bias is None else linear.bias.detach().float().clone()
