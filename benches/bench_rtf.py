@@ -161,7 +161,7 @@ def worker(args: argparse.Namespace) -> dict:
         "precision": args.precision,
         "threads_per_worker": args.threads,
         "frames_per_decode": args.frames_per_decode,
-        "first_frame_threads": args.first_frame_threads or 2 * args.threads,
+        "first_frame_threads": args.first_frame_threads or None,  # None: the library default
         "runs": args.runs,
         "cold_start_first_audio_ms": round(cold_ms, 1),
     }
