@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 class AudioError(ValueError): ...
+class KernelError(ValueError): ...
 """
 
 
@@ -66,7 +67,7 @@ def _docstring(rest: str, indent: str) -> str:
 def render(module) -> str:
     out = [HEADER]
     for name, obj in sorted(vars(module).items()):
-        if name.startswith("_") or name == "AudioError":
+        if name.startswith("_") or name in ("AudioError", "KernelError"):
             continue
         if inspect.isbuiltin(obj) or (callable(obj) and not isinstance(obj, type)):
             typed, rest = _doc(obj)

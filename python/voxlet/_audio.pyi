@@ -3,6 +3,35 @@ import numpy as np
 from numpy.typing import NDArray
 
 class AudioError(ValueError): ...
+class KernelError(ValueError): ...
+
+
+class Int8Matrix:
+    """A (rows, cols) float matrix quantized to int8 with one symmetric scale per row, and an
+    optional bias. `apply` quantizes each activation row symmetrically too (8-bit for a single
+    row, 7-bit for several), sums products exactly in int32 (AVX2 where the CPU has it, else
+    portable code with the same bits) and scales back."""
+    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None) -> None: ...
+
+    def apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
+        """x (..., cols) @ W.T + bias as a new (..., rows) array, on up to `threads` threads (the
+        calling one included; more only when the product is large enough to pay). Releases the
+        GIL once, for the product."""
+
+    @property
+    def cols(self) -> int:
+        """Input features."""
+
+    def dequantize(self) -> NDArray[np.float32]:
+        """The (rows, cols) float matrix the int8 one stands for."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: int8 values (rows padded to 32 columns), scales and bias."""
+
+    @property
+    def rows(self) -> int:
+        """Output features."""
 
 
 class PcmPipeline:
@@ -102,6 +131,10 @@ def f32_to_i16(pcm: NDArray[np.float32], out: NDArray[np.int16] | None = None) -
 
 def i16_to_f32(pcm: NDArray[np.int16], out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
     """int16 PCM to float: x / 32768. Writes into `out` when given, else a new array."""
+
+
+def int8_isa() -> str:
+    """The instruction set Int8Matrix.apply runs on here: 'avx2' or 'portable'."""
 
 
 def read_wav(path: str) -> tuple[NDArray[np.float32], int]:

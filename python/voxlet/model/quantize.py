@@ -1,18 +1,18 @@
-"""int8 weights: per-output-channel symmetric int8 weights, activations quantized per call
-(dynamic), computed by fbgemm / oneDNN int8 GEMM kernels.
+"""int8 weights: per-output-channel symmetric int8 weights, activations quantized per row at
+every call (dynamic), multiplied by voxlet's own kernels (`rust/kernels`, through `_audio`).
 
 `quantize_network` swaps, in place, the linears of the FlowLM transformer, the flow head and the
 Mimi decoder transformer; everything else (norms, embeddings, convolutions, the voice encoder)
-stays float32. It is opt-in (`precision="int8"`).
+stays float32. It is opt-in (`precision="int8"`). This module is the one importer of the
+kernels, as `voxlet.audio` is of the PCM code.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 
+from voxlet._audio import Int8Matrix
 from voxlet.errors import ConfigError
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.network import PocketTTS
@@ -21,68 +21,52 @@ PRECISIONS = ("fp32", "int8")
 
 
 class Int8Linear(nn.Module):
-    """y = x @ dequant(W_int8)^T + b with W quantized per output channel (symmetric)."""
+    """y = x @ dequant(W_int8)^T + b, W quantized per output channel (symmetric, [-127, 127]),
+    each row of x quantized the same way per call; integer sums are exact, so results do not
+    depend on the CPU's instruction set or on the thread count."""
 
-    def __init__(self, linear: nn.Linear, reduce_range: bool):
+    def __init__(self, linear: nn.Linear):
         super().__init__()
-        w = linear.weight.detach().float()
-        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0  # (out,)
-        with (
-            warnings.catch_warnings()
-        ):  # torch plans to remove this API: int8 will need another route
-            warnings.filterwarnings("ignore", message=".*quantize_per_channel.*deprecated")
-            q = torch.quantize_per_channel(
-                w, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
-            )
-        # A copy: the checkpoint's tensors are views of one mapping of the whole file, and a
-        # bias kept by reference would keep all of it resident.
-        bias = None if linear.bias is None else linear.bias.detach().float().clone()
-        self._packed = torch.ops.quantized.linear_prepack(q, bias)
+        w = linear.weight.detach().float().contiguous()
+        bias = None if linear.bias is None else linear.bias.detach().float().contiguous()
+        self._matrix = Int8Matrix(w.numpy(), None if bias is None else bias.numpy())
         self.in_features = linear.in_features
         self.out_features = linear.out_features
-        self.reduce_range = reduce_range
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2 and x.is_contiguous():  # the flow head's (B, dim): no reshaping
-            return torch.ops.quantized.linear_dynamic(x, self._packed, self.reduce_range)
-        shape = x.shape
-        y = torch.ops.quantized.linear_dynamic(
-            x.reshape(-1, shape[-1]).contiguous(), self._packed, self.reduce_range
-        )
-        return y.view(*shape[:-1], self.out_features)
+        # One call into the kernel and no torch op around it: every torch op releases and
+        # retakes the GIL, and with FlowLM and Mimi in two threads each retake can wait.
+        if x.dtype != torch.float32 or not x.is_contiguous() or x.requires_grad:
+            x = x.detach().float().contiguous()
+        # the calling thread's torch thread count: 1 in a stream's steady state, more for a
+        # prefill the first-frame relay runs on every core
+        return torch.from_numpy(self._matrix.apply(x.numpy(), torch.get_num_threads()))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the int8 weights, scales and bias hold."""
+        return int(self._matrix.nbytes)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
-def _swap_linears(module: nn.Module, reduce_range: bool) -> int:
+def _swap_linears(module: nn.Module) -> int:
     count = 0
     for name, child in module.named_children():
         if isinstance(child, nn.Linear):
-            setattr(module, name, Int8Linear(child, reduce_range))
+            setattr(module, name, Int8Linear(child))
             count += 1
         else:
-            count += _swap_linears(child, reduce_range)
+            count += _swap_linears(child)
     return count
-
-
-def _reduce_range() -> bool:
-    """fbgemm's u8 x s8 kernels can saturate 16-bit intermediate sums, so activations use the
-    reduced 7-bit range there (its documented recommendation); oneDNN/qnnpack use the full range."""
-    engine = torch.backends.quantized.engine
-    if engine == "none":
-        raise ConfigError("precision='int8' needs a quantized engine; this torch build has none")
-    return engine in ("fbgemm", "x86")
 
 
 def quantize_flow_lm(flow_lm: FlowLM) -> int:
     """Swaps the FlowLM transformer's and flow head's linears for int8 ones; returns how many."""
-    reduce_range = _reduce_range()
     flow_lm.flow_net.clear_cache()
     with torch.no_grad():
-        return _swap_linears(flow_lm.transformer, reduce_range) + _swap_linears(
-            flow_lm.flow_net, reduce_range
-        )
+        return _swap_linears(flow_lm.transformer) + _swap_linears(flow_lm.flow_net)
 
 
 def quantize_network(network: PocketTTS) -> int:
@@ -90,7 +74,7 @@ def quantize_network(network: PocketTTS) -> int:
     linears were swapped. Then copies what stays float, releasing the checkpoint mapping."""
     count = quantize_flow_lm(network.flow_lm)
     with torch.no_grad():
-        count += _swap_linears(network.mimi.decoder_transformer, _reduce_range())
+        count += _swap_linears(network.mimi.decoder_transformer)
     own_memory(network)
     return count
 

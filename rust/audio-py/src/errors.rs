@@ -15,3 +15,10 @@ create_exception!(
 pub fn to_py(err: voxlet_audio::AudioError) -> PyErr {
     AudioError::new_err(err.to_string())
 }
+
+create_exception!(
+    _audio,
+    KernelError,
+    PyValueError,
+    "Invalid input to a compute kernel (a ValueError)."
+);

@@ -1,9 +1,10 @@
-//! `voxlet._audio`: Python bindings of the voxlet-audio crate. Type and error conversion only;
-//! all logic lives in `rust/audio`. Each docstring starts with the typed Python signature, from
+//! `voxlet._audio`: Python bindings of the voxlet-audio and voxlet-kernels crates. Type and
+//! error conversion only; all logic lives in `rust/audio` and `rust/kernels`. Each docstring starts with the typed Python signature, from
 //! which `tools/gen_stubs.py` writes `_audio.pyi`.
 
 mod convert;
 mod errors;
+mod kernels;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -455,6 +456,9 @@ impl PcmPipeline {
 #[pymodule]
 fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AudioError", m.py().get_type::<AudioError>())?;
+    m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
+    m.add_class::<kernels::Int8Matrix>()?;
+    m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_i16, m)?)?;
     m.add_function(wrap_pyfunction!(i16_to_f32, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_bytes_into, m)?)?;

@@ -1,0 +1,358 @@
+//! int8 weights times float activations: `out = dequant(quant(x) @ W^T) + bias`.
+//!
+//! Weights are quantized once per output row, symmetric to [-127, 127]; activations once per row at
+//! every call, symmetric too: to [-127, 127] when there is one row (the product is bound by
+//! reading the weights, and the AVX2 kernel has cycles to spare for moving signs), to [-63, 63]
+//! when there are several (the product is bound by arithmetic, and 7-bit values let the AVX2
+//! kernel feed `vpmaddubsw` with `x + 64` directly, one instruction fewer per 32 products).
+//! Integer products are summed exactly in i32, so every instruction set and thread count gives
+//! the same bits; only the final scaling is float (`acc * (x_scale * w_scale) + bias`).
+
+use crate::error::{KernelError, Result};
+use crate::pool::Helpers;
+use crate::portable;
+
+/// Rows are stored padded with zeros to a multiple of this many columns (one AVX2 register).
+pub const BLOCK: usize = 32;
+
+/// Rows are stored in interleaved groups of this many: block 0 of rows 0..4, block 1 of rows
+/// 0..4, ... so a kernel reading four rows at once reads memory in one sequential stream.
+pub const GROUP: usize = 4;
+
+/// Below this many multiply-adds per thread a call runs on the calling thread only: waking a
+/// helper costs more.
+const MIN_MACS_PER_THREAD: usize = 1 << 21;
+
+/// The instruction set a call runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Plain Rust, any target.
+    Portable,
+    /// x86-64 AVX2 (`vpmaddubsw`), picked at run time where the CPU has it.
+    Avx2,
+}
+
+impl Isa {
+    /// The fastest instruction set this CPU supports.
+    pub fn best() -> Self {
+        if Self::Avx2.is_supported() {
+            Self::Avx2
+        } else {
+            Self::Portable
+        }
+    }
+
+    /// Whether this CPU can run the instruction set.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx2 => false,
+        }
+    }
+}
+
+/// A `(rows, cols)` float matrix stored as int8 with one scale per row, plus an optional bias.
+#[derive(Debug, Clone)]
+pub struct Int8Matrix {
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    data: Vec<i8>,
+    scales: Vec<f32>,
+    /// Sum of each row's int8 values (padded to whole groups), to undo `Scheme::Offset7`'s offset.
+    row_sums: Vec<i32>,
+    bias: Option<Vec<f32>>,
+}
+
+/// How one call's activation rows are quantized (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// Values in [-127, 127]; `unsigned` holds their magnitudes.
+    Signed8,
+    /// Values in [-63, 63]; `unsigned` holds `value + 64`.
+    Offset7,
+}
+
+impl Scheme {
+    fn for_rows(rows: usize) -> Self {
+        if rows == 1 {
+            Self::Signed8
+        } else {
+            Self::Offset7
+        }
+    }
+
+    fn levels(self) -> f32 {
+        match self {
+            Self::Signed8 => 127.0,
+            Self::Offset7 => 63.0,
+        }
+    }
+}
+
+/// Activation rows quantized for one call: values, their unsigned form, one scale per row.
+pub(crate) struct QuantizedRows {
+    pub scheme: Scheme,
+    pub values: Vec<i8>,
+    pub unsigned: Vec<u8>,
+    pub scales: Vec<f32>,
+}
+
+/// How one integer sum becomes an output, the same on every instruction set:
+/// `sum * (x_scale * w_scale) + bias`, for activation row r and weight row n of a span.
+pub(crate) struct Epilogue<'a> {
+    pub x_scales: &'a [f32],
+    pub w_scales: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+}
+
+impl Epilogue<'_> {
+    #[inline]
+    pub fn apply(&self, r: usize, n: usize, sum: i32) -> f32 {
+        sum as f32 * (self.x_scales[r] * self.w_scales[n]) + self.bias.map_or(0.0, |b| b[n])
+    }
+}
+
+fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(KernelError::ShapeMismatch {
+            what,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// `v` scaled by `inv`, clamped to [-levels, levels] and rounded half to even. Adding and
+/// subtracting 1.5 * 2^23 rounds like `round_ties_even` for |y| < 2^22 but compiles to two
+/// vector additions instead of a libm call per value.
+#[inline]
+fn quantize_value(v: f32, inv: f32, levels: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0;
+    let y = (v * inv).clamp(-levels, levels);
+    ((y + MAGIC) - MAGIC) as i8
+}
+
+/// The scale that maps a row's largest magnitude to `levels` (0 for an all-zero row).
+fn row_scale(row: &[f32], levels: f32) -> f32 {
+    row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / levels
+}
+
+/// Where weight (row, col) lives in the group-interleaved layout.
+fn packed_index(stride: usize, row: usize, col: usize) -> usize {
+    let (group, lane) = (row / GROUP, row % GROUP);
+    let (block, offset) = (col / BLOCK, col % BLOCK);
+    group * GROUP * stride + (block * GROUP + lane) * BLOCK + offset
+}
+
+fn quantize_rows(x: &[f32], rows: usize, cols: usize, stride: usize) -> QuantizedRows {
+    let scheme = Scheme::for_rows(rows);
+    let levels = scheme.levels();
+    let mut q = QuantizedRows {
+        scheme,
+        values: vec![0; rows * stride],
+        unsigned: vec![0; rows * stride],
+        scales: Vec::with_capacity(rows),
+    };
+    for (r, row) in x.chunks_exact(cols).enumerate() {
+        let scale = row_scale(row, levels);
+        // a row that is not finite gives NaN outputs (through a NaN scale)
+        q.scales
+            .push(if scale.is_finite() { scale } else { f32::NAN });
+        let values = &mut q.values[r * stride..(r + 1) * stride];
+        if scale > 0.0 && scale.is_finite() {
+            // else all zero (the output is the bias) or not finite
+            let inv = 1.0 / scale;
+            for (d, &v) in values.iter_mut().zip(row) {
+                *d = quantize_value(v, inv, levels);
+            }
+        }
+        let unsigned = &mut q.unsigned[r * stride..(r + 1) * stride];
+        for (u, &v) in unsigned.iter_mut().zip(values.iter()) {
+            *u = match scheme {
+                Scheme::Signed8 => v.unsigned_abs(),
+                Scheme::Offset7 => (v + 64) as u8,
+            };
+        }
+    }
+    q
+}
+
+impl Int8Matrix {
+    /// Quantizes a row-major `(rows, cols)` float matrix, one symmetric scale per row.
+    pub fn quantize(
+        weight: &[f32],
+        rows: usize,
+        cols: usize,
+        bias: Option<&[f32]>,
+    ) -> Result<Self> {
+        for (what, n) in [("rows", rows), ("cols", cols)] {
+            if n == 0 {
+                return Err(KernelError::InvalidArgument {
+                    what,
+                    value: "0".into(),
+                });
+            }
+        }
+        check_len("weight", rows * cols, weight.len())?;
+        if let Some(b) = bias {
+            check_len("bias", rows, b.len())?;
+        }
+        if let Some(bad) = weight.iter().find(|v| !v.is_finite()) {
+            return Err(KernelError::InvalidArgument {
+                what: "weight value",
+                value: bad.to_string(),
+            });
+        }
+        let stride = cols.div_ceil(BLOCK) * BLOCK;
+        let mut data = vec![0i8; rows.div_ceil(GROUP) * GROUP * stride];
+        let mut scales = Vec::with_capacity(rows);
+        let mut row_sums = vec![0i32; rows.div_ceil(GROUP) * GROUP];
+        for (r, row) in weight.chunks_exact(cols).enumerate() {
+            let scale = row_scale(row, 127.0);
+            scales.push(scale);
+            if scale > 0.0 {
+                let inv = 1.0 / scale;
+                for (c, &v) in row.iter().enumerate() {
+                    let q = quantize_value(v, inv, 127.0);
+                    data[packed_index(stride, r, c)] = q;
+                    row_sums[r] += i32::from(q);
+                }
+            }
+        }
+        Ok(Self {
+            rows,
+            cols,
+            stride,
+            data,
+            scales,
+            row_sums,
+            bias: bias.map(<[f32]>::to_vec),
+        })
+    }
+
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Bytes held: int8 values (padded rows), scales and bias.
+    pub fn nbytes(&self) -> usize {
+        self.data.len()
+            + 4 * (self.scales.len() + self.row_sums.len())
+            + 4 * self.bias.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The float matrix the int8 one stands for, row-major `(rows, cols)`.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.rows * self.cols);
+        for (r, &s) in self.scales.iter().enumerate() {
+            out.extend(
+                (0..self.cols).map(|c| f32::from(self.data[packed_index(self.stride, r, c)]) * s),
+            );
+        }
+        out
+    }
+
+    /// `out (m, rows) = x (m, cols) @ W^T + bias` on the fastest instruction set, using up to
+    /// `threads` threads (the calling one included) when the product is large enough to pay.
+    pub fn matmul(&self, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
+        self.matmul_on(Isa::best(), x, out, threads)
+    }
+
+    /// [`Int8Matrix::matmul`] on a chosen instruction set (for tests and benchmarks).
+    pub fn matmul_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
+        if !x.len().is_multiple_of(self.cols) {
+            return Err(KernelError::ShapeMismatch {
+                what: "activations (a multiple of cols)",
+                expected: x.len().div_ceil(self.cols) * self.cols,
+                actual: x.len(),
+            });
+        }
+        let m = x.len() / self.cols;
+        check_len("output", m * self.rows, out.len())?;
+        if !isa.is_supported() {
+            return Err(KernelError::InvalidArgument {
+                what: "instruction set",
+                value: format!("{isa:?} is not supported by this CPU"),
+            });
+        }
+        let q = quantize_rows(x, m, self.cols, self.stride);
+        let work = m * self.rows * self.cols;
+        let threads = threads.clamp(1, (work / MIN_MACS_PER_THREAD).max(1));
+        if threads == 1 {
+            self.accumulate(isa, &q, 0..self.rows, out);
+        } else {
+            self.accumulate_parallel(isa, &q, threads, out);
+        }
+        Ok(())
+    }
+
+    /// Outputs for weight rows `span` (starting at a group) of every activation row, into
+    /// `out (m, span.len())`.
+    fn accumulate(
+        &self,
+        isa: Isa,
+        q: &QuantizedRows,
+        span: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
+        let groups = span.start / GROUP..span.end.div_ceil(GROUP);
+        let weights =
+            &self.data[groups.start * GROUP * self.stride..groups.end * GROUP * self.stride];
+        let ep = Epilogue {
+            x_scales: &q.scales,
+            w_scales: &self.scales[span.clone()],
+            bias: self.bias.as_ref().map(|b| &b[span.clone()]),
+        };
+        match isa {
+            Isa::Portable => portable::dot_rows(q, weights, self.stride, &ep, out),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: matmul_on checked that the CPU supports AVX2.
+            Isa::Avx2 => unsafe {
+                crate::x86::dot_rows(q, weights, &self.row_sums[span], self.stride, &ep, out)
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => unreachable!("matmul_on checks support first"),
+        }
+    }
+
+    /// Weight rows split into one span per thread, the calling thread taking the first.
+    fn accumulate_parallel(&self, isa: Isa, q: &QuantizedRows, threads: usize, out: &mut [f32]) {
+        let m = q.scales.len();
+        let per = self.rows.div_ceil(threads).div_ceil(GROUP) * GROUP;
+        let spans: Vec<_> = (0..self.rows)
+            .step_by(per)
+            .map(|s| s..(s + per).min(self.rows))
+            .collect();
+        let mut parts: Vec<Vec<f32>> = spans.iter().map(|s| vec![0.0; m * s.len()]).collect();
+        let tasks: Vec<Box<dyn FnOnce() + Send + '_>> = parts
+            .iter_mut()
+            .zip(&spans)
+            .map(|(part, span)| {
+                let span = span.clone();
+                Box::new(move || self.accumulate(isa, q, span, part)) as Box<dyn FnOnce() + Send>
+            })
+            .collect();
+        match Helpers::get() {
+            Some(helpers) => helpers.run(tasks),
+            None => tasks.into_iter().for_each(|task| task()),
+        }
+        for (span, part) in spans.iter().zip(parts) {
+            for r in 0..m {
+                out[r * self.rows + span.start..r * self.rows + span.end]
+                    .copy_from_slice(&part[r * span.len()..(r + 1) * span.len()]);
+            }
+        }
+    }
+}

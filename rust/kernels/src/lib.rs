@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod int8;
+mod pool;
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use error::{KernelError, Result};
+pub use int8::{Int8Matrix, Isa};

@@ -1,0 +1,143 @@
+//! AVX2 integer dot products with `vpmaddubsw` (u8 x i8 pairs summed into i16, then `vpmaddwd`
+//! into i32). Its first operand must be unsigned:
+//! - `Scheme::Signed8`: |x| against `vpsignb(w, x)` (x's sign moved onto w); with both in
+//!   [-127, 127] a pair sums to at most 2 * 127 * 127 = 32258 and never saturates its i16.
+//! - `Scheme::Offset7`: `x + 64` (in [1, 127]) against w; the offset is undone afterwards with
+//!   the weight row sums, `sum((x + 64) * w) - 64 * sum(w)`. Same bound, one instruction fewer.
+//!
+//! Either way the sums are exact, so results equal the portable ones bit for bit.
+
+use std::arch::x86_64::{
+    __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_hadd_epi32,
+    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_set1_epi16,
+    _mm256_setzero_si256, _mm256_sign_epi8, _mm_add_epi32, _mm_prefetch, _mm_storeu_si128,
+    _MM_HINT_T0,
+};
+
+use crate::int8::{Epilogue, QuantizedRows, Scheme, BLOCK, GROUP};
+
+/// Four accumulators of eight i32 lanes reduced to four sums.
+#[target_feature(enable = "avx2")]
+fn reduce4(a: &[__m256i; GROUP]) -> [i32; GROUP] {
+    let ab = _mm256_hadd_epi32(a[0], a[1]);
+    let cd = _mm256_hadd_epi32(a[2], a[3]);
+    let abcd = _mm256_hadd_epi32(ab, cd);
+    let sum = _mm_add_epi32(
+        _mm256_castsi256_si128(abcd),
+        _mm256_extracti128_si256::<1>(abcd),
+    );
+    let mut out = [0i32; GROUP];
+    // SAFETY: out holds exactly 16 bytes.
+    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), sum) };
+    out
+}
+
+/// Raw sums `sum(unsigned * w')` of `R` activation rows with one interleaved group of weight
+/// rows, where w' is w with the activation's sign moved onto it when `SIGNED`, else w itself.
+/// Each weight vector is loaded once for all R rows. `ahead`, when given, is the next group:
+/// it is prefetched alongside, so reading weights from memory overlaps the arithmetic.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::needless_range_loop)] // j outside r: each weight vector loaded once for all rows
+fn dot_tile<const R: usize, const SIGNED: bool>(
+    unsigned: [&[u8]; R],
+    values: [&[i8]; R],
+    w: &[i8],
+    ahead: Option<&[i8]>,
+    stride: usize,
+) -> [[i32; GROUP]; R] {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_si256(); GROUP]; R];
+    for b in (0..stride).step_by(BLOCK) {
+        // SAFETY: stride is a multiple of BLOCK; every activation row holds stride bytes and w
+        // one group (GROUP * stride bytes), as dot_rows asserts.
+        unsafe {
+            let u: [__m256i; R] =
+                std::array::from_fn(|r| _mm256_loadu_si256(unsigned[r].as_ptr().add(b).cast()));
+            let v: [__m256i; R] = std::array::from_fn(|r| {
+                if SIGNED {
+                    _mm256_loadu_si256(values[r].as_ptr().add(b).cast())
+                } else {
+                    _mm256_setzero_si256()
+                }
+            });
+            let wb = w.as_ptr().add(b * GROUP);
+            if let Some(next) = ahead {
+                let nb = next.as_ptr().add(b * GROUP);
+                _mm_prefetch::<_MM_HINT_T0>(nb);
+                _mm_prefetch::<_MM_HINT_T0>(nb.add(2 * BLOCK));
+            }
+            for j in 0..GROUP {
+                let wv = _mm256_loadu_si256(wb.add(j * BLOCK).cast());
+                for r in 0..R {
+                    let wr = if SIGNED {
+                        _mm256_sign_epi8(wv, v[r])
+                    } else {
+                        wv
+                    };
+                    let pairs = _mm256_maddubs_epi16(u[r], wr);
+                    acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+    }
+    std::array::from_fn(|r| reduce4(&acc[r]))
+}
+
+/// `out[r * rows + n] = ep(sum_k x[r][k] * w[n][k])`, as `portable::dot_rows`; `row_sums` holds
+/// one sum per weight row (rows = row_sums.len()).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn dot_rows(
+    q: &QuantizedRows,
+    w: &[i8],
+    row_sums: &[i32],
+    stride: usize,
+    ep: &Epilogue,
+    out: &mut [f32],
+) {
+    let (m, rows) = (q.scales.len(), row_sums.len());
+    assert!(stride.is_multiple_of(BLOCK) && w.len() >= rows.div_ceil(GROUP) * GROUP * stride);
+    assert!(
+        out.len() == m * rows && q.values.len() >= m * stride && q.unsigned.len() >= m * stride
+    );
+    let u = |r: usize| &q.unsigned[r * stride..(r + 1) * stride];
+    let v = |r: usize| &q.values[r * stride..(r + 1) * stride];
+    let groups = rows.div_ceil(GROUP);
+    for (g, group) in w.chunks_exact(GROUP * stride).take(groups).enumerate() {
+        let n = g * GROUP;
+        // the next group, prefetched by this group's first tile only
+        let next = (g + 1 < groups).then(|| &w[(g + 1) * GROUP * stride..(g + 2) * GROUP * stride]);
+        let live = (rows - n).min(GROUP);
+        let mut store = |r: usize, sums: [i32; GROUP]| {
+            for (j, &s) in sums[..live].iter().enumerate() {
+                let sum = match q.scheme {
+                    Scheme::Signed8 => s,
+                    Scheme::Offset7 => s - 64 * row_sums[n + j],
+                };
+                out[r * rows + n + j] = ep.apply(r, n + j, sum);
+            }
+        };
+        let mut r = 0;
+        if q.scheme == Scheme::Offset7 {
+            while r + 2 <= m {
+                let ahead = next.filter(|_| r == 0);
+                let [s0, s1] =
+                    dot_tile::<2, false>([u(r), u(r + 1)], [v(r), v(r + 1)], group, ahead, stride);
+                store(r, s0);
+                store(r + 1, s1);
+                r += 2;
+            }
+        }
+        while r < m {
+            let ahead = next.filter(|_| r == 0);
+            let [s] = match q.scheme {
+                Scheme::Signed8 => dot_tile::<1, true>([u(r)], [v(r)], group, ahead, stride),
+                Scheme::Offset7 => dot_tile::<1, false>([u(r)], [v(r)], group, ahead, stride),
+            };
+            store(r, s);
+            r += 1;
+        }
+    }
+}

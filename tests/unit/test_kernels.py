@@ -1,0 +1,105 @@
+"""The int8 kernels behind precision="int8", as Python sees them (voxlet._audio.Int8Matrix) and
+as the model uses them (Int8Linear)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from voxlet._audio import Int8Matrix, KernelError, int8_isa
+from voxlet.model.quantize import Int8Linear
+
+
+def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def test_apply_is_close_to_the_float_product_for_any_leading_shape(rng):
+    w = rng.standard_normal((70, 100), dtype=np.float32)
+    b = rng.standard_normal(70, dtype=np.float32)
+    m = Int8Matrix(w, b)
+    assert (m.rows, m.cols) == (70, 100)
+    for shape in [(100,), (1, 100), (5, 100), (2, 3, 100)]:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        y = m.apply(x)
+        assert y.shape == (*shape[:-1], 70) and y.dtype == np.float32
+        assert snr_db(x @ w.T + b, y) > 30
+
+
+def test_a_single_row_is_quantized_finer_than_several(rng):
+    w = rng.standard_normal((64, 512), dtype=np.float32)
+    m = Int8Matrix(w)
+    x = rng.standard_normal((2, 512), dtype=np.float32)
+    alone, in_pair = m.apply(x[:1])[0], m.apply(x)[0]
+    reference = x[0] @ w.T
+    assert snr_db(reference, alone) > snr_db(reference, in_pair) + 2
+
+
+def test_thread_count_does_not_change_the_bits(rng):
+    w = rng.standard_normal((1030, 2048), dtype=np.float32)  # big enough to be split
+    m = Int8Matrix(w)
+    for rows in (1, 14):
+        x = rng.standard_normal((rows, 2048), dtype=np.float32)
+        one = m.apply(x, threads=1)
+        np.testing.assert_array_equal(m.apply(x, threads=2), one)
+        np.testing.assert_array_equal(m.apply(x, threads=8), one)
+
+
+def test_dequantize_and_size(rng):
+    w = rng.standard_normal((6, 40), dtype=np.float32)
+    m = Int8Matrix(w)
+    back = m.dequantize()
+    step = np.abs(w).max(axis=1, keepdims=True) / 127
+    assert back.shape == w.shape and np.all(np.abs(back - w) <= step / 2 + 1e-7)
+    assert m.nbytes == 8 * 64 + 4 * 6 + 4 * 8  # rows padded to groups of 4, columns to 32
+
+
+def test_bad_input_raises_kernel_error_naming_the_problem(rng):
+    assert issubclass(KernelError, ValueError)
+    w = rng.standard_normal((4, 8), dtype=np.float32)
+    m = Int8Matrix(w)
+    with pytest.raises(KernelError, match=r"does not end in 8 columns"):
+        m.apply(np.zeros((2, 7), np.float32))
+    with pytest.raises(KernelError, match="C-contiguous"):
+        m.apply(np.zeros((8, 2), np.float32).T)
+    with pytest.raises(KernelError, match="bias: expected 4 elements, got 3"):
+        Int8Matrix(w, np.zeros(3, np.float32))
+    bad = w.copy()
+    bad[1, 2] = np.inf
+    with pytest.raises(KernelError, match="weight value"):
+        Int8Matrix(bad)
+    with pytest.raises(TypeError):
+        m.apply(np.zeros((2, 8), np.float64))
+    assert int8_isa() in ("avx2", "portable")
+
+
+def test_int8_linear_matches_a_linear_with_the_dequantized_weights():
+    g = torch.Generator().manual_seed(0)
+    linear = torch.nn.Linear(96, 48)
+    with torch.no_grad():
+        linear.weight.copy_(torch.randn(48, 96, generator=g))
+    q = Int8Linear(linear)
+    x = torch.randn(3, 5, 96, generator=g)
+    with torch.no_grad():
+        want = linear(x)
+        got = q(x)
+        assert got.shape == (3, 5, 48) and got.dtype == torch.float32
+        assert snr_db(want.numpy(), got.numpy()) > 30
+        # a transposed, double-precision or grad-tracking input is converted, not refused
+        xt = x.transpose(0, 1).double()
+        torch.testing.assert_close(q(xt), q(xt.float().contiguous()), rtol=0, atol=0)
+    xg = x.clone().requires_grad_(True)
+    torch.testing.assert_close(q(xg), got, rtol=0, atol=0)
+    assert q.nbytes < 4 * 48 * 96 / 3  # int8 values, not float
+
+
+def test_column_major_weights_are_refused_not_misread(rng):
+    w = np.asfortranarray(rng.standard_normal((4, 8), dtype=np.float32))
+    with pytest.raises(KernelError, match="weight must be C-contiguous"):
+        Int8Matrix(w)
