@@ -103,3 +103,46 @@ def test_column_major_weights_are_refused_not_misread(rng):
     w = np.asfortranarray(rng.standard_normal((4, 8), dtype=np.float32))
     with pytest.raises(KernelError, match="weight must be C-contiguous"):
         Int8Matrix(w)
+
+
+def _stream(module, state, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    out, start = [], 0
+    for n in sizes:
+        out.append(module(x[..., start : start + n], state))
+        start += n
+    return torch.cat(out, dim=-1)
+
+
+def test_int8_convolutions_stay_close_to_float_and_stream():
+    from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
+    from voxlet.model.quantize import quantize_convs
+
+    torch.manual_seed(0)
+    model = torch.nn.ModuleList(
+        [
+            StreamingConv1d(512, 128, 7),  # 3584 terms per output, too wide for taps: int8
+            StreamingConvTranspose1d(512, 32, 12, 6),  # 512 terms: int8
+            StreamingConvTranspose1d(128, 32, 8, 4),  # 128 terms: stays float
+            StreamingConv1d(64, 32, 3),  # small: the per-tap path, stays float
+        ]
+    )
+    x = torch.randn(1, 512, 24)
+    x_small = torch.randn(1, 128, 24)
+    x_taps = torch.randn(1, 64, 24)
+    with torch.no_grad():
+        want = [
+            _stream(model[0], model[0].init_state(), x, [24]),
+            _stream(model[1], model[1].init_state(), x, [24]),
+        ]
+        assert quantize_convs(model) == 2
+        assert model[2].int8 is None and model[3].int8 is None
+        for m, reference in zip(model[:2], want, strict=True):
+            one_shot = _stream(m, m.init_state(), x, [24])
+            assert one_shot.shape == reference.shape
+            assert snr_db(reference.numpy(), one_shot.numpy()) > 25
+            # rows are quantized one by one, so chunks of several rows give the same products
+            # (the transposed conv's carried overlap is added in another order: float rounding)
+            chunked = _stream(m, m.init_state(), x, [8, 6, 10])
+            torch.testing.assert_close(chunked, one_shot, rtol=0, atol=1e-6)
+        assert model[2](x_small).shape == (1, 32, 24 * 4)  # the overlap is carried
+        assert model[3](x_taps).shape == (1, 32, 24)

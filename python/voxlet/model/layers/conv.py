@@ -14,10 +14,15 @@ straight into the output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+# An int8 stand-in for a conv's weight product, set by `voxlet.model.quantize`: rows of inputs
+# (N, C_in * kernel) -> (N, C_out * ...) with the weight laid out as the fast paths below use it.
+Product = Callable[[torch.Tensor], torch.Tensor]
 
 _MAX_TAPS_WEIGHTS = 1 << 18  # above this, PyTorch's conv is as fast and needs no weight copy
 
@@ -61,6 +66,15 @@ class StreamingConv1d(nn.Module):
         small = in_channels * out_channels * kernel_size <= _MAX_TAPS_WEIGHTS
         self._by_taps = kernel_size > 1 and stride == 1 and groups == 1 and bias and small
         self._taps: tuple[tuple[int, int, int], list[torch.Tensor]] | None = None
+        # (B T, C_in k) windows -> (B T, C_out) incl. bias, for stride 1 and dilation 1 only
+        self.int8: Product | None = None
+
+    def uses_int8_product(self) -> bool:
+        """Whether an int8 product can stand in: stride 1, no dilation or groups, a kernel wider
+        than 1 and weights too large for the per-tap path."""
+        c = self.conv
+        plain = c.stride[0] == 1 and c.dilation[0] == 1 and c.groups == 1
+        return plain and c.kernel_size[0] > 1 and not self._by_taps
 
     def init_state(self, batch: int = 1) -> ConvState:
         return ConvState()
@@ -78,11 +92,21 @@ class StreamingConv1d(nn.Module):
             x = torch.cat([prev, x], dim=-1)
             state.previous = x[..., x.shape[-1] - self.context :]
         conv = self.conv
+        if self.int8 is not None:
+            return self._by_windows(x, self.int8)
         if self._pointwise and conv.bias is not None:  # (C_out, C_in) @ (C_in, T) per item
             return torch.matmul(conv.weight[:, :, 0], x) + conv.bias.view(-1, 1)
         if self._by_taps and x.shape[0] == 1 and conv.bias is not None:
             return self._sum_of_taps(x[0], conv.bias).unsqueeze(0)
         return conv(x)
+
+    def _by_windows(self, x: torch.Tensor, product: Product) -> torch.Tensor:
+        """y[:, :, t] = product(x[:, :, t : t + k]) for x (B, C_in, T + k - 1)."""
+        b, k = x.shape[0], self.conv.kernel_size[0]
+        windows = x.unfold(-1, k, 1).transpose(1, 2)  # (B, T, C_in, k): W's (C_in, k) order
+        t = windows.shape[1]
+        y = product(windows.reshape(b * t, -1))  # (B T, C_out)
+        return y.view(b, t, -1).transpose(1, 2)
 
     def _sum_of_taps(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """y = b + sum_j W[:, :, j] @ x[:, j d : j d + T] for x (C_in, T + context)."""
@@ -122,6 +146,12 @@ class StreamingConvTranspose1d(nn.Module):
         self.stride = stride
         self.overlap = kernel_size - stride
         self._two_halves = kernel_size == 2 * stride and groups in (1, in_channels)
+        # (B T, C_in) -> (B T, C_out 2s), no bias, for k = 2s and groups = 1 only
+        self.int8: Product | None = None
+
+    def uses_int8_product(self) -> bool:
+        """Whether an int8 product can stand in: kernel 2 x stride, no groups."""
+        return self._two_halves and self.convtr.groups == 1
 
     def init_state(self, batch: int = 1) -> ConvTrState:
         return ConvTrState()
@@ -145,7 +175,9 @@ class StreamingConvTranspose1d(nn.Module):
             return self.convtr(x)
         w, s = self.convtr.weight, self.stride  # w: (C_in, C_out / groups, 2 s)
         b, c_in, t = x.shape
-        if self.convtr.groups == 1:
+        if self.int8 is not None:
+            z = self.int8(x.transpose(1, 2)).view(b, t, w.shape[1], 2 * s)
+        elif self.convtr.groups == 1:
             # z[b, t, o, j] = sum_c x[b, c, t] w[c, o, j]; the weight is used as stored
             z = torch.matmul(x.transpose(1, 2), w.flatten(1)).view(b, t, w.shape[1], 2 * s)
         else:  # depthwise: z[b, t, c, j] = x[b, c, t] w[c, 0, j]
