@@ -10,8 +10,9 @@
 use std::arch::x86_64::{
     __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_hadd_epi32,
     _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_set1_epi16,
-    _mm256_setzero_si256, _mm256_sign_epi8, _mm_add_epi32, _mm_prefetch, _mm_storeu_si128,
-    _MM_HINT_T0,
+    _mm256_setzero_si256, _mm256_sign_epi8, _mm_add_epi32, _mm_add_ps, _mm_cvtepi32_ps,
+    _mm_loadu_ps, _mm_loadu_si128, _mm_mul_ps, _mm_prefetch, _mm_set1_ps, _mm_setzero_ps,
+    _mm_slli_epi32, _mm_storeu_ps, _mm_storeu_si128, _mm_sub_epi32, _MM_HINT_T0,
 };
 
 use crate::int8::{Epilogue, QuantizedRows, Scheme, BLOCK, GROUP};
@@ -110,12 +111,30 @@ pub(crate) unsafe fn dot_rows(
         // the next group, prefetched by this group's first tile only
         let next = (g + 1 < groups).then(|| &w[(g + 1) * GROUP * stride..(g + 2) * GROUP * stride]);
         let live = (rows - n).min(GROUP);
+        let offset = q.scheme == Scheme::Offset7;
         let mut store = |r: usize, sums: [i32; GROUP]| {
+            if live == GROUP {
+                // the epilogue four outputs at a time, same operations as Epilogue::apply
+                let o = &mut out[r * rows + n..r * rows + n + GROUP];
+                let ws = &ep.w_scales[n..n + GROUP];
+                // SAFETY: every slice loaded or stored here holds GROUP (4) elements.
+                unsafe {
+                    let mut sum = _mm_loadu_si128(sums.as_ptr().cast());
+                    if offset {
+                        let rs = _mm_loadu_si128(row_sums[n..n + GROUP].as_ptr().cast());
+                        sum = _mm_sub_epi32(sum, _mm_slli_epi32::<6>(rs));
+                    }
+                    let scale = _mm_mul_ps(_mm_set1_ps(ep.x_scales[r]), _mm_loadu_ps(ws.as_ptr()));
+                    let bias = ep
+                        .bias
+                        .map_or(_mm_setzero_ps(), |b| _mm_loadu_ps(b[n..n + GROUP].as_ptr()));
+                    let y = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(sum), scale), bias);
+                    _mm_storeu_ps(o.as_mut_ptr(), y);
+                }
+                return;
+            }
             for (j, &s) in sums[..live].iter().enumerate() {
-                let sum = match q.scheme {
-                    Scheme::Signed8 => s,
-                    Scheme::Offset7 => s - 64 * row_sums[n + j],
-                };
+                let sum = if offset { s - 64 * row_sums[n + j] } else { s };
                 out[r * rows + n + j] = ep.apply(r, n + j, sum);
             }
         };
