@@ -136,6 +136,8 @@ def test_int8_convolutions_stay_close_to_float_and_stream():
         ]
         assert quantize_convs(model) == 2
         assert model[2].int8 is None and model[3].int8 is None
+        assert model[0].conv.weight.is_meta and model[1].convtr.weight.is_meta  # released
+        assert not model[2].convtr.weight.is_meta
         for m, reference in zip(model[:2], want, strict=True):
             one_shot = _stream(m, m.init_state(), x, [24])
             assert one_shot.shape == reference.shape

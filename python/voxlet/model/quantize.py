@@ -86,10 +86,15 @@ def quantize_flow_lm(flow_lm: FlowLM) -> int:
 _INT8_MIN_DEPTH = 512
 
 
+def _released(weight: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(torch.empty_like(weight, device="meta"), requires_grad=False)
+
+
 def quantize_convs(module: nn.Module) -> int:
     """int8 products for the convolutions of `module` that do the most arithmetic per output:
     transposed ones with kernel 2 x stride and stride-1 ones too wide for the per-tap path, each
-    summing at least _INT8_MIN_DEPTH terms; returns how many. Their float weights stay (unused)."""
+    summing at least _INT8_MIN_DEPTH terms; returns how many. Their float weights are released
+    (left as meta tensors: the shapes stay readable)."""
     count = 0
     with torch.no_grad():
         for sub in module.modules():
@@ -97,11 +102,13 @@ def quantize_convs(module: nn.Module) -> int:
                 w = sub.convtr.weight  # (C_in, C_out, 2s): C_in terms per output
                 if w.shape[0] >= _INT8_MIN_DEPTH:
                     sub.int8 = Int8Linear.of(w.flatten(1).T)
+                    sub.convtr.weight = _released(w)
                     count += 1
             elif isinstance(sub, StreamingConv1d) and sub.uses_int8_product():
                 w = sub.conv.weight  # (C_out, C_in, k): C_in k terms per output
                 if w[0].numel() >= _INT8_MIN_DEPTH:
                     sub.int8 = Int8Linear.of(w.flatten(1), sub.conv.bias)
+                    sub.conv.weight = _released(w)
                     count += 1
     return count
 
