@@ -1,4 +1,5 @@
-"""One FlowLM step's linears at batch 1 (matrix-vector): fp32 vs int8 kernel choices.
+"""One FlowLM step's linears at batch 1 (matrix-vector): fp32 vs int8 kernel choices, voxlet's
+own int8 kernel (what precision="int8" uses) beside torch's.
 
 Prints one JSON line per (shape, kernel): median microseconds and effective GB/s of weights read.
 
@@ -11,7 +12,11 @@ import json
 import statistics
 import time
 
+# isort: off
+from voxlet._audio import Int8Matrix  # voxlet before torch: its OpenMP settings
 import torch
+
+# isort: on
 
 SHAPES = {  # (out, in) of the english FlowLM transformer's linears; x6 layers per step
     "in_proj": (3072, 1024),
@@ -40,7 +45,9 @@ def bench_shape(name: str, n_out: int, n_in: int, g: torch.Generator) -> None:
     zero = torch.zeros(n_out, dtype=torch.long)
     q = torch.quantize_per_channel(w, scale.double(), zero, 0, torch.qint8)
     packed = torch.ops.quantized.linear_prepack(q, None)
+    ours, x_np = Int8Matrix(w.numpy()), x.numpy()
     kernels = {
+        "int8_voxlet": (lambda: ours.apply(x_np), 1),
         "fp32_linear": (lambda: torch.nn.functional.linear(x, w), 4),
         "int8_dynamic_fbgemm": (lambda: torch.ops.quantized.linear_dynamic(x, packed, True), 1),
         "int8_weight_only": (lambda: torch.ops.aten._weight_int8pack_mm(x, w8, scale), 1),

@@ -1,12 +1,13 @@
-//! int8 matrix products in FlowLM's shapes: one row per step (weight streaming), 14 rows for a
-//! text prefill (compute), per instruction set.
+//! int8 matrix products in voxlet's shapes: one row per FlowLM step (weight streaming), 14 rows
+//! for a text prefill and 64 for a Mimi decoder transformer group (compute), per instruction set
+//! and thread count.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use voxlet_kernels::{Int8Matrix, Isa};
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("int8_matmul");
-    for &(m, rows, cols) in &[(1, 4096, 1024), (2, 4096, 1024), (14, 4096, 1024)] {
+    for &(m, rows, cols) in &[(1, 4096, 1024), (14, 4096, 1024), (64, 2048, 512)] {
         let w: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 7919) % 255) as f32 - 127.0)
             .collect();
