@@ -22,23 +22,13 @@ PRECISIONS = ("fp32", "int8")
 
 
 class Int8Linear(nn.Module):
-    """y = x @ dequant(W_int8)^T + b, W quantized per output channel (symmetric, [-127, 127]),
-    each row of x quantized the same way per call; integer sums are exact, so results do not
+    """y = x @ dequant(W_int8)^T + b for a (out, in) weight (a linear's, or a convolution's
+    reshaped), W quantized per output channel (symmetric, [-127, 127]) and each row of x per call
+    (symmetric, 8-bit alone, 7-bit among several); integer sums are exact, so results do not
     depend on the CPU's instruction set or on the thread count."""
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
         super().__init__()
-        self._set(linear.weight, linear.bias)
-
-    @classmethod
-    def of(cls, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Int8Linear:
-        """From a (out, in) weight that no nn.Linear holds (a convolution's, reshaped)."""
-        module = cls.__new__(cls)
-        nn.Module.__init__(module)
-        module._set(weight, bias)
-        return module
-
-    def _set(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         w = weight.detach().float().contiguous()
         b = None if bias is None else bias.detach().float().contiguous()
         self._matrix = Int8Matrix(w.numpy(), None if b is None else b.numpy())
@@ -66,7 +56,7 @@ def _swap_linears(module: nn.Module) -> int:
     count = 0
     for name, child in module.named_children():
         if isinstance(child, nn.Linear):
-            setattr(module, name, Int8Linear(child))
+            setattr(module, name, Int8Linear(child.weight, child.bias))
             count += 1
         else:
             count += _swap_linears(child)
@@ -101,13 +91,13 @@ def quantize_convs(module: nn.Module) -> int:
             if isinstance(sub, StreamingConvTranspose1d) and sub.uses_int8_product():
                 w = sub.convtr.weight  # (C_in, C_out, 2s): C_in terms per output
                 if w.shape[0] >= _INT8_MIN_DEPTH:
-                    sub.int8 = Int8Linear.of(w.flatten(1).T)
+                    sub.int8 = Int8Linear(w.flatten(1).T)
                     sub.convtr.weight = _released(w)
                     count += 1
             elif isinstance(sub, StreamingConv1d) and sub.uses_int8_product():
                 w = sub.conv.weight  # (C_out, C_in, k): C_in k terms per output
                 if w[0].numel() >= _INT8_MIN_DEPTH:
-                    sub.int8 = Int8Linear.of(w.flatten(1), sub.conv.bias)
+                    sub.int8 = Int8Linear(w.flatten(1), sub.conv.bias)
                     sub.conv.weight = _released(w)
                     count += 1
     return count

@@ -287,6 +287,9 @@ impl Int8Matrix {
                 value: format!("{isa:?} is not supported by this CPU"),
             });
         }
+        if m == 0 {
+            return Ok(());
+        }
         let q = quantize_rows(x, m, self.cols, self.stride);
         let work = m * self.rows * self.cols;
         let threads = threads.clamp(1, (work / MIN_MACS_PER_THREAD).max(1));

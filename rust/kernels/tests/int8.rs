@@ -196,6 +196,9 @@ fn bad_shapes_name_what_is_wrong() {
         .to_string()
         .contains("weight value"));
     let mat = Int8Matrix::quantize(&w, 3, 4, None).unwrap();
+    for isa in [Isa::Portable, Isa::Avx2].into_iter().filter(|i| i.is_supported()) {
+        assert!(mat.matmul_on(isa, &[], &mut [], 2).is_ok()); // no rows: nothing to do
+    }
     let mut out = vec![0.0; 3];
     assert!(mat.matmul(&[1.0; 5], &mut out, 1).is_err());
     assert!(matches!(
