@@ -196,7 +196,10 @@ fn bad_shapes_name_what_is_wrong() {
         .to_string()
         .contains("weight value"));
     let mat = Int8Matrix::quantize(&w, 3, 4, None).unwrap();
-    for isa in [Isa::Portable, Isa::Avx2].into_iter().filter(|i| i.is_supported()) {
+    for isa in [Isa::Portable, Isa::Avx2]
+        .into_iter()
+        .filter(|i| i.is_supported())
+    {
         assert!(mat.matmul_on(isa, &[], &mut [], 2).is_ok()); // no rows: nothing to do
     }
     let mut out = vec![0.0; 3];
