@@ -104,8 +104,8 @@ class TTS:
             weights: a local safetensors checkpoint; overrides VOXLET_WEIGHTS and the config.
             tokenizer: a SentencePiece `.model` or tokenizers `.json`; overrides the config.
             precision: "fp32" (bit-faithful to the reference) or "int8" (int8 weights in the
-                FlowLM transformer, flow head and Mimi decoder transformer: faster and
-                smaller, opt-in).
+                FlowLM transformer, flow head, Mimi decoder transformer and the decoder's
+                widest convolutions: faster and smaller, opt-in).
 
         Raises:
             ConfigError, WeightsError, DownloadError: with what went wrong and what to do.

@@ -45,3 +45,22 @@ def test_malloc_arenas_are_capped_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     _process.tune_process()
     assert len(calls) == 1
+
+
+def test_loading_and_speaking_import_no_compiler_stack():
+    """Random init on the meta device (nn.Embedding's normal_) imports torch._dynamo, sympy and
+    triton: ~76 MB resident and a slower cold start, for weights the checkpoint replaces."""
+    from tests.conftest import fixture_path
+
+    code = f"""
+import sys, voxlet
+from voxlet import TTS, GenerationOptions
+tts = TTS.load(config={str(fixture_path("tiny_config.yaml"))!r},
+               weights={str(fixture_path("tiny_model.safetensors"))!r},
+               tokenizer={str(fixture_path("tokenizer.model"))!r}, precision="int8")
+voice = tts.voice({str(fixture_path("tiny_voice.safetensors"))!r})
+tts.synthesize("Hello.", voice, GenerationOptions(max_frames=3, on_no_eos="ignore"))
+print(sorted(m for m in ("torch._dynamo", "sympy", "triton") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -33,7 +33,9 @@ class FlowLMState:
 class _Conditioner(nn.Module):
     def __init__(self, n_rows: int, dim: int):
         super().__init__()
-        self.embed = nn.Embedding(n_rows, dim)
+        # no random init (the checkpoint fills it): nn.Embedding's normal_ init on the meta
+        # device imports torch._dynamo, sympy and triton, 76 MB of resident memory for nothing
+        self.embed = nn.Embedding(n_rows, dim, _weight=torch.empty(n_rows, dim))
 
 
 class FlowLM(nn.Module):
