@@ -36,6 +36,7 @@ from voxlet.model.weights import (
     cloning_weights_released,
     load_cloning_weights,
     load_network,
+    map_text_embedding,
     release_cloning_weights,
 )
 from voxlet.options import GenerationOptions
@@ -132,6 +133,7 @@ class TTS:
             if loaded.has_voice_cloning:  # 37 MB for english, read back on first cloning
                 release_cloning_weights(loaded.network)
             quantize_network(loaded.network)
+            map_text_embedding(loaded.network, weights_path)
         tok = load_tokenizer(tok_path)
         return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision, weights_path)
 

@@ -103,3 +103,38 @@ def test_int8_load_is_quiet():
             tokenizer=fixture_path("tokenizer.model"),
             precision="int8",
         )
+
+
+def test_int8_maps_the_text_embedding_from_the_checkpoint(int8_tts, tiny_tts):
+    """Not copied: only the rows a text reads become resident. The same embeddings as fp32."""
+    weight = int8_tts.network.flow_lm.conditioner.embed.weight
+    address = weight.data_ptr()
+    checkpoint = str(fixture_path("tiny_model.safetensors").resolve())
+    mapped_from = [
+        line.split(maxsplit=5)[-1].strip()
+        for line in open("/proc/self/maps")
+        if int(line.split("-")[0], 16) <= address < int(line.split()[0].split("-")[1], 16)
+    ]
+    assert mapped_from == [checkpoint]
+    ids = torch.tensor([[1, 7, 300, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            int8_tts.network.flow_lm.embed_tokens(ids),
+            tiny_tts.network.flow_lm.embed_tokens(ids),
+            rtol=0,
+            atol=0,
+        )
+
+
+def test_a_text_embedding_that_does_not_fit_is_refused(monkeypatch):
+    import voxlet.model.weights as weights
+    from voxlet import WeightsError
+
+    monkeypatch.setattr(weights, "TEXT_EMBEDDING_KEY", "flow_lm.bos_emb")  # wrong shape
+    with pytest.raises(WeightsError, match=r"'flow_lm.bos_emb' is float32 \[32\]"):
+        TTS.load(
+            config=fixture_path("tiny_config.yaml"),
+            weights=fixture_path("tiny_model.safetensors"),
+            tokenizer=fixture_path("tokenizer.model"),
+            precision="int8",
+        )

@@ -73,7 +73,7 @@ class FlowLM(nn.Module):
 
     def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 -> (B, T, D) text embeddings."""
-        return self.conditioner.embed(token_ids)
+        return self.conditioner.embed(token_ids).float()  # int8 keeps the file's dtype
 
     def voice_conditioning(self, latents: torch.Tensor) -> torch.Tensor:
         """Raw Mimi latents (B, T, inner_dim) -> prefix (B, [1 +] T, D), with bos_before_voice."""

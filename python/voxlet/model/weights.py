@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from voxlet.config import ModelConfig
 from voxlet.errors import WeightsError
@@ -137,3 +138,30 @@ def load_cloning_weights(network: PocketTTS, path: str | Path) -> None:
             f"{path}: the voice-cloning tensor {k!r} is gone since the model was loaded"
         )
     network.load_state_dict(state, strict=False, assign=True)
+
+
+TEXT_EMBEDDING_KEY = "flow_lm.conditioner.embed.weight"
+
+
+def map_text_embedding(network: PocketTTS, path: str | Path) -> None:
+    """Points the text embedding table at the checkpoint file instead of memory of its own.
+
+    A text chunk reads a few of its rows; mapped, only those pages become resident (16 MB held
+    for english otherwise). Kept in the file's dtype: `FlowLM.embed_tokens` converts the rows
+    it reads to float32, the same values a float32 copy of the table would give.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    embed = network.flow_lm.conditioner.embed
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            table = f.get_tensor(TEXT_EMBEDDING_KEY)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"cannot map the text embedding from {path}: {e}") from e
+    if table.shape != embed.weight.shape or table.dtype not in _FLOAT_DTYPES:
+        raise WeightsError(
+            f"{path}: {TEXT_EMBEDDING_KEY!r} is {str(table.dtype).removeprefix('torch.')} "
+            f"{list(table.shape)} since the model "
+            f"was loaded, expected a float type {list(embed.weight.shape)}"
+        )
+    embed.weight = nn.Parameter(table, requires_grad=False)
