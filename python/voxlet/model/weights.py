@@ -9,6 +9,7 @@ also be released after loading and read back from the file when a voice is first
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"cannot read checkpoint {path} (corrupt or not safetensors): {e}"
         ) from e
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
 
 
 def _shape(t: torch.Tensor | tuple[int, ...]) -> list[int]:
@@ -90,7 +95,7 @@ def load_network(cfg: ModelConfig, path: str | Path) -> LoadedNetwork:
         network = PocketTTS(cfg)
     expected = {k: v.shape for k, v in network.state_dict().items()}
     missing = check_state_dict(tensors, expected, str(path))
-    dtypes = {str(t.dtype).removeprefix("torch.") for t in tensors.values()}
+    dtypes = {_dtype(t) for t in tensors.values()}
     state = {k: t if t.dtype == torch.float32 else t.float() for k, t in tensors.items()}
     for k in missing:
         state[k] = torch.zeros(expected[k])
@@ -117,20 +122,24 @@ def cloning_weights_released(network: PocketTTS) -> bool:
     return network.get_parameter(_CLONING_PROBE).is_meta
 
 
-def load_cloning_weights(network: PocketTTS, path: str | Path) -> None:
-    """Reads only the cloning encoder's tensors from `path` (checked like a full load)."""
+def _read_some(path: str | Path, keys: Iterable[str], what: str) -> dict[str, torch.Tensor]:
+    """Those of `keys` that `path` holds, as views of its mapping (pages are read on first
+    touch); a WeightsError naming `what` if the file cannot be read."""
     from safetensors import SafetensorError, safe_open
 
-    expected = {k: v.shape for k, v in network.state_dict().items() if is_cloning_key(k)}
     try:
         with safe_open(str(path), framework="pt") as f:
-            present = set(f.keys())
-            # copied: a view would keep the whole file mapped
-            state = {
-                k: f.get_tensor(k).to(torch.float32, copy=True) for k in expected.keys() & present
-            }
+            return {k: f.get_tensor(k) for k in set(keys) & set(f.keys())}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise WeightsError(f"cannot read the voice-cloning weights from {path}: {e}") from e
+        raise WeightsError(f"cannot read {what} from {path}: {e}") from e
+
+
+def load_cloning_weights(network: PocketTTS, path: str | Path) -> None:
+    """Reads only the cloning encoder's tensors from `path` (checked like a full load)."""
+    expected = {k: v.shape for k, v in network.state_dict().items() if is_cloning_key(k)}
+    views = _read_some(path, expected, "the voice-cloning weights")
+    # copied: a view would keep the whole file mapped
+    state = {k: t.to(torch.float32, copy=True) for k, t in views.items()}
     missing = check_state_dict(state, expected, str(path))
     if missing:
         k = sorted(missing)[0]
@@ -150,18 +159,12 @@ def map_text_embedding(network: PocketTTS, path: str | Path) -> None:
     for english otherwise). Kept in the file's dtype: `FlowLM.embed_tokens` converts the rows
     it reads to float32, the same values a float32 copy of the table would give.
     """
-    from safetensors import SafetensorError, safe_open
-
     embed = network.flow_lm.conditioner.embed
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            table = f.get_tensor(TEXT_EMBEDDING_KEY)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise WeightsError(f"cannot map the text embedding from {path}: {e}") from e
-    if table.shape != embed.weight.shape or table.dtype not in _FLOAT_DTYPES:
+    table = _read_some(path, [TEXT_EMBEDDING_KEY], "the text embedding").get(TEXT_EMBEDDING_KEY)
+    if table is None or table.shape != embed.weight.shape or table.dtype not in _FLOAT_DTYPES:
+        found = "missing" if table is None else f"{_dtype(table)} {list(table.shape)}"
         raise WeightsError(
-            f"{path}: {TEXT_EMBEDDING_KEY!r} is {str(table.dtype).removeprefix('torch.')} "
-            f"{list(table.shape)} since the model "
-            f"was loaded, expected a float type {list(embed.weight.shape)}"
+            f"{path}: {TEXT_EMBEDDING_KEY!r} is {found} since the model was loaded, "
+            f"expected a float type {list(embed.weight.shape)}"
         )
     embed.weight = nn.Parameter(table, requires_grad=False)
