@@ -2,8 +2,9 @@
 every call (dynamic), multiplied by voxlet's own kernels (`rust/kernels`, through `_audio`).
 
 `quantize_network` swaps, in place, the linears of the FlowLM transformer, the flow head and the
-Mimi decoder transformer; everything else (norms, embeddings, convolutions, the voice encoder)
-stays float32. It is opt-in (`precision="int8"`). This module is the one importer of the
+Mimi decoder transformer, and gives the Mimi decoder's widest convolutions int8 products;
+everything else (norms, embeddings, the other convolutions, the voice encoder) stays float32. It
+is opt-in (`precision="int8"`). This module is the one importer of the
 kernels, as `voxlet.audio` is of the PCM code.
 """
 

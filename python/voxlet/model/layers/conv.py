@@ -9,7 +9,8 @@ Fast paths compute the same sums as the generic kernels (to float rounding), avo
 slow small-input conv kernels: a 1x1 conv is a matrix product; a small stride-1 conv on one
 item is one accumulated matrix product per kernel tap; and a transposed conv whose kernel is
 twice its stride (every one in Mimi) is one matrix product whose two halves are overlap-added
-straight into the output.
+straight into the output. In int8 mode `voxlet.model.quantize` sets an int8 product (`.int8`)
+on the widest convolutions, which then replaces that matrix product.
 """
 
 from __future__ import annotations
