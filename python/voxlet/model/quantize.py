@@ -3,20 +3,25 @@ every call (dynamic), multiplied by voxlet's own kernels (`rust/kernels`, throug
 
 `quantize_network` swaps, in place, the linears of the FlowLM transformer, the flow head and the
 Mimi decoder transformer, and gives the Mimi decoder's widest convolutions int8 products;
-everything else (norms, embeddings, the other convolutions, the voice encoder) stays float32. It
-is opt-in (`precision="int8"`). This module is the one importer of the
-kernels, as `voxlet.audio` is of the PCM code.
+everything else (norms, embeddings, the other convolutions, the voice encoder) stays float32. The
+FlowLM transformer's one-position step (every generated frame) then runs as one native call
+(`Int8Step`) over the same int8 matrices. It is opt-in (`precision="int8"`). This module is the
+one importer of the kernels, as `voxlet.audio` is of the PCM code.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
-from voxlet._audio import Int8Matrix
+from voxlet._audio import Int8Matrix, Int8Transformer
 from voxlet.errors import ConfigError
 from voxlet.model.flow_lm import FlowLM
+from voxlet.model.layers.attention import LinearKV
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
+from voxlet.model.layers.transformer import Transformer, TransformerLayer
 from voxlet.model.network import PocketTTS
 
 PRECISIONS = ("fp32", "int8")
@@ -53,6 +58,63 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
+def _vector(t: torch.Tensor) -> NDArray[np.float32]:
+    return t.detach().float().contiguous().numpy()
+
+
+def _int8_matrix(module: nn.Module) -> Int8Matrix:
+    if not isinstance(module, Int8Linear):
+        raise ValueError(f"Int8Step: the layers' linears must be Int8Linear, got {module}")
+    return module._matrix
+
+
+class Int8Step:
+    """A transformer with int8 linears advanced one position of one sequence in one native call
+    (`Int8Transformer`: norms, rotation, attention and GELU included, the GIL released once),
+    instead of ~25 torch operations per layer. It shares the layers' int8 matrices and copies
+    their norms; set as `Transformer.one_position`. Layers with a layer scale are not supported.
+    """
+
+    def __init__(self, transformer: Transformer):
+        layers = []
+        for layer in transformer.layers:
+            assert isinstance(layer, TransformerLayer)
+            if not isinstance(layer.layer_scale_1, nn.Identity):
+                raise ValueError("Int8Step: layers with a layer scale are not supported")
+            attn = layer.self_attn
+            linears = (attn.in_proj, attn.out_proj, layer.linear1, layer.linear2)
+            qkv, out, l1, l2 = (_int8_matrix(m) for m in linears)
+            n1, n2 = layer.norm1, layer.norm2
+            v1, v2 = (_vector(n1.weight), _vector(n1.bias)), (_vector(n2.weight), _vector(n2.bias))
+            layers.append((*v1, qkv, out, *v2, l1, l2))
+        eps = {m.eps for m in transformer.modules() if isinstance(m, nn.LayerNorm)}
+        if len(eps) != 1:
+            raise ValueError(f"Int8Step: the norms must share one epsilon, got {sorted(eps)}")
+        self._native = Int8Transformer(layers, transformer.attention(0).num_heads, eps.pop())
+
+    def __call__(self, x: torch.Tensor, caches: list, turns: torch.Tensor) -> torch.Tensor:
+        """x (1, 1, D) at the caches' offset -> (1, 1, D) as a new tensor; every cache gets the
+        position and advances by one."""
+        first: LinearKV = caches[0]
+        position = first.offset
+        if position + 1 > first.capacity:
+            raise RuntimeError(
+                f"KV cache full: {position + 1} positions > capacity {first.capacity}"
+            )
+        out = x.detach().float().contiguous().clone()
+        self._native.step(
+            out.numpy(),
+            [c.k.numpy() for c in caches],
+            [c.v.numpy() for c in caches],
+            position,
+            torch.view_as_real(turns).numpy(),
+            torch.get_num_threads(),
+        )
+        for cache in caches:
+            cache.offset += 1
+        return out
+
+
 def _swap_linears(module: nn.Module) -> int:
     count = 0
     for name, child in module.named_children():
@@ -68,7 +130,9 @@ def quantize_flow_lm(flow_lm: FlowLM) -> int:
     """Swaps the FlowLM transformer's and flow head's linears for int8 ones; returns how many."""
     flow_lm.flow_net.clear_cache()
     with torch.no_grad():
-        return _swap_linears(flow_lm.transformer) + _swap_linears(flow_lm.flow_net)
+        count = _swap_linears(flow_lm.transformer) + _swap_linears(flow_lm.flow_net)
+    flow_lm.transformer.one_position = Int8Step(flow_lm.transformer)
+    return count
 
 
 # Products summing fewer terms per output than this stay float: with few 32-byte blocks per row

@@ -1,11 +1,14 @@
-//! Bindings of voxlet-kernels: the int8 matrix behind `precision="int8"`.
+//! Bindings of voxlet-kernels: the int8 matrix and one-position transformer behind
+//! `precision="int8"`.
+
+use std::sync::Arc;
 
 use numpy::{
     PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
-    PyUntypedArrayMethods,
+    PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use voxlet_kernels::Isa;
+use voxlet_kernels::{Int8Layer, Isa, KvCache, Norm};
 
 use crate::errors::KernelError;
 
@@ -26,6 +29,18 @@ fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
     a.as_slice().map_err(|_| not_c())
 }
 
+/// The data of a writable C-contiguous array, as `contiguous`.
+fn contiguous_mut<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
+    what: &str,
+    a: &'a mut numpy::PyReadwriteArray<'_, T, D>,
+) -> PyResult<&'a mut [T]> {
+    let not_c = || KernelError::new_err(format!("{what} must be C-contiguous"));
+    if !a.is_c_contiguous() {
+        return Err(not_c());
+    }
+    a.as_slice_mut().map_err(|_| not_c())
+}
+
 /// Int8Matrix(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None)
 ///
 /// A (rows, cols) float matrix quantized to int8 with one symmetric scale per row, and an
@@ -34,7 +49,7 @@ fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
 /// portable code with the same bits) and scales back.
 #[pyclass(frozen, module = "voxlet._audio")]
 pub struct Int8Matrix {
-    inner: voxlet_kernels::Int8Matrix,
+    inner: Arc<voxlet_kernels::Int8Matrix>,
 }
 
 #[pymethods]
@@ -52,7 +67,9 @@ impl Int8Matrix {
         let inner = py
             .detach(|| voxlet_kernels::Int8Matrix::quantize(w, rows, cols, b))
             .map_err(to_py)?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
@@ -124,6 +141,127 @@ impl Int8Matrix {
     #[getter]
     fn nbytes(&self) -> usize {
         self.inner.nbytes()
+    }
+}
+
+/// One layer as `Int8Transformer` takes it: norm1 weight and bias, in_proj, out_proj, norm2
+/// weight and bias, linear1, linear2.
+type LayerArgs<'py> = (
+    PyReadonlyArray1<'py, f32>,
+    PyReadonlyArray1<'py, f32>,
+    Bound<'py, Int8Matrix>,
+    Bound<'py, Int8Matrix>,
+    PyReadonlyArray1<'py, f32>,
+    PyReadonlyArray1<'py, f32>,
+    Bound<'py, Int8Matrix>,
+    Bound<'py, Int8Matrix>,
+);
+
+fn norm(weight: &PyReadonlyArray1<'_, f32>, bias: &PyReadonlyArray1<'_, f32>, eps: f32) -> Norm {
+    Norm {
+        weight: weight.as_array().to_vec(),
+        bias: bias.as_array().to_vec(),
+        eps,
+    }
+}
+
+/// Int8Transformer(layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix]], heads: int, eps: float = 1e-5)
+///
+/// A pre-norm transformer (tanh GELU, no biases, no layer scale, interleaved-pair RoPE) whose
+/// linears are int8 matrices, advanced one position of one sequence per `step` call. Each layer
+/// is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2);
+/// the matrices are shared, not copied.
+#[pyclass(frozen, module = "voxlet._audio")]
+pub struct Int8Transformer {
+    inner: voxlet_kernels::Int8Transformer,
+}
+
+#[pymethods]
+impl Int8Transformer {
+    #[new]
+    #[pyo3(signature = (layers, heads, eps=1e-5))]
+    fn new(layers: Vec<LayerArgs<'_>>, heads: usize, eps: f32) -> PyResult<Self> {
+        let layers = layers
+            .iter()
+            .map(|(n1w, n1b, qkv, out, n2w, n2b, l1, l2)| Int8Layer {
+                norm1: norm(n1w, n1b, eps),
+                in_proj: Arc::clone(&qkv.get().inner),
+                out_proj: Arc::clone(&out.get().inner),
+                norm2: norm(n2w, n2b, eps),
+                linear1: Arc::clone(&l1.get().inner),
+                linear2: Arc::clone(&l2.get().inner),
+            })
+            .collect();
+        let inner = voxlet_kernels::Int8Transformer::new(layers, heads).map_err(to_py)?;
+        Ok(Self { inner })
+    }
+
+    /// step(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None
+    ///
+    /// Advances x (d_model values, C-contiguous, any shape) in place through every layer at
+    /// `position`, writing that position's rotated keys and its values into each layer's caches
+    /// (C-contiguous, (..., heads, capacity, head_dim)) and attending to positions 0..=position.
+    /// `turns` is the position's rotation, [cos, sin] per pair of a head. Releases the GIL once.
+    #[pyo3(signature = (x, keys, values, position, turns, threads=1))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn step(
+        &self,
+        py: Python<'_>,
+        mut x: PyReadwriteArrayDyn<'_, f32>,
+        mut keys: Vec<PyReadwriteArrayDyn<'_, f32>>,
+        mut values: Vec<PyReadwriteArrayDyn<'_, f32>>,
+        position: usize,
+        turns: PyReadonlyArrayDyn<'_, f32>,
+        threads: usize,
+    ) -> PyResult<()> {
+        let capacity = match keys.first().map(|k| k.shape().to_vec()) {
+            Some(shape) if shape.len() >= 3 => shape[shape.len() - 2],
+            shape => {
+                return Err(KernelError::new_err(format!(
+                    "step: keys must be (..., heads, capacity, head_dim) arrays, got {shape:?}"
+                )))
+            }
+        };
+        if keys.len() != values.len() {
+            return Err(KernelError::new_err(format!(
+                "step: {} key caches but {} value caches",
+                keys.len(),
+                values.len()
+            )));
+        }
+        let x = contiguous_mut("x", &mut x)?;
+        let turns = contiguous("turns", &turns)?;
+        let mut caches = keys
+            .iter_mut()
+            .zip(values.iter_mut())
+            .map(|(k, v)| {
+                Ok(KvCache {
+                    keys: contiguous_mut("keys", k)?,
+                    values: contiguous_mut("values", v)?,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        py.detach(|| {
+            self.inner
+                .step(x, &mut caches, capacity, position, turns, threads)
+        })
+        .map_err(to_py)
+    }
+
+    /// d_model: int
+    ///
+    /// Width of the vector `step` advances.
+    #[getter]
+    fn d_model(&self) -> usize {
+        self.inner.d_model()
+    }
+
+    /// num_layers: int
+    ///
+    /// Layers, and so caches per step.
+    #[getter]
+    fn num_layers(&self) -> usize {
+        self.inner.num_layers()
     }
 }
 

@@ -458,6 +458,7 @@ fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AudioError", m.py().get_type::<AudioError>())?;
     m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
     m.add_class::<kernels::Int8Matrix>()?;
+    m.add_class::<kernels::Int8Transformer>()?;
     m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_i16, m)?)?;
     m.add_function(wrap_pyfunction!(i16_to_f32, m)?)?;

@@ -52,6 +52,18 @@ impl Isa {
             Self::Avx2 => false,
         }
     }
+
+    /// An error naming the instruction set if this CPU cannot run it.
+    pub(crate) fn require(self) -> Result<()> {
+        if self.is_supported() {
+            Ok(())
+        } else {
+            Err(KernelError::InvalidArgument {
+                what: "instruction set",
+                value: format!("{self:?} is not supported by this CPU"),
+            })
+        }
+    }
 }
 
 /// A `(rows, cols)` float matrix stored as int8 with one scale per row, plus an optional bias.
@@ -281,12 +293,7 @@ impl Int8Matrix {
         }
         let m = x.len() / self.cols;
         check_len("output", m * self.rows, out.len())?;
-        if !isa.is_supported() {
-            return Err(KernelError::InvalidArgument {
-                what: "instruction set",
-                value: format!("{isa:?} is not supported by this CPU"),
-            });
-        }
+        isa.require()?;
         if m == 0 {
             return Ok(());
         }

@@ -4,8 +4,11 @@ pub mod error;
 pub mod int8;
 mod pool;
 mod portable;
+pub mod step;
+mod vector;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 pub use error::{KernelError, Result};
 pub use int8::{Int8Matrix, Isa};
+pub use step::{Int8Layer, Int8Transformer, KvCache, Norm};
