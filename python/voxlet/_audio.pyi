@@ -137,6 +137,10 @@ class WavWriter:
         """Appends interleaved float samples. Releases the GIL."""
 
 
+def elu_(x: NDArray[np.float32]) -> None:
+    """ELU (alpha 1) in place, any strides (none zero): x where x > 0, else e^x - 1."""
+
+
 def f32_to_bytes(pcm: NDArray[np.float32], format: str = 's16') -> bytes:
     """Float PCM to little-endian bytes ('s16' or 'f32'), built directly as a bytes object."""
 
@@ -149,6 +153,10 @@ def f32_to_bytes_into(pcm: NDArray[np.float32], out: NDArray[np.uint8], format: 
 def f32_to_i16(pcm: NDArray[np.float32], out: NDArray[np.int16] | None = None) -> NDArray[np.int16]:
     """Float PCM to int16: x * 32767, rounded half to even, clipped; NaN -> 0. Writes into `out`
     when given (at least len(pcm) long) and returns it, else a new array. Releases the GIL."""
+
+
+def gelu_tanh_(x: NDArray[np.float32]) -> None:
+    """The tanh-form GELU in place, any strides (none zero): x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
 
 
 def i16_to_f32(pcm: NDArray[np.int16], out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:

@@ -6,7 +6,7 @@ Mimi decoder transformer, and gives the Mimi decoder's widest convolutions int8 
 everything else (norms, embeddings, the other convolutions, the voice encoder) stays float32. The
 FlowLM transformer's one-position step (every generated frame) then runs as one native call
 (`Int8Step`) over the same int8 matrices. It is opt-in (`precision="int8"`). This module is the
-one importer of the kernels, as `voxlet.audio` is of the PCM code.
+one importer of the int8 kernels, as `voxlet.audio` is of the PCM code.
 """
 
 from __future__ import annotations

@@ -265,6 +265,63 @@ impl Int8Transformer {
     }
 }
 
+/// Above this many elements an activation releases the GIL while it runs.
+const DETACH_ELEMENTS: usize = 1 << 14;
+
+/// Applies `f` in place to every element of `x`, in as few contiguous runs as its layout allows.
+fn in_place(
+    py: Python<'_>,
+    x: &mut PyReadwriteArrayDyn<'_, f32>,
+    f: fn(&mut [f32]),
+) -> PyResult<()> {
+    let shape = x.shape().to_vec();
+    if x.strides()
+        .iter()
+        .zip(&shape)
+        .any(|(&s, &n)| s == 0 && n > 1)
+    {
+        return Err(KernelError::new_err(format!(
+            "an array {shape:?} whose elements share memory (a zero stride) cannot be written in place"
+        )));
+    }
+    let large = x.len() > DETACH_ELEMENTS;
+    let mut view = x.as_array_mut();
+    let mut run = || {
+        if let Some(all) = view.as_slice_memory_order_mut() {
+            return f(all); // elementwise: any dense layout is one run
+        }
+        let last = numpy::ndarray::Axis(view.ndim().saturating_sub(1));
+        for mut lane in view.lanes_mut(last) {
+            match lane.as_slice_mut() {
+                Some(run) => f(run),
+                None => lane.iter_mut().for_each(|v| f(std::slice::from_mut(v))),
+            }
+        }
+    };
+    if large {
+        py.detach(run);
+    } else {
+        run();
+    }
+    Ok(())
+}
+
+/// elu_(x: NDArray[np.float32]) -> None
+///
+/// ELU (alpha 1) in place, any strides (none zero): x where x > 0, else e^x - 1.
+#[pyfunction]
+pub fn elu_(py: Python<'_>, mut x: PyReadwriteArrayDyn<'_, f32>) -> PyResult<()> {
+    in_place(py, &mut x, voxlet_kernels::activation::elu)
+}
+
+/// gelu_tanh_(x: NDArray[np.float32]) -> None
+///
+/// The tanh-form GELU in place, any strides (none zero): x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+#[pyfunction]
+pub fn gelu_tanh_(py: Python<'_>, mut x: PyReadwriteArrayDyn<'_, f32>) -> PyResult<()> {
+    in_place(py, &mut x, voxlet_kernels::activation::gelu_tanh)
+}
+
 /// int8_isa() -> str
 ///
 /// The instruction set Int8Matrix.apply runs on here: 'avx2' or 'portable'.

@@ -460,6 +460,8 @@ fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kernels::Int8Matrix>()?;
     m.add_class::<kernels::Int8Transformer>()?;
     m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::gelu_tanh_, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_i16, m)?)?;
     m.add_function(wrap_pyfunction!(i16_to_f32, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_bytes_into, m)?)?;

@@ -1,10 +1,10 @@
-//! Float vector helpers of the one-position transformer step: dot products, a layer norm, a
-//! softmax and a tanh GELU built on a polynomial `exp`.
+//! Float vector helpers of the one-position transformer step and the activations: dot products,
+//! a layer norm, a softmax, and a tanh GELU and an ELU built on a polynomial `exp`.
 //!
 //! Each is written so the compiler can vectorize it without reordering float operations: sums
 //! run in `LANES` interleaved partial sums combined in a fixed order, and elementwise work has
-//! no branches. They are inlined into `step`, which is compiled once with AVX2 enabled and once
-//! without; both give the same bits.
+//! no branches. They are inlined into `step` and `activation`, each compiled once with AVX2
+//! enabled and once without; both give the same bits.
 
 /// Partial sums per reduction: one AVX2 register of f32.
 const LANES: usize = 8;
@@ -108,6 +108,15 @@ pub(crate) fn gelu_tanh(x: &mut [f32]) {
     }
 }
 
+/// In place: ELU (alpha 1), `x` where `x > 0`, else `e^x - 1`.
+#[inline(always)]
+pub(crate) fn elu(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        let negative = exp(v.min(0.0)) - 1.0;
+        *v = if *v <= 0.0 { negative } else { *v }; // NaN stays NaN
+    }
+}
+
 /// In place: `acc += scale * v`.
 #[inline(always)]
 pub(crate) fn add_scaled(acc: &mut [f32], scale: f32, v: &[f32]) {
@@ -175,6 +184,29 @@ mod tests {
                 "{g} vs {w}"
             );
         }
+    }
+
+    #[test]
+    fn elu_matches_its_definition() {
+        let xs: Vec<f32> = (-600..=600).map(|i| i as f32 / 37.0).collect();
+        let mut got = xs.clone();
+        elu(&mut got);
+        for (g, &x) in got.iter().zip(&xs) {
+            let want = if x > 0.0 {
+                f64::from(x)
+            } else {
+                f64::from(x).exp_m1()
+            };
+            // e^x - 1 loses relative precision near 0-, as PyTorch's own float ELU: absolute
+            assert!(
+                (f64::from(*g) - want).abs() <= 2e-7 * (1.0 + want.abs()),
+                "{x}: {g}"
+            );
+        }
+        let mut nan = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        elu(&mut nan);
+        assert!(nan[0].is_nan() && nan[1] == f32::INFINITY);
+        assert!((nan[2] + 1.0).abs() < 1e-30);
     }
 
     #[test]

@@ -10,23 +10,21 @@ import torch
 from torch import nn
 
 from voxlet.config import SEANetConfig
+from voxlet.model.layers.activations import elu
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
 
 _STATEFUL = (StreamingConv1d, StreamingConvTranspose1d)
 
 
 class ELU(nn.Module):
-    """ELU (alpha 1) as relu(x) + exp(min(x, 0)) - 1: the same values to ~1e-7, about a third
-    faster on CPU than PyTorch's expm1-based kernel. `inplace` may overwrite the input."""
+    """ELU (alpha 1) in one pass (`activations.elu`); `inplace` may overwrite the input."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        positive = x.clamp(min=0)
-        negative = x.clamp_(max=0) if self.inplace else x.clamp(max=0)
-        return negative.exp_().sub_(1).add_(positive)
+        return elu(x, self.inplace)
 
 
 class ResidualBlock(nn.Module):

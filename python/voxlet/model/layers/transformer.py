@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import cast
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from voxlet.model.layers.activations import gelu_tanh_inplace
 from voxlet.model.layers.attention import LinearKV, RingKV, SelfAttention
 from voxlet.model.layers.rope import rotation
 
@@ -45,7 +45,7 @@ class TransformerLayer(nn.Module):
         self, x: torch.Tensor, state: LinearKV | RingKV, turns: torch.Tensor
     ) -> torch.Tensor:
         x = x + self.layer_scale_1(self.self_attn(self.norm1(x), state, turns))
-        h = F.gelu(self.linear1(self.norm2(x)), approximate="tanh")
+        h = gelu_tanh_inplace(self.linear1(self.norm2(x)))
         return x + self.layer_scale_2(self.linear2(h))
 
 

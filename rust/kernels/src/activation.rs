@@ -1,0 +1,65 @@
+//! Activations applied in place, one pass over memory: ELU (alpha 1) of the Mimi decoder's
+//! SEANet and the tanh GELU of its transformer. The same bits on every instruction set.
+
+use crate::int8::Isa;
+use crate::vector;
+
+/// In place: `x` where `x > 0`, else `e^x - 1` (ELU, alpha 1).
+pub fn elu(x: &mut [f32]) {
+    dispatch(x, Activation::Elu);
+}
+
+/// In place: `x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))` (GELU, tanh form).
+pub fn gelu_tanh(x: &mut [f32]) {
+    dispatch(x, Activation::GeluTanh);
+}
+
+#[derive(Clone, Copy)]
+enum Activation {
+    Elu,
+    GeluTanh,
+}
+
+fn dispatch(x: &mut [f32], which: Activation) {
+    match Isa::best() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: Isa::best picks AVX2 only where the CPU has it.
+        Isa::Avx2 => unsafe { apply_avx2(x, which) },
+        _ => apply(x, which),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn apply_avx2(x: &mut [f32], which: Activation) {
+    apply(x, which);
+}
+
+#[inline(always)]
+fn apply(x: &mut [f32], which: Activation) {
+    match which {
+        Activation::Elu => vector::elu(x),
+        Activation::GeluTanh => vector::gelu_tanh(x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let xs: Vec<f32> = (-3000..3000).map(|i| i as f32 / 97.0).collect();
+        for which in [Activation::Elu, Activation::GeluTanh] {
+            let mut portable = xs.clone();
+            apply(&mut portable, which);
+            let mut best = xs.clone();
+            dispatch(&mut best, which);
+            assert!(portable
+                .iter()
+                .zip(&best)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(portable.iter().zip(&xs).any(|(a, b)| a != b));
+        }
+    }
+}

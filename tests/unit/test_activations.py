@@ -1,0 +1,75 @@
+"""ELU and tanh GELU from voxlet's Rust kernels (model/layers/activations.py): PyTorch's values,
+in place on any strided layout, PyTorch itself where autograd or another dtype needs it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from voxlet._audio import KernelError, elu_
+from voxlet.model.layers.activations import elu, gelu_tanh_inplace
+
+
+def _inputs() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 40, 77, generator=g) * 4
+    x[0, 0, :6] = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 90.0, -200.0])
+    return x
+
+
+def test_elu_matches_pytorch_and_respects_inplace():
+    x = _inputs()
+    want = F.elu(x)
+    kept = x.clone()
+    got = elu(x)
+    assert got.data_ptr() != x.data_ptr() and torch.equal(x, kept)  # input untouched
+    torch.testing.assert_close(got, want, atol=2e-7, rtol=2e-7)
+    same = elu(x, inplace=True)
+    assert same.data_ptr() == x.data_ptr()
+    torch.testing.assert_close(x, want, atol=2e-7, rtol=2e-7)
+
+
+def test_gelu_matches_pytorch_tanh_gelu():
+    x = _inputs()
+    want = F.gelu(x, approximate="tanh")
+    got = gelu_tanh_inplace(x)
+    assert got.data_ptr() == x.data_ptr()
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda t: t[:, :, 5:60],  # rows with gaps (a transposed conv's output without its tail)
+        lambda t: t.transpose(1, 2),  # dense, another order (an int8 conv's output)
+        lambda t: t[:, ::2, ::3],  # no unit stride at all
+    ],
+)
+def test_strided_views_are_written_exactly_where_they_point(view):
+    base = _inputs()
+    want = base.clone()
+    view(want).copy_(F.elu(view(want)))
+    elu(view(base), inplace=True)
+    torch.testing.assert_close(base, want, atol=2e-7, rtol=2e-7)  # outside the view untouched
+
+
+def test_nan_and_infinities():
+    x = torch.tensor([float("nan"), float("inf"), float("-inf")])
+    y = elu(x)
+    assert y[0].isnan() and y[1] == float("inf") and y[2] == -1.0
+
+
+def test_memory_shared_between_elements_is_refused():
+    with pytest.raises(KernelError, match=r"\[4, 3\] whose elements share memory"):
+        elu_(torch.zeros(1, 3).expand(4, 3).numpy())
+
+
+def test_autograd_and_other_dtypes_go_to_pytorch():
+    x, twin = _inputs().requires_grad_(), _inputs().requires_grad_()
+    elu(x).sum().backward()  # a graph was recorded: PyTorch's own ELU
+    F.elu(twin).sum().backward()
+    assert x.grad is not None and torch.equal(x.grad, twin.grad)
+    d = _inputs().double()
+    torch.testing.assert_close(elu(d), F.elu(d))
+    torch.testing.assert_close(gelu_tanh_inplace(d.clone()), F.gelu(d, approximate="tanh"))
