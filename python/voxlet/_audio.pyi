@@ -36,24 +36,25 @@ class Int8Matrix:
 
 class Int8Transformer:
     """A pre-norm transformer (tanh GELU, no biases, no layer scale, interleaved-pair RoPE) whose
-    linears are int8 matrices, advanced one position of one sequence per `step` call. Each layer
+    linears are int8 matrices, advanced some positions of one sequence per `forward` call. Each layer
     is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2);
     the matrices are shared, not copied."""
     def __init__(self, layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix]], heads: int, eps: float = 1e-5) -> None: ...
 
     @property
     def d_model(self) -> int:
-        """Width of the vector `step` advances."""
+        """Width of the rows `forward` advances."""
+
+    def forward(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None:
+        """Advances x (T rows of d_model values, C-contiguous, any shape) in place through every
+        layer at positions position..position + T, writing their rotated keys and their values
+        into each layer's caches (C-contiguous, (..., heads, capacity, head_dim)); row r attends
+        to positions 0..=position + r. `turns` holds each row's rotation, [cos, sin] per pair of
+        a head (T * head_dim values). Releases the GIL once."""
 
     @property
     def num_layers(self) -> int:
-        """Layers, and so caches per step."""
-
-    def step(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None:
-        """Advances x (d_model values, C-contiguous, any shape) in place through every layer at
-        `position`, writing that position's rotated keys and its values into each layer's caches
-        (C-contiguous, (..., heads, capacity, head_dim)) and attending to positions 0..=position.
-        `turns` is the position's rotation, [cos, sin] per pair of a head. Releases the GIL once."""
+        """Layers, and so caches per call."""
 
 
 class PcmPipeline:

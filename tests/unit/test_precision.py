@@ -149,25 +149,25 @@ def _steps(flow_lm, state, n: int) -> list[torch.Tensor]:
     return outs
 
 
-def test_native_one_position_step_matches_the_torch_int8_layers(int8_tts):
+def test_native_int8_stack_matches_the_torch_int8_layers(int8_tts):
     flow_lm = int8_tts.network.flow_lm
-    native = flow_lm.transformer.one_position
-    assert native is not None  # int8 mode runs every generated frame through it
+    native = flow_lm.transformer.int8_stack
+    assert native is not None  # int8 mode runs every prefill and generated frame through it
     prefix = torch.randn(1, 9, flow_lm.d_model, generator=torch.Generator().manual_seed(1))
     states = []
     outs = []
-    for one_position in (native, None):
-        flow_lm.transformer.one_position = one_position
+    for int8_stack in (native, None):
+        flow_lm.transformer.int8_stack = int8_stack
         try:
             state = flow_lm.init_state(32)
             flow_lm.prompt(prefix, state)
             outs.append(torch.cat(_steps(flow_lm, state, 12)).numpy())
             states.append(state)
         finally:
-            flow_lm.transformer.one_position = native
+            flow_lm.transformer.int8_stack = native
     got, want = outs
-    # same int8 matrices; only float rounding in the norms, attention and GELU differs, and it
-    # can flip an activation's int8 rounding now and then
+    # the prefill (9 rows at once) and 12 steps on the same int8 matrices; only float rounding
+    # in the norms, attention and GELU differs, and it can flip an activation's int8 rounding
     assert snr_db(want, got) > 50
     for a, b in zip(states[0].caches, states[1].caches, strict=True):
         assert a.offset == b.offset == 9 + 12
@@ -176,7 +176,7 @@ def test_native_one_position_step_matches_the_torch_int8_layers(int8_tts):
         assert torch.isnan(a.k[:, :, 21:]).all()  # nothing written past the positions used
 
 
-def test_native_step_refuses_a_full_cache_and_bad_caches(int8_tts):
+def test_native_stack_refuses_a_full_cache_and_bad_caches(int8_tts):
     from voxlet._audio import KernelError
 
     flow_lm = int8_tts.network.flow_lm
@@ -185,18 +185,22 @@ def test_native_step_refuses_a_full_cache_and_bad_caches(int8_tts):
     with pytest.raises(RuntimeError, match="KV cache full: 4 positions > capacity 3"):
         flow_lm.hidden(None, state)
     assert state.offset == 3  # nothing advanced
-    native = flow_lm.transformer.one_position._native
+    with pytest.raises(RuntimeError, match="KV cache full: 5 positions > capacity 4"):
+        flow_lm.prompt(torch.zeros(1, 5, flow_lm.d_model), flow_lm.init_state(4))
+    native = flow_lm.transformer.int8_stack._native
     x = np.zeros(flow_lm.d_model, np.float32)
     turns = np.zeros(2 * 8, np.float32)  # head_dim 16
     caches = flow_lm.init_state(5).caches
     keys, values = [c.k.numpy() for c in caches], [c.v.numpy() for c in caches]
     with pytest.raises(KernelError, match="2 key caches but 1 value caches"):
-        native.step(x, keys, values[:1], 0, turns)
+        native.forward(x, keys, values[:1], 0, turns)
     with pytest.raises(KernelError, match="C-contiguous"):
-        native.step(x, [k.transpose(0, 1, 3, 2) for k in keys], values, 0, turns)
-    with pytest.raises(KernelError, match="position: 5 is outside a cache of 5 positions"):
-        native.step(x, keys, values, 5, turns)
-    with pytest.raises(KernelError, match="x: expected 64 elements, got 63"):
-        native.step(x[:63], keys, values, 0, turns)
+        native.forward(x, [k.transpose(0, 1, 3, 2) for k in keys], values, 0, turns)
+    with pytest.raises(KernelError, match="position: 1 rows from 5 do not fit a cache of 5"):
+        native.forward(x, keys, values, 5, turns)
+    with pytest.raises(KernelError, match=r"x \(rows of d_model\): expected 64 elements, got 63"):
+        native.forward(x[:63], keys, values, 0, turns)
+    with pytest.raises(KernelError, match=r"turns \(head_dim per row\): expected 32"):
+        native.forward(np.zeros((2, flow_lm.d_model), np.float32), keys, values, 0, turns)
     with pytest.raises(TypeError, match="already borrowed"):  # one array as keys and values
-        native.step(x, keys, keys, 0, turns)
+        native.forward(x, keys, keys, 0, turns)

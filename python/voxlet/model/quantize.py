@@ -4,8 +4,8 @@ every call (dynamic), multiplied by voxlet's own kernels (`rust/kernels`, throug
 `quantize_network` swaps, in place, the linears of the FlowLM transformer, the flow head and the
 Mimi decoder transformer, and gives the Mimi decoder's widest convolutions int8 products;
 everything else (norms, embeddings, the other convolutions, the voice encoder) stays float32. The
-FlowLM transformer's one-position step (every generated frame) then runs as one native call
-(`Int8Step`) over the same int8 matrices. It is opt-in (`precision="int8"`). This module is the
+FlowLM transformer (every generated frame, every text prefill) then runs as one native call
+(`Int8Stack`) over the same int8 matrices. It is opt-in (`precision="int8"`). This module is the
 one importer of the int8 kernels, as `voxlet.audio` is of the PCM code.
 """
 
@@ -64,23 +64,23 @@ def _vector(t: torch.Tensor) -> NDArray[np.float32]:
 
 def _int8_matrix(module: nn.Module) -> Int8Matrix:
     if not isinstance(module, Int8Linear):
-        raise ValueError(f"Int8Step: the layers' linears must be Int8Linear, got {module}")
+        raise ValueError(f"Int8Stack: the layers' linears must be Int8Linear, got {module}")
     return module._matrix
 
 
-class Int8Step:
-    """A transformer with int8 linears advanced one position of one sequence in one native call
-    (`Int8Transformer`: norms, rotation, attention and GELU included, the GIL released once),
-    instead of ~25 torch operations per layer. It shares the layers' int8 matrices and copies
-    their norms; set as `Transformer.one_position`. Layers with a layer scale are not supported.
-    """
+class Int8Stack:
+    """A transformer with int8 linears advanced some positions of one sequence in one native
+    call (`Int8Transformer`: norms, rotation, causal attention and GELU included, the GIL
+    released once) instead of ~25 torch operations per layer: every FlowLM step and text
+    prefill in int8 mode. It shares the layers' int8 matrices and copies their norms; set as
+    `Transformer.int8_stack`. Layers with a layer scale are not supported."""
 
     def __init__(self, transformer: Transformer):
         layers = []
         for layer in transformer.layers:
             assert isinstance(layer, TransformerLayer)
             if not isinstance(layer.layer_scale_1, nn.Identity):
-                raise ValueError("Int8Step: layers with a layer scale are not supported")
+                raise ValueError("Int8Stack: layers with a layer scale are not supported")
             attn = layer.self_attn
             linears = (attn.in_proj, attn.out_proj, layer.linear1, layer.linear2)
             qkv, out, l1, l2 = (_int8_matrix(m) for m in linears)
@@ -89,29 +89,27 @@ class Int8Step:
             layers.append((*v1, qkv, out, *v2, l1, l2))
         eps = {m.eps for m in transformer.modules() if isinstance(m, nn.LayerNorm)}
         if len(eps) != 1:
-            raise ValueError(f"Int8Step: the norms must share one epsilon, got {sorted(eps)}")
+            raise ValueError(f"Int8Stack: the norms must share one epsilon, got {sorted(eps)}")
         self._native = Int8Transformer(layers, transformer.attention(0).num_heads, eps.pop())
 
     def __call__(self, x: torch.Tensor, caches: list, turns: torch.Tensor) -> torch.Tensor:
-        """x (1, 1, D) at the caches' offset -> (1, 1, D) as a new tensor; every cache gets the
-        position and advances by one."""
+        """x (1, T, D) at the caches' offset -> (1, T, D) as a new tensor; every cache gets the
+        T positions and advances by T."""
         first: LinearKV = caches[0]
-        position = first.offset
-        if position + 1 > first.capacity:
-            raise RuntimeError(
-                f"KV cache full: {position + 1} positions > capacity {first.capacity}"
-            )
+        start, end = first.offset, first.offset + x.shape[1]
+        if end > first.capacity:
+            raise RuntimeError(f"KV cache full: {end} positions > capacity {first.capacity}")
         out = x.detach().float().contiguous().clone()
-        self._native.step(
+        self._native.forward(
             out.numpy(),
             [c.k.numpy() for c in caches],
             [c.v.numpy() for c in caches],
-            position,
+            start,
             torch.view_as_real(turns).numpy(),
             torch.get_num_threads(),
         )
         for cache in caches:
-            cache.offset += 1
+            cache.offset = end
         return out
 
 
@@ -131,7 +129,7 @@ def quantize_flow_lm(flow_lm: FlowLM) -> int:
     flow_lm.flow_net.clear_cache()
     with torch.no_grad():
         count = _swap_linears(flow_lm.transformer) + _swap_linears(flow_lm.flow_net)
-    flow_lm.transformer.one_position = Int8Step(flow_lm.transformer)
+    flow_lm.transformer.int8_stack = Int8Stack(flow_lm.transformer)
     return count
 
 

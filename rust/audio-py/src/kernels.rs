@@ -168,7 +168,7 @@ fn norm(weight: &PyReadonlyArray1<'_, f32>, bias: &PyReadonlyArray1<'_, f32>, ep
 /// Int8Transformer(layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix]], heads: int, eps: float = 1e-5)
 ///
 /// A pre-norm transformer (tanh GELU, no biases, no layer scale, interleaved-pair RoPE) whose
-/// linears are int8 matrices, advanced one position of one sequence per `step` call. Each layer
+/// linears are int8 matrices, advanced some positions of one sequence per `forward` call. Each layer
 /// is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2);
 /// the matrices are shared, not copied.
 #[pyclass(frozen, module = "voxlet._audio")]
@@ -196,15 +196,16 @@ impl Int8Transformer {
         Ok(Self { inner })
     }
 
-    /// step(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None
+    /// forward(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None
     ///
-    /// Advances x (d_model values, C-contiguous, any shape) in place through every layer at
-    /// `position`, writing that position's rotated keys and its values into each layer's caches
-    /// (C-contiguous, (..., heads, capacity, head_dim)) and attending to positions 0..=position.
-    /// `turns` is the position's rotation, [cos, sin] per pair of a head. Releases the GIL once.
+    /// Advances x (T rows of d_model values, C-contiguous, any shape) in place through every
+    /// layer at positions position..position + T, writing their rotated keys and their values
+    /// into each layer's caches (C-contiguous, (..., heads, capacity, head_dim)); row r attends
+    /// to positions 0..=position + r. `turns` holds each row's rotation, [cos, sin] per pair of
+    /// a head (T * head_dim values). Releases the GIL once.
     #[pyo3(signature = (x, keys, values, position, turns, threads=1))]
     #[allow(clippy::too_many_arguments)] // the Python signature
-    fn step(
+    fn forward(
         &self,
         py: Python<'_>,
         mut x: PyReadwriteArrayDyn<'_, f32>,
@@ -218,13 +219,13 @@ impl Int8Transformer {
             Some(shape) if shape.len() >= 3 => shape[shape.len() - 2],
             shape => {
                 return Err(KernelError::new_err(format!(
-                    "step: keys must be (..., heads, capacity, head_dim) arrays, got {shape:?}"
+                    "forward: keys must be (..., heads, capacity, head_dim) arrays, got {shape:?}"
                 )))
             }
         };
         if keys.len() != values.len() {
             return Err(KernelError::new_err(format!(
-                "step: {} key caches but {} value caches",
+                "forward: {} key caches but {} value caches",
                 keys.len(),
                 values.len()
             )));
@@ -243,14 +244,14 @@ impl Int8Transformer {
             .collect::<PyResult<Vec<_>>>()?;
         py.detach(|| {
             self.inner
-                .step(x, &mut caches, capacity, position, turns, threads)
+                .forward(x, &mut caches, capacity, position, turns, threads)
         })
         .map_err(to_py)
     }
 
     /// d_model: int
     ///
-    /// Width of the vector `step` advances.
+    /// Width of the rows `forward` advances.
     #[getter]
     fn d_model(&self) -> usize {
         self.inner.d_model()
@@ -258,7 +259,7 @@ impl Int8Transformer {
 
     /// num_layers: int
     ///
-    /// Layers, and so caches per step.
+    /// Layers, and so caches per call.
     #[getter]
     fn num_layers(&self) -> usize {
         self.inner.num_layers()

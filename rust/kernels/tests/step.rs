@@ -73,28 +73,27 @@ fn caches(position: usize) -> Caches<f32> {
         .collect()
 }
 
+/// Input rows: `rows` vectors of D values.
+fn input(rows: usize) -> Vec<f32> {
+    values(rows * D, 7).iter().map(|v| 3.0 * v).collect()
+}
+
 fn run(
     model: &Int8Transformer,
     isa: Isa,
     threads: usize,
     position: usize,
+    rows: usize,
 ) -> (Vec<f32>, Caches<f32>) {
-    let mut x: Vec<f32> = values(D, 7).iter().map(|v| 3.0 * v).collect();
+    let mut x = input(rows);
     let mut kv = caches(position);
     let mut views: Vec<KvCache> = kv
         .iter_mut()
         .map(|(k, v)| KvCache { keys: k, values: v })
         .collect();
+    let turns: Vec<f32> = (position..position + rows).flat_map(turns).collect();
     model
-        .step_on(
-            isa,
-            &mut x,
-            &mut views,
-            CAPACITY,
-            position,
-            &turns(position),
-            threads,
-        )
+        .forward_on(isa, &mut x, &mut views, CAPACITY, position, &turns, threads)
         .unwrap();
     (x, kv)
 }
@@ -117,16 +116,38 @@ fn f64_linear(m: &Int8Matrix, x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The same layers in f64 with the dequantized weights and unquantized activations.
-fn reference(layers: &[Int8Layer], position: usize) -> (Vec<f64>, Caches<f64>) {
-    let mut x: Vec<f64> = values(D, 7).iter().map(|&v| f64::from(3.0 * v)).collect();
-    let t: Vec<f64> = turns(position).iter().map(|&v| f64::from(v)).collect();
-    let mut written = Vec::new();
-    for (layer, (k_cache, v_cache)) in layers.iter().zip(caches(position)) {
-        let qkv = f64_linear(&layer.in_proj, &f64_layer_norm(&x, &layer.norm1));
+/// One layer's cache in f64: keys and values per head, one vector per position.
+struct F64Cache {
+    keys: Vec<Vec<Vec<f64>>>,
+    values: Vec<Vec<Vec<f64>>>,
+}
+
+fn f64_caches(position: usize) -> Vec<F64Cache> {
+    let rows = |cache: &[f32], h: usize| -> Vec<Vec<f64>> {
+        (0..position)
+            .map(|j| {
+                let at = (h * CAPACITY + j) * HD;
+                cache[at..at + HD].iter().map(|&v| f64::from(v)).collect()
+            })
+            .collect()
+    };
+    caches(position)
+        .iter()
+        .map(|(k, v)| F64Cache {
+            keys: (0..HEADS).map(|h| rows(k, h)).collect(),
+            values: (0..HEADS).map(|h| rows(v, h)).collect(),
+        })
+        .collect()
+}
+
+/// One position through the layers in f64, with the dequantized weights and unquantized
+/// activations, appending its keys and values to the caches.
+fn reference_row(layers: &[Int8Layer], x: &mut [f64], turn: &[f64], caches: &mut [F64Cache]) {
+    for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+        let qkv = f64_linear(&layer.in_proj, &f64_layer_norm(x, &layer.norm1));
         let rotate = |v: &[f64]| -> Vec<f64> {
             v.chunks_exact(2)
-                .zip(t.chunks_exact(2).cycle())
+                .zip(turn.chunks_exact(2).cycle())
                 .flat_map(|(p, c)| [p[0] * c[0] - p[1] * c[1], p[0] * c[1] + p[1] * c[0]])
                 .collect()
         };
@@ -134,15 +155,9 @@ fn reference(layers: &[Int8Layer], position: usize) -> (Vec<f64>, Caches<f64>) {
         let mut attended = vec![0.0; D];
         for h in 0..HEADS {
             let head = h * HD..(h + 1) * HD;
-            let cached = |cache: &[f32], j: usize| -> Vec<f64> {
-                let at = (h * CAPACITY + j) * HD;
-                cache[at..at + HD].iter().map(|&v| f64::from(v)).collect()
-            };
-            let mut keys: Vec<Vec<f64>> = (0..position).map(|j| cached(&k_cache, j)).collect();
-            let mut vals: Vec<Vec<f64>> = (0..position).map(|j| cached(&v_cache, j)).collect();
-            keys.push(k[head.clone()].to_vec());
-            vals.push(v[head.clone()].to_vec());
-            let scores: Vec<f64> = keys
+            cache.keys[h].push(k[head.clone()].to_vec());
+            cache.values[h].push(v[head.clone()].to_vec());
+            let scores: Vec<f64> = cache.keys[h]
                 .iter()
                 .map(|key| {
                     key.iter()
@@ -155,17 +170,16 @@ fn reference(layers: &[Int8Layer], position: usize) -> (Vec<f64>, Caches<f64>) {
             let max = scores.iter().cloned().fold(f64::MIN, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
             let z: f64 = e.iter().sum();
-            for (p, val) in e.iter().zip(&vals) {
+            for (p, val) in e.iter().zip(&cache.values[h]) {
                 for (o, vv) in attended[head.clone()].iter_mut().zip(val) {
                     *o += p / z * vv;
                 }
             }
         }
-        written.push((k, v.to_vec()));
         for (a, b) in x.iter_mut().zip(f64_linear(&layer.out_proj, &attended)) {
             *a += b;
         }
-        let hidden: Vec<f64> = f64_linear(&layer.linear1, &f64_layer_norm(&x, &layer.norm2))
+        let hidden: Vec<f64> = f64_linear(&layer.linear1, &f64_layer_norm(x, &layer.norm2))
             .iter()
             .map(|&v| {
                 let u = (2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v);
@@ -176,7 +190,17 @@ fn reference(layers: &[Int8Layer], position: usize) -> (Vec<f64>, Caches<f64>) {
             *a += b;
         }
     }
-    (x, written)
+}
+
+/// `rows` positions from `position`, one after another (causal attention is exactly that).
+fn reference(layers: &[Int8Layer], position: usize, rows: usize) -> (Vec<f64>, Vec<F64Cache>) {
+    let mut x: Vec<f64> = input(rows).iter().map(|&v| f64::from(v)).collect();
+    let mut caches = f64_caches(position);
+    for (r, row) in x.chunks_exact_mut(D).enumerate() {
+        let turn: Vec<f64> = turns(position + r).iter().map(|&v| f64::from(v)).collect();
+        reference_row(layers, row, &turn, &mut caches);
+    }
+    (x, caches)
 }
 
 fn as_f32(v: &[f64]) -> Vec<f32> {
@@ -184,26 +208,43 @@ fn as_f32(v: &[f64]) -> Vec<f32> {
 }
 
 #[test]
-fn close_to_a_float_reference_and_writes_the_new_position() {
+fn close_to_a_float_reference_and_writes_the_new_positions() {
     let layers: Vec<Int8Layer> = (0..LAYERS as u64).map(|i| layer(100 * i)).collect();
     let model = Int8Transformer::new(layers.clone(), HEADS).unwrap();
-    for position in [0, 1, 5, CAPACITY - 1] {
-        let (x, kv) = run(&model, Isa::best(), 1, position);
-        let (want_x, want_kv) = reference(&layers, position);
-        // the only difference is the 8-bit quantization of each linear's input
-        let snr = snr_db(&as_f32(&want_x), &x);
-        assert!(snr > 35.0, "position {position}: output SNR {snr:.1} dB");
-        let before = caches(position);
-        for ((k, v), ((wk, wv), (bk, bv))) in kv.iter().zip(want_kv.iter().zip(&before)) {
-            for h in 0..HEADS {
-                let at = (h * CAPACITY + position) * HD;
-                let head = h * HD..(h + 1) * HD;
-                assert!(snr_db(&as_f32(&wk[head.clone()]), &k[at..at + HD]) > 35.0);
-                assert!(snr_db(&as_f32(&wv[head]), &v[at..at + HD]) > 35.0);
-                // earlier positions are left as they were
-                let start = h * CAPACITY * HD;
-                assert_eq!(k[start..at], bk[start..at]);
-                assert_eq!(v[start..at], bv[start..at]);
+    let cases = [
+        (0, 1),
+        (1, 1),
+        (5, 1),
+        (CAPACITY - 1, 1),
+        (0, 4),
+        (3, 5),
+        (CAPACITY - 3, 3),
+    ];
+    for (position, rows) in cases {
+        for threads in [1, 2] {
+            let (x, kv) = run(&model, Isa::best(), threads, position, rows);
+            let (want_x, want_kv) = reference(&layers, position, rows);
+            // the only difference is the quantization of each linear's input (8-bit for one
+            // row, 7-bit for several)
+            let snr = snr_db(&as_f32(&want_x), &x);
+            assert!(
+                snr > 30.0,
+                "{rows} rows at {position}: output SNR {snr:.1} dB"
+            );
+            let before = caches(position);
+            for ((k, v), (want, (bk, bv))) in kv.iter().zip(want_kv.iter().zip(&before)) {
+                for h in 0..HEADS {
+                    let start = h * CAPACITY * HD;
+                    let at = start + position * HD;
+                    let new = |cache: &[Vec<f64>]| as_f32(&cache[position..].concat());
+                    assert!(snr_db(&new(&want.keys[h]), &k[at..at + rows * HD]) > 30.0);
+                    assert!(snr_db(&new(&want.values[h]), &v[at..at + rows * HD]) > 30.0);
+                    // earlier positions are left as they were, later ones unwritten
+                    assert_eq!(k[start..at], bk[start..at]);
+                    assert_eq!(v[start..at], bv[start..at]);
+                    let end = start + CAPACITY * HD;
+                    assert!(k[at + rows * HD..end].iter().all(|x| x.is_nan()));
+                }
             }
         }
     }
@@ -212,23 +253,21 @@ fn close_to_a_float_reference_and_writes_the_new_position() {
 #[test]
 fn same_bits_on_every_instruction_set_and_thread_count() {
     let model = model();
-    let (x, kv) = run(&model, Isa::Portable, 1, 6);
-    for isa in [Isa::Portable, Isa::Avx2]
-        .into_iter()
-        .filter(|i| i.is_supported())
-    {
-        for threads in [1, 2, 3] {
-            let (x2, kv2) = run(&model, isa, threads, 6);
-            assert_eq!(
-                x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                x2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            );
-            assert!(kv.iter().zip(&kv2).all(|(a, b)| {
-                a.0.iter()
-                    .zip(&b.0)
-                    .chain(a.1.iter().zip(&b.1))
-                    .all(|(p, q)| p.to_bits() == q.to_bits())
-            }));
+    for rows in [1, 4] {
+        let (x, kv) = run(&model, Isa::Portable, 1, 6, rows);
+        for isa in [Isa::Portable, Isa::Avx2]
+            .into_iter()
+            .filter(|i| i.is_supported())
+        {
+            for threads in [1, 2, 3] {
+                let (x2, kv2) = run(&model, isa, threads, 6, rows);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&x), bits(&x2));
+                for (a, b) in kv.iter().zip(&kv2) {
+                    assert_eq!(bits(&a.0), bits(&b.0));
+                    assert_eq!(bits(&a.1), bits(&b.1));
+                }
+            }
         }
     }
 }
@@ -241,9 +280,9 @@ fn refuses_inputs_that_do_not_fit() {
         .iter_mut()
         .map(|(k, v)| KvCache { keys: k, values: v })
         .collect();
-    let mut x = vec![0.0; D];
-    let t = turns(0);
-    let full = model.step(&mut x, &mut views, CAPACITY, CAPACITY, &t, 1);
+    let mut x = vec![0.0; 2 * D];
+    let t: Vec<f32> = (0..2).flat_map(turns).collect();
+    let full = model.forward(&mut x, &mut views, CAPACITY, CAPACITY - 1, &t, 1);
     assert!(matches!(
         full,
         Err(KernelError::InvalidArgument {
@@ -251,16 +290,25 @@ fn refuses_inputs_that_do_not_fit() {
             ..
         })
     ));
-    let short = model.step(&mut x[..D - 1], &mut views, CAPACITY, 0, &t, 1);
+    let ragged = model.forward(&mut x[..D + 1], &mut views, CAPACITY, 0, &t, 1);
     assert_eq!(
-        short,
+        ragged,
         Err(KernelError::ShapeMismatch {
-            what: "x",
-            expected: D,
-            actual: D - 1
+            what: "x (rows of d_model)",
+            expected: 2 * D,
+            actual: D + 1
         })
     );
-    let one_cache = model.step(&mut x, &mut views[..1], CAPACITY, 0, &t, 1);
+    let few_turns = model.forward(&mut x, &mut views, CAPACITY, 0, &t[..HD], 1);
+    assert!(matches!(
+        few_turns,
+        Err(KernelError::ShapeMismatch {
+            expected: 32,
+            actual: 16,
+            ..
+        })
+    ));
+    let one_cache = model.forward(&mut x, &mut views[..1], CAPACITY, 0, &t, 1);
     assert!(matches!(
         one_cache,
         Err(KernelError::ShapeMismatch {
@@ -269,7 +317,7 @@ fn refuses_inputs_that_do_not_fit() {
             ..
         })
     ));
-    let wrong_capacity = model.step(&mut x, &mut views, CAPACITY + 1, 0, &t, 1);
+    let wrong_capacity = model.forward(&mut x, &mut views, CAPACITY + 1, 0, &t, 1);
     assert!(matches!(
         wrong_capacity,
         Err(KernelError::ShapeMismatch {
