@@ -35,11 +35,13 @@ class Int8Matrix:
 
 
 class Int8Transformer:
-    """A pre-norm transformer (tanh GELU, no biases, no layer scale, interleaved-pair RoPE) whose
-    linears are int8 matrices, advanced some positions of one sequence per `forward` call. Each layer
-    is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2);
-    the matrices are shared, not copied."""
-    def __init__(self, layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix]], heads: int, eps: float = 1e-5) -> None: ...
+    """A pre-norm transformer (tanh GELU, no biases, interleaved-pair RoPE) whose linears are int8
+    matrices, advanced some positions of one sequence per `forward` call. Each layer is (norm1
+    weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2, attention
+    layer scale, feed-forward layer scale), the scales both None or both given; the matrices
+    are shared, not copied. `context`: queries see that many positions (their own included)
+    through ring caches of that many slots; None: every position, caches indexed by position."""
+    def __init__(self, layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32] | None, NDArray[np.float32] | None]], heads: int, eps: float = 1e-5, context: int | None = None) -> None: ...
 
     @property
     def d_model(self) -> int:
@@ -48,9 +50,10 @@ class Int8Transformer:
     def forward(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None:
         """Advances x (T rows of d_model values, C-contiguous, any shape) in place through every
         layer at positions position..position + T, writing their rotated keys and their values
-        into each layer's caches (C-contiguous, (..., heads, capacity, head_dim)); row r attends
-        to positions 0..=position + r. `turns` holds each row's rotation, [cos, sin] per pair of
-        a head (T * head_dim values). Releases the GIL once."""
+        into each layer's caches (C-contiguous, (..., heads, slots, head_dim)); row r attends to
+        position + r and the positions before it that its window holds. `turns` holds each
+        row's rotation, [cos, sin] per pair of a head (T * head_dim values). Releases the GIL
+        once."""
 
     @property
     def num_layers(self) -> int:

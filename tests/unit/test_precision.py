@@ -204,3 +204,27 @@ def test_native_stack_refuses_a_full_cache_and_bad_caches(int8_tts):
         native.forward(np.zeros((2, flow_lm.d_model), np.float32), keys, values, 0, turns)
     with pytest.raises(TypeError, match="already borrowed"):  # one array as keys and values
         native.forward(x, keys, keys, 0, turns)
+
+
+def test_native_mimi_transformer_matches_the_torch_int8_layers(int8_tts):
+    mimi = int8_tts.network.mimi
+    decoder = mimi.decoder_transformer.transformer
+    native = decoder.int8_stack
+    assert native is not None  # int8 mode runs every decode's transformer through it
+    g = torch.Generator().manual_seed(2)
+    latents = [torch.randn(1, n, 32, generator=g) for n in (1, 1, 2, 4, 4, 4, 4)]  # > context
+    audio, states = [], []
+    for int8_stack in (native, None):
+        decoder.int8_stack = int8_stack
+        try:
+            state = mimi.init_decoder_state()
+            audio.append(torch.cat([mimi.decode(x, state) for x in latents], -1).numpy())
+            states.append(state)
+        finally:
+            decoder.int8_stack = native
+    got, want = audio
+    assert snr_db(want, got) > 40
+    for a, b in zip(states[0].transformer, states[1].transformer, strict=True):
+        assert a.offset == b.offset == 16 * 20
+        assert torch.equal(a.pos, b.pos)  # the ring's slots hold the same positions
+        assert snr_db(b.k.numpy(), a.k.numpy()) > 40

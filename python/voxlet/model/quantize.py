@@ -4,9 +4,10 @@ every call (dynamic), multiplied by voxlet's own kernels (`rust/kernels`, throug
 `quantize_network` swaps, in place, the linears of the FlowLM transformer, the flow head and the
 Mimi decoder transformer, and gives the Mimi decoder's widest convolutions int8 products;
 everything else (norms, embeddings, the other convolutions, the voice encoder) stays float32. The
-FlowLM transformer (every generated frame, every text prefill) then runs as one native call
-(`Int8Stack`) over the same int8 matrices. It is opt-in (`precision="int8"`). This module is the
-one importer of the int8 kernels, as `voxlet.audio` is of the PCM code.
+FlowLM transformer (every generated frame, every text prefill) and the Mimi decoder transformer
+then run as one native call each (`Int8Stack`) over the same int8 matrices. It is opt-in
+(`precision="int8"`). This module is the one importer of the int8 kernels, as `voxlet.audio` is
+of the PCM code.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from torch import nn
 from voxlet._audio import Int8Matrix, Int8Transformer
 from voxlet.errors import ConfigError
 from voxlet.model.flow_lm import FlowLM
-from voxlet.model.layers.attention import LinearKV
+from voxlet.model.layers.attention import LinearKV, RingKV
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
-from voxlet.model.layers.transformer import Transformer, TransformerLayer
+from voxlet.model.layers.transformer import LayerScale, Transformer, TransformerLayer
 from voxlet.model.network import PocketTTS
 
 PRECISIONS = ("fp32", "int8")
@@ -62,6 +63,10 @@ def _vector(t: torch.Tensor) -> NDArray[np.float32]:
     return t.detach().float().contiguous().numpy()
 
 
+def _scale(module: nn.Module) -> NDArray[np.float32] | None:
+    return _vector(module.scale) if isinstance(module, LayerScale) else None
+
+
 def _int8_matrix(module: nn.Module) -> Int8Matrix:
     if not isinstance(module, Int8Linear):
         raise ValueError(f"Int8Stack: the layers' linears must be Int8Linear, got {module}")
@@ -70,34 +75,35 @@ def _int8_matrix(module: nn.Module) -> Int8Matrix:
 
 class Int8Stack:
     """A transformer with int8 linears advanced some positions of one sequence in one native
-    call (`Int8Transformer`: norms, rotation, causal attention and GELU included, the GIL
-    released once) instead of ~25 torch operations per layer: every FlowLM step and text
-    prefill in int8 mode. It shares the layers' int8 matrices and copies their norms; set as
-    `Transformer.int8_stack`. Layers with a layer scale are not supported."""
+    call (`Int8Transformer`: norms, rotation, causal attention, GELU and layer scales included,
+    the GIL released once) instead of ~25 torch operations per layer: in int8 mode, every FlowLM
+    step and text prefill, and every Mimi decode's transformer (its ring caches too). It shares
+    the layers' int8 matrices and copies their norms and scales; set as
+    `Transformer.int8_stack`."""
 
     def __init__(self, transformer: Transformer):
         layers = []
         for layer in transformer.layers:
             assert isinstance(layer, TransformerLayer)
-            if not isinstance(layer.layer_scale_1, nn.Identity):
-                raise ValueError("Int8Stack: layers with a layer scale are not supported")
             attn = layer.self_attn
             linears = (attn.in_proj, attn.out_proj, layer.linear1, layer.linear2)
             qkv, out, l1, l2 = (_int8_matrix(m) for m in linears)
             n1, n2 = layer.norm1, layer.norm2
             v1, v2 = (_vector(n1.weight), _vector(n1.bias)), (_vector(n2.weight), _vector(n2.bias))
-            layers.append((*v1, qkv, out, *v2, l1, l2))
+            s1, s2 = (_scale(s) for s in (layer.layer_scale_1, layer.layer_scale_2))
+            layers.append((*v1, qkv, out, *v2, l1, l2, s1, s2))
         eps = {m.eps for m in transformer.modules() if isinstance(m, nn.LayerNorm)}
         if len(eps) != 1:
             raise ValueError(f"Int8Stack: the norms must share one epsilon, got {sorted(eps)}")
-        self._native = Int8Transformer(layers, transformer.attention(0).num_heads, eps.pop())
+        attn = transformer.attention(0)
+        self._native = Int8Transformer(layers, attn.num_heads, eps.pop(), attn.context)
 
     def __call__(self, x: torch.Tensor, caches: list, turns: torch.Tensor) -> torch.Tensor:
         """x (1, T, D) at the caches' offset -> (1, T, D) as a new tensor; every cache gets the
         T positions and advances by T."""
-        first: LinearKV = caches[0]
+        first = caches[0]
         start, end = first.offset, first.offset + x.shape[1]
-        if end > first.capacity:
+        if isinstance(first, LinearKV) and end > first.capacity:
             raise RuntimeError(f"KV cache full: {end} positions > capacity {first.capacity}")
         out = x.detach().float().contiguous().clone()
         self._native.forward(
@@ -108,6 +114,11 @@ class Int8Stack:
             torch.view_as_real(turns).numpy(),
             torch.get_num_threads(),
         )
+        if isinstance(first, RingKV):  # which position each slot now holds
+            context = first.pos.shape[0]
+            newest = torch.arange(max(start, end - context), end)
+            for cache in caches:
+                cache.pos[newest % context] = newest
         for cache in caches:
             cache.offset = end
         return out
@@ -171,8 +182,10 @@ def quantize_network(network: PocketTTS) -> int:
     convolutions; returns how many weights were quantized. Then copies what stays float,
     releasing the checkpoint mapping."""
     count = quantize_flow_lm(network.flow_lm)
+    decoder = network.mimi.decoder_transformer.transformer
     with torch.no_grad():
-        count += _swap_linears(network.mimi.decoder_transformer)
+        count += _swap_linears(decoder)
+    decoder.int8_stack = Int8Stack(decoder)
     count += quantize_convs(network.mimi.decoder)
     own_memory(network)
     return count

@@ -8,7 +8,7 @@ use numpy::{
     PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use voxlet_kernels::{Int8Layer, Isa, KvCache, Norm};
+use voxlet_kernels::{Int8Layer, Isa, KvCache, LayerScale, Norm};
 
 use crate::errors::KernelError;
 
@@ -145,7 +145,7 @@ impl Int8Matrix {
 }
 
 /// One layer as `Int8Transformer` takes it: norm1 weight and bias, in_proj, out_proj, norm2
-/// weight and bias, linear1, linear2.
+/// weight and bias, linear1, linear2, and the two layer scales or None.
 type LayerArgs<'py> = (
     PyReadonlyArray1<'py, f32>,
     PyReadonlyArray1<'py, f32>,
@@ -155,6 +155,8 @@ type LayerArgs<'py> = (
     PyReadonlyArray1<'py, f32>,
     Bound<'py, Int8Matrix>,
     Bound<'py, Int8Matrix>,
+    Option<PyReadonlyArray1<'py, f32>>,
+    Option<PyReadonlyArray1<'py, f32>>,
 );
 
 fn norm(weight: &PyReadonlyArray1<'_, f32>, bias: &PyReadonlyArray1<'_, f32>, eps: f32) -> Norm {
@@ -165,12 +167,14 @@ fn norm(weight: &PyReadonlyArray1<'_, f32>, bias: &PyReadonlyArray1<'_, f32>, ep
     }
 }
 
-/// Int8Transformer(layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix]], heads: int, eps: float = 1e-5)
+/// Int8Transformer(layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32] | None, NDArray[np.float32] | None]], heads: int, eps: float = 1e-5, context: int | None = None)
 ///
-/// A pre-norm transformer (tanh GELU, no biases, no layer scale, interleaved-pair RoPE) whose
-/// linears are int8 matrices, advanced some positions of one sequence per `forward` call. Each layer
-/// is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2);
-/// the matrices are shared, not copied.
+/// A pre-norm transformer (tanh GELU, no biases, interleaved-pair RoPE) whose linears are int8
+/// matrices, advanced some positions of one sequence per `forward` call. Each layer is (norm1
+/// weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2, attention
+/// layer scale, feed-forward layer scale), the scales both None or both given; the matrices
+/// are shared, not copied. `context`: queries see that many positions (their own included)
+/// through ring caches of that many slots; None: every position, caches indexed by position.
 #[pyclass(frozen, module = "voxlet._audio")]
 pub struct Int8Transformer {
     inner: voxlet_kernels::Int8Transformer,
@@ -179,20 +183,40 @@ pub struct Int8Transformer {
 #[pymethods]
 impl Int8Transformer {
     #[new]
-    #[pyo3(signature = (layers, heads, eps=1e-5))]
-    fn new(layers: Vec<LayerArgs<'_>>, heads: usize, eps: f32) -> PyResult<Self> {
+    #[pyo3(signature = (layers, heads, eps=1e-5, context=None))]
+    fn new(
+        layers: Vec<LayerArgs<'_>>,
+        heads: usize,
+        eps: f32,
+        context: Option<usize>,
+    ) -> PyResult<Self> {
         let layers = layers
             .iter()
-            .map(|(n1w, n1b, qkv, out, n2w, n2b, l1, l2)| Int8Layer {
-                norm1: norm(n1w, n1b, eps),
-                in_proj: Arc::clone(&qkv.get().inner),
-                out_proj: Arc::clone(&out.get().inner),
-                norm2: norm(n2w, n2b, eps),
-                linear1: Arc::clone(&l1.get().inner),
-                linear2: Arc::clone(&l2.get().inner),
+            .map(|(n1w, n1b, qkv, out, n2w, n2b, l1, l2, s1, s2)| {
+                let layer_scale = match (s1, s2) {
+                    (None, None) => None,
+                    (Some(s1), Some(s2)) => Some(LayerScale {
+                        attention: s1.as_array().to_vec(),
+                        feed_forward: s2.as_array().to_vec(),
+                    }),
+                    _ => {
+                        return Err(KernelError::new_err(
+                            "Int8Transformer: give both layer scales of a layer, or neither",
+                        ))
+                    }
+                };
+                Ok(Int8Layer {
+                    norm1: norm(n1w, n1b, eps),
+                    in_proj: Arc::clone(&qkv.get().inner),
+                    out_proj: Arc::clone(&out.get().inner),
+                    norm2: norm(n2w, n2b, eps),
+                    linear1: Arc::clone(&l1.get().inner),
+                    linear2: Arc::clone(&l2.get().inner),
+                    layer_scale,
+                })
             })
-            .collect();
-        let inner = voxlet_kernels::Int8Transformer::new(layers, heads).map_err(to_py)?;
+            .collect::<PyResult<Vec<_>>>()?;
+        let inner = voxlet_kernels::Int8Transformer::new(layers, heads, context).map_err(to_py)?;
         Ok(Self { inner })
     }
 
@@ -200,9 +224,10 @@ impl Int8Transformer {
     ///
     /// Advances x (T rows of d_model values, C-contiguous, any shape) in place through every
     /// layer at positions position..position + T, writing their rotated keys and their values
-    /// into each layer's caches (C-contiguous, (..., heads, capacity, head_dim)); row r attends
-    /// to positions 0..=position + r. `turns` holds each row's rotation, [cos, sin] per pair of
-    /// a head (T * head_dim values). Releases the GIL once.
+    /// into each layer's caches (C-contiguous, (..., heads, slots, head_dim)); row r attends to
+    /// position + r and the positions before it that its window holds. `turns` holds each
+    /// row's rotation, [cos, sin] per pair of a head (T * head_dim values). Releases the GIL
+    /// once.
     #[pyo3(signature = (x, keys, values, position, turns, threads=1))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn forward(

@@ -1,9 +1,73 @@
 //! int8 matrix products in voxlet's shapes: one row per FlowLM step (weight streaming), 14 rows
 //! for a text prefill and 64 for a Mimi decoder transformer group (compute), per instruction set
-//! and thread count.
+//! and thread count; and the whole one-call transformer: a Mimi decoder transformer (2 layers,
+//! 512 wide, ring of 250) over 16 and 64 rows, attention included.
+
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use voxlet_kernels::{Int8Matrix, Isa};
+use voxlet_kernels::{Int8Layer, Int8Matrix, Int8Transformer, Isa, KvCache, LayerScale, Norm};
+
+fn matrix(rows: usize, cols: usize) -> Arc<Int8Matrix> {
+    let w: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
+        .collect();
+    Arc::new(Int8Matrix::quantize(&w, rows, cols, None).unwrap())
+}
+
+fn mimi_transformer(c: &mut Criterion) {
+    let (d, heads, ffn, context) = (512, 8, 2048, 250);
+    let norm = || Norm {
+        weight: vec![1.0; d],
+        bias: vec![0.0; d],
+        eps: 1e-5,
+    };
+    let layer = || Int8Layer {
+        norm1: norm(),
+        in_proj: matrix(3 * d, d),
+        out_proj: matrix(d, d),
+        norm2: norm(),
+        linear1: matrix(ffn, d),
+        linear2: matrix(d, ffn),
+        layer_scale: Some(LayerScale {
+            attention: vec![0.01; d],
+            feed_forward: vec![0.01; d],
+        }),
+    };
+    let model = Int8Transformer::new(vec![layer(), layer()], heads, Some(context)).unwrap();
+    let hd = d / heads;
+    let mut group = c.benchmark_group("int8_transformer_mimi");
+    for rows in [16, 64] {
+        let mut caches: Vec<(Vec<f32>, Vec<f32>)> = (0..2)
+            .map(|_| {
+                (
+                    vec![0.1; heads * context * hd],
+                    vec![0.2; heads * context * hd],
+                )
+            })
+            .collect();
+        let x0: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
+            .collect();
+        let turns: Vec<f32> = (0..rows * hd / 2)
+            .flat_map(|i| [(i as f32).cos(), (i as f32).sin()])
+            .collect();
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_function(BenchmarkId::from_parameter(format!("{rows}_rows")), |b| {
+            b.iter(|| {
+                let mut x = x0.clone();
+                let mut views: Vec<KvCache> = caches
+                    .iter_mut()
+                    .map(|(k, v)| KvCache { keys: k, values: v })
+                    .collect();
+                model
+                    .forward(&mut x, &mut views, context, 1000, &turns, 1)
+                    .unwrap();
+            })
+        });
+    }
+    group.finish();
+}
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("int8_matmul");
@@ -33,5 +97,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, mimi_transformer);
 criterion_main!(benches);

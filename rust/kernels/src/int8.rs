@@ -20,8 +20,10 @@ pub const BLOCK: usize = 32;
 pub const GROUP: usize = 4;
 
 /// Below this many multiply-adds per thread a call runs on the calling thread only: waking a
-/// helper costs more.
+/// helper costs more. One activation row is bound by reading the weights, and a second thread
+/// adds memory bandwidth sooner than it adds arithmetic to several rows.
 const MIN_MACS_PER_THREAD: usize = 1 << 21;
+const MIN_MACS_PER_THREAD_ONE_ROW: usize = 1 << 19;
 
 /// The instruction set a call runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +301,12 @@ impl Int8Matrix {
         }
         let q = quantize_rows(x, m, self.cols, self.stride);
         let work = m * self.rows * self.cols;
-        let threads = threads.clamp(1, (work / MIN_MACS_PER_THREAD).max(1));
+        let least = if m == 1 {
+            MIN_MACS_PER_THREAD_ONE_ROW
+        } else {
+            MIN_MACS_PER_THREAD
+        };
+        let threads = threads.clamp(1, (work / least).max(1));
         if threads == 1 {
             self.accumulate(isa, &q, 0..self.rows, out);
         } else {

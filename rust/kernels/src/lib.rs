@@ -12,4 +12,4 @@ mod x86;
 
 pub use error::{KernelError, Result};
 pub use int8::{Int8Matrix, Isa};
-pub use step::{Int8Layer, Int8Transformer, KvCache, Norm};
+pub use step::{Int8Layer, Int8Transformer, KvCache, LayerScale, Norm};

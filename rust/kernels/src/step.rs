@@ -1,11 +1,16 @@
 //! A pre-norm transformer with int8 linears, advanced by some positions of one sequence in one
-//! call: the FlowLM step and text prefill without a framework operation per norm, rotation or
-//! attention.
+//! call: FlowLM's step and text prefill, and Mimi's decoder transformer, without a framework
+//! operation per norm, rotation or attention.
 //!
-//! Each layer computes `x += Wo Attn(RoPE(Wqkv LN1(x)))`, then `x += W2 GELU(W1 LN2(x))`, with
-//! tanh GELU, no biases on the linears and no layer scale. Keys (rotated) and values of the new
-//! positions are written into the caller's caches, laid out `(heads, capacity, head_dim)`, and
-//! each query attends causally, to every position up to its own, with scale `1 / sqrt(head_dim)`.
+//! Each layer computes `x += s1 * Wo Attn(RoPE(Wqkv LN1(x)))`, then `x += s2 * W2 GELU(W1
+//! LN2(x))`, with tanh GELU, no biases on the linears and per-channel layer scales s1, s2 where
+//! the layer has them. Keys (rotated) and values of the new positions are written into the
+//! caller's caches, laid out `(heads, slots, head_dim)`, and each query attends causally with
+//! scale `1 / sqrt(head_dim)`:
+//! - without a context (FlowLM), to every position up to its own; position p sits in slot p;
+//! - with a context c (Mimi), to the last c positions up to its own; the cache is a ring of c
+//!   slots, position p in slot p mod c. Rows are written and attended one after another, so a
+//!   row's new position only replaces one that has left every later row's window too.
 
 use std::sync::Arc;
 
@@ -22,6 +27,13 @@ pub struct Norm {
     pub eps: f32,
 }
 
+/// Per-channel scales of a layer's two residual branches.
+#[derive(Debug, Clone)]
+pub struct LayerScale {
+    pub attention: Vec<f32>,
+    pub feed_forward: Vec<f32>,
+}
+
 /// One layer's weights. Matrices are shared (`Arc`) with whoever else multiplies by them.
 #[derive(Debug, Clone)]
 pub struct Int8Layer {
@@ -32,21 +44,23 @@ pub struct Int8Layer {
     pub norm2: Norm,
     pub linear1: Arc<Int8Matrix>,
     pub linear2: Arc<Int8Matrix>,
+    pub layer_scale: Option<LayerScale>,
 }
 
-/// One layer's cache: keys and values, each `(heads, capacity, head_dim)` row-major.
+/// One layer's cache: keys and values, each `(heads, slots, head_dim)` row-major.
 pub struct KvCache<'a> {
     pub keys: &'a mut [f32],
     pub values: &'a mut [f32],
 }
 
-/// The layers of a transformer and its head count, checked to fit together.
+/// The layers of a transformer, its head count and attention context, checked to fit together.
 #[derive(Debug, Clone)]
 pub struct Int8Transformer {
     layers: Vec<Int8Layer>,
     d_model: usize,
     heads: usize,
     ffn: usize,
+    context: Option<usize>,
 }
 
 fn shape_error(what: &'static str, expected: usize, actual: usize) -> KernelError {
@@ -81,8 +95,16 @@ struct Scratch {
 
 impl Int8Transformer {
     /// Checks that every layer has the shapes of a `d_model`-wide transformer with `heads`
-    /// heads of even width (pairs for the rotation) and one feed-forward width.
-    pub fn new(layers: Vec<Int8Layer>, heads: usize) -> Result<Self> {
+    /// heads of even width (pairs for the rotation) and one feed-forward width. `context`: how
+    /// many positions a query sees (its own included) through a ring cache of that many slots,
+    /// or None for every position since the start.
+    pub fn new(layers: Vec<Int8Layer>, heads: usize, context: Option<usize>) -> Result<Self> {
+        if context == Some(0) {
+            return Err(KernelError::InvalidArgument {
+                what: "context",
+                value: "0".into(),
+            });
+        }
         let first = layers.first().ok_or(KernelError::InvalidArgument {
             what: "layers",
             value: "none given".into(),
@@ -106,12 +128,17 @@ impl Int8Transformer {
             check("linear2 cols", ffn, layer.linear2.cols())?;
             check_norm(&layer.norm1, d)?;
             check_norm(&layer.norm2, d)?;
+            if let Some(scale) = &layer.layer_scale {
+                check("layer scale", d, scale.attention.len())?;
+                check("layer scale", d, scale.feed_forward.len())?;
+            }
         }
         Ok(Self {
             layers,
             d_model: d,
             heads,
             ffn,
+            context,
         })
     }
 
@@ -133,10 +160,11 @@ impl Int8Transformer {
 
     /// Advances `x` (`t` rows of `d_model` values, in place) through every layer at positions
     /// `position..position + t`, writing those positions' keys and values into `caches` (one
-    /// per layer, each with room for `capacity` positions); row r attends to positions
-    /// `0..=position + r`. `turns` holds each row's rotation, `[cos, sin]` per pair of a head
-    /// (`t * head_dim` values). Linears, and attention over several rows, use up to `threads`
-    /// threads. The fastest instruction set runs it; every one gives the same bits.
+    /// per layer, each of `slots` slots: the capacity without a context, the context with one);
+    /// row r attends to position `position + r` and those before it in its window. `turns`
+    /// holds each row's rotation, `[cos, sin]` per pair of a head (`t * head_dim` values).
+    /// Linears, and attention over several rows, use up to `threads` threads. The fastest
+    /// instruction set runs it; every one gives the same bits.
     pub fn forward(
         &self,
         x: &mut [f32],
@@ -172,13 +200,17 @@ impl Int8Transformer {
         let rows = x.len() / d;
         check("caches (one per layer)", self.layers.len(), caches.len())?;
         check("turns (head_dim per row)", rows * hd, turns.len())?;
-        if position + rows > capacity {
-            return Err(KernelError::InvalidArgument {
-                what: "position",
-                value: format!(
-                    "{rows} rows from {position} do not fit a cache of {capacity} positions"
-                ),
-            });
+        match self.context {
+            Some(context) => check("cache slots (the context)", context, capacity)?,
+            None if position + rows > capacity => {
+                return Err(KernelError::InvalidArgument {
+                    what: "position",
+                    value: format!(
+                        "{rows} rows from {position} do not fit a cache of {capacity} positions"
+                    ),
+                })
+            }
+            None => {}
         }
         for cache in caches.iter() {
             check("cached keys", self.heads * capacity * hd, cache.keys.len())?;
@@ -193,6 +225,7 @@ impl Int8Transformer {
             capacity,
             position,
             rows,
+            ring: self.context.is_some(),
         };
         match isa {
             #[cfg(target_arch = "x86_64")]
@@ -249,7 +282,8 @@ impl Int8Transformer {
             layer
                 .out_proj
                 .matmul_on(isa, &s.attended, &mut s.projected, threads)?;
-            x.iter_mut().zip(&s.projected).for_each(|(a, b)| *a += b);
+            let scale = layer.layer_scale.as_ref();
+            add_residual(x, &s.projected, scale.map(|s| &s.attention[..]));
             norm(x, &layer.norm2, &mut s.normed);
             layer
                 .linear1
@@ -258,7 +292,7 @@ impl Int8Transformer {
             layer
                 .linear2
                 .matmul_on(isa, &s.hidden, &mut s.projected, threads)?;
-            x.iter_mut().zip(&s.projected).for_each(|(a, b)| *a += b);
+            add_residual(x, &s.projected, scale.map(|s| &s.feed_forward[..]));
         }
         Ok(())
     }
@@ -335,12 +369,45 @@ impl Int8Transformer {
     }
 }
 
-/// Where a call's rows go: `rows` positions from `position`, in caches of `capacity`.
+/// `x += branch`, times a per-channel scale where given (rows of the scale's width).
+#[inline(always)]
+fn add_residual(x: &mut [f32], branch: &[f32], scale: Option<&[f32]>) {
+    match scale {
+        None => x.iter_mut().zip(branch).for_each(|(a, b)| *a += b),
+        Some(s) => {
+            for (row, out) in x
+                .chunks_exact_mut(s.len())
+                .zip(branch.chunks_exact(s.len()))
+            {
+                for ((a, &b), &c) in row.iter_mut().zip(out).zip(s) {
+                    *a += c * b;
+                }
+            }
+        }
+    }
+}
+
+/// Where a call's rows go: `rows` positions from `position`, in caches of `capacity` slots,
+/// a ring (slot = position mod capacity, a query sees every filled slot) or not (slot =
+/// position, a query sees slots up to its own).
 #[derive(Clone, Copy)]
 struct Span {
     capacity: usize,
     position: usize,
     rows: usize,
+    ring: bool,
+}
+
+impl Span {
+    /// The slot of row r's position, and how many slots its query reads from slot 0.
+    fn slots(&self, r: usize) -> (usize, usize) {
+        let p = self.position + r;
+        if self.ring {
+            (p % self.capacity, (p + 1).min(self.capacity))
+        } else {
+            (p, p + 1)
+        }
+    }
 }
 
 /// One head's share of an attention: its cache blocks `(capacity, head_dim)` and its output
@@ -369,33 +436,161 @@ unsafe fn attend_head_avx2(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, a
     attend_head_with(job, qkv, d, hd, at);
 }
 
-/// Stores the head's new keys and values, then for each row r: softmax of its query against
-/// keys `0..=position + r` (scaled by `1 / sqrt(head_dim)`), times the values.
+/// One row: stores its key and value in their slot, then the softmax of its query against
+/// the keys it sees (scaled by `1 / sqrt(head_dim)`) times their values. Several rows: as if one
+/// after another, through `attend_rows`.
 #[inline(always)]
 fn attend_head_with(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
-    let lane = job.head * hd..(job.head + 1) * hd;
-    let scale = 1.0 / (hd as f32).sqrt();
-    for (r, row) in qkv.chunks_exact(3 * d).enumerate() {
-        let slot = (at.position + r) * hd;
-        job.keys[slot..slot + hd].copy_from_slice(&row[d + lane.start..d + lane.end]);
-        job.values[slot..slot + hd].copy_from_slice(&row[2 * d + lane.start..2 * d + lane.end]);
+    if at.rows > 1 {
+        return attend_rows(job, qkv, d, hd, at);
     }
-    let mut scores = vec![0.0f32; at.position + at.rows];
-    for (r, (row, out)) in qkv
-        .chunks_exact(3 * d)
-        .zip(job.out.chunks_exact_mut(hd))
-        .enumerate()
+    let lane = job.head * hd..(job.head + 1) * hd;
+    let (slot, seen) = at.slots(0);
+    let at_slot = slot * hd..(slot + 1) * hd;
+    job.keys[at_slot.clone()].copy_from_slice(&qkv[d + lane.start..d + lane.end]);
+    job.values[at_slot].copy_from_slice(&qkv[2 * d + lane.start..2 * d + lane.end]);
+    let q = &qkv[lane];
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut scores: Vec<f32> = job
+        .keys
+        .chunks_exact(hd)
+        .take(seen)
+        .map(|key| vector::dot(q, key) * scale)
+        .collect();
+    vector::softmax(&mut scores);
+    job.out.fill(0.0);
+    for (&p, value) in scores.iter().zip(job.values.chunks_exact(hd)) {
+        vector::add_scaled(job.out, p, value);
+    }
+}
+
+/// Keys scored per block: four registers of eight, four independent sums in flight.
+const KEY_BLOCK: usize = 32;
+
+/// Several rows of one head. The keys each row sees are laid out once, in position order:
+/// the cached ones still in the first row's window, then the new rows' own; row r sees a
+/// contiguous run of them ending at its own. Keys are transposed (`hd` rows of keys) so a
+/// block of keys is scored with plain vector products, `KEY_BLOCK` at a time; every sum runs
+/// over the head dimension (scores) or the keys (outputs) in order, so the bits match the
+/// one-row path's order of operations per row only up to float rounding, but are the same on
+/// every instruction set. The new keys and values are stored last: a ring's overwritten slots
+/// have left every row's window by then.
+#[inline(always)]
+fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
+    let lane = job.head * hd..(job.head + 1) * hd;
+    let first = at.position;
+    let oldest = if at.ring {
+        (first + 1).saturating_sub(at.capacity)
+    } else {
+        0
+    };
+    let old = oldest..first; // cached positions the first row sees
+    let n = old.len() + at.rows;
+    let stride = n.div_ceil(KEY_BLOCK) * KEY_BLOCK;
+    let slot = |p: usize| if at.ring { p % at.capacity } else { p };
+    // keys transposed (hd, stride), zero padded; values in order (n, hd)
+    let mut keys_t = vec![0.0f32; hd * stride];
+    let mut values = Vec::with_capacity(n * hd);
+    let new_rows = qkv.chunks_exact(3 * d);
+    let key_rows = old
+        .clone()
+        .map(|p| &job.keys[slot(p) * hd..(slot(p) + 1) * hd])
+        .chain(
+            new_rows
+                .clone()
+                .map(|row| &row[d + lane.start..d + lane.end]),
+        );
+    for (j, key) in key_rows.enumerate() {
+        for (i, &k) in key.iter().enumerate() {
+            keys_t[i * stride + j] = k;
+        }
+    }
+    for p in old.clone() {
+        values.extend_from_slice(&job.values[slot(p) * hd..(slot(p) + 1) * hd]);
+    }
+    for row in new_rows.clone() {
+        values.extend_from_slice(&row[2 * d + lane.start..2 * d + lane.end]);
+    }
+    // row r sees positions (p - capacity, p] of a ring, [0, p] otherwise: keys start..end
+    let seen = |r: usize| {
+        let start = if at.ring {
+            (first + r + 1).saturating_sub(at.capacity).max(oldest) - oldest
+        } else {
+            0
+        };
+        start..old.len() + r + 1
+    };
+    // block by block of keys, every row that sees some of it (the block stays in L1)
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut scores = vec![0.0f32; at.rows * stride];
+    let queries: Vec<&[f32]> = new_rows.clone().map(|row| &row[lane.clone()]).collect();
+    for block in (0..n).step_by(KEY_BLOCK) {
+        for (r, q) in queries.iter().enumerate() {
+            let range = seen(r);
+            if block >= range.end || block + KEY_BLOCK <= range.start {
+                continue;
+            }
+            let sums = score_block(q, &keys_t, stride, block);
+            let row = &mut scores[r * stride + block..r * stride + block + KEY_BLOCK];
+            for (s, v) in row.iter_mut().zip(sums) {
+                *s = v * scale;
+            }
+        }
+    }
+    for (r, weights) in scores.chunks_exact_mut(stride).enumerate() {
+        vector::softmax(&mut weights[seen(r)]);
+    }
+    // and values block by block, each row's output summed over its keys in order
+    job.out.fill(0.0);
+    for block in (0..n).step_by(KEY_BLOCK) {
+        for (r, out) in job.out.chunks_exact_mut(hd).enumerate() {
+            let range = seen(r);
+            let (from, to) = (block.max(range.start), (block + KEY_BLOCK).min(range.end));
+            if from < to {
+                let weights = &scores[r * stride + from..r * stride + to];
+                weighted_sum(out, weights, &values[from * hd..to * hd]);
+            }
+        }
+    }
+    for (r, row) in new_rows.enumerate() {
+        let s = slot(first + r);
+        job.keys[s * hd..(s + 1) * hd].copy_from_slice(&row[d + lane.start..d + lane.end]);
+        job.values[s * hd..(s + 1) * hd]
+            .copy_from_slice(&row[2 * d + lane.start..2 * d + lane.end]);
+    }
+}
+
+/// `q . key_j` for the `KEY_BLOCK` keys from `block`, from keys stored transposed.
+#[inline(always)]
+fn score_block(q: &[f32], keys_t: &[f32], stride: usize, block: usize) -> [f32; KEY_BLOCK] {
+    let mut acc = [0.0f32; KEY_BLOCK];
+    for (i, &qi) in q.iter().enumerate() {
+        let keys = &keys_t[i * stride + block..i * stride + block + KEY_BLOCK];
+        for (a, &k) in acc.iter_mut().zip(keys) {
+            *a += qi * k;
+        }
+    }
+    acc
+}
+
+/// `out += sum_j weights[j] * values[j]`, in order of j, four values per pass over `out`.
+#[inline(always)]
+fn weighted_sum(out: &mut [f32], weights: &[f32], values: &[f32]) {
+    let hd = out.len();
+    let mut quads = weights.chunks_exact(4).zip(values.chunks_exact(4 * hd));
+    for (w, v) in &mut quads {
+        let (v0, rest) = v.split_at(hd);
+        let (v1, rest) = rest.split_at(hd);
+        let (v2, v3) = rest.split_at(hd);
+        for i in 0..hd {
+            out[i] = (((out[i] + w[0] * v0[i]) + w[1] * v1[i]) + w[2] * v2[i]) + w[3] * v3[i];
+        }
+    }
+    let done = weights.len() / 4 * 4;
+    for (&w, v) in weights[done..]
+        .iter()
+        .zip(values[done * hd..].chunks_exact(hd))
     {
-        let seen = at.position + r + 1;
-        let q = &row[lane.clone()];
-        let scores = &mut scores[..seen];
-        for (score, key) in scores.iter_mut().zip(job.keys.chunks_exact(hd)) {
-            *score = vector::dot(q, key) * scale;
-        }
-        vector::softmax(scores);
-        out.fill(0.0);
-        for (&p, value) in scores.iter().zip(job.values.chunks_exact(hd)) {
-            vector::add_scaled(out, p, value);
-        }
+        vector::add_scaled(out, w, v);
     }
 }

@@ -3,7 +3,9 @@ mod common;
 use std::sync::Arc;
 
 use common::{snr_db, values};
-use voxlet_kernels::{Int8Layer, Int8Matrix, Int8Transformer, Isa, KernelError, KvCache, Norm};
+use voxlet_kernels::{
+    Int8Layer, Int8Matrix, Int8Transformer, Isa, KernelError, KvCache, LayerScale, Norm,
+};
 
 const D: usize = 64;
 const HEADS: usize = 4;
@@ -11,6 +13,8 @@ const HD: usize = D / HEADS;
 const FFN: usize = 96;
 const LAYERS: usize = 2;
 const CAPACITY: usize = 12;
+/// The ring model's context (Mimi's is 250): shorter than some calls' row counts.
+const CONTEXT: usize = 5;
 
 /// Keys and values of every layer.
 type Caches<T> = Vec<(Vec<T>, Vec<T>)>;
@@ -23,15 +27,22 @@ fn matrix(rows: usize, cols: usize, seed: u64) -> Arc<Int8Matrix> {
     Arc::new(Int8Matrix::quantize(&w, rows, cols, None).unwrap())
 }
 
+fn vector(seed: u64, centre: f32, spread: f32) -> Vec<f32> {
+    values(D, seed)
+        .iter()
+        .map(|v| centre + spread * v)
+        .collect()
+}
+
 fn norm(seed: u64) -> Norm {
     Norm {
-        weight: values(D, seed).iter().map(|v| 1.0 + 0.2 * v).collect(),
-        bias: values(D, seed + 1).iter().map(|v| 0.1 * v).collect(),
+        weight: vector(seed, 1.0, 0.2),
+        bias: vector(seed + 1, 0.0, 0.1),
         eps: 1e-5,
     }
 }
 
-fn layer(seed: u64) -> Int8Layer {
+fn layer(seed: u64, scaled: bool) -> Int8Layer {
     Int8Layer {
         norm1: norm(seed),
         in_proj: matrix(3 * D, D, seed + 2),
@@ -39,11 +50,52 @@ fn layer(seed: u64) -> Int8Layer {
         norm2: norm(seed + 4),
         linear1: matrix(FFN, D, seed + 6),
         linear2: matrix(D, FFN, seed + 7),
+        layer_scale: scaled.then(|| LayerScale {
+            attention: vector(seed + 8, 0.5, 0.4),
+            feed_forward: vector(seed + 9, 0.5, 0.4),
+        }),
     }
 }
 
-fn model() -> Int8Transformer {
-    Int8Transformer::new((0..LAYERS as u64).map(|i| layer(100 * i)).collect(), HEADS).unwrap()
+/// FlowLM-like (every position, no layer scale) or Mimi-like (a ring, layer scales).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Linear,
+    Ring,
+}
+
+impl Kind {
+    fn slots(self) -> usize {
+        match self {
+            Kind::Linear => CAPACITY,
+            Kind::Ring => CONTEXT,
+        }
+    }
+
+    fn context(self) -> Option<usize> {
+        matches!(self, Kind::Ring).then_some(CONTEXT)
+    }
+
+    /// Positions before `position` a query can still see: all, or the last CONTEXT - 1.
+    fn history(self, position: usize) -> std::ops::Range<usize> {
+        match self {
+            Kind::Linear => 0..position,
+            Kind::Ring => position.saturating_sub(CONTEXT - 1)..position,
+        }
+    }
+
+    fn slot(self, p: usize) -> usize {
+        p % self.slots()
+    }
+}
+
+fn layers(kind: Kind) -> Vec<Int8Layer> {
+    let scaled = matches!(kind, Kind::Ring);
+    (0..LAYERS as u64).map(|i| layer(100 * i, scaled)).collect()
+}
+
+fn model(kind: Kind) -> Int8Transformer {
+    Int8Transformer::new(layers(kind), HEADS, kind.context()).unwrap()
 }
 
 /// Rotation of one position: [cos, sin] per pair of a head.
@@ -56,17 +108,26 @@ fn turns(position: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Caches with positions before `position` filled with values, the rest NaN (never read).
-fn caches(position: usize) -> Caches<f32> {
-    (0..LAYERS as u64)
+/// The cached key or value of one position, layer and head.
+fn cached(which: u64, layer: usize, head: usize, p: usize) -> Vec<f32> {
+    values(
+        HD,
+        which * 100_000 + 1000 * layer as u64 + 100 * head as u64 + p as u64,
+    )
+}
+
+/// Caches holding the positions before `position` a query can still see, NaN elsewhere.
+fn caches(kind: Kind, position: usize) -> Caches<f32> {
+    (0..LAYERS)
         .map(|l| {
-            let mut k = vec![f32::NAN; HEADS * CAPACITY * HD];
+            let mut k = vec![f32::NAN; HEADS * kind.slots() * HD];
             let mut v = k.clone();
             for h in 0..HEADS {
-                let at = h * CAPACITY * HD;
-                let n = position * HD;
-                k[at..at + n].copy_from_slice(&values(n, 1000 + 10 * l + h as u64));
-                v[at..at + n].copy_from_slice(&values(n, 2000 + 10 * l + h as u64));
+                for p in kind.history(position) {
+                    let at = (h * kind.slots() + kind.slot(p)) * HD;
+                    k[at..at + HD].copy_from_slice(&cached(1, l, h, p));
+                    v[at..at + HD].copy_from_slice(&cached(2, l, h, p));
+                }
             }
             (k, v)
         })
@@ -80,20 +141,29 @@ fn input(rows: usize) -> Vec<f32> {
 
 fn run(
     model: &Int8Transformer,
+    kind: Kind,
     isa: Isa,
     threads: usize,
     position: usize,
     rows: usize,
 ) -> (Vec<f32>, Caches<f32>) {
     let mut x = input(rows);
-    let mut kv = caches(position);
+    let mut kv = caches(kind, position);
     let mut views: Vec<KvCache> = kv
         .iter_mut()
         .map(|(k, v)| KvCache { keys: k, values: v })
         .collect();
     let turns: Vec<f32> = (position..position + rows).flat_map(turns).collect();
     model
-        .forward_on(isa, &mut x, &mut views, CAPACITY, position, &turns, threads)
+        .forward_on(
+            isa,
+            &mut x,
+            &mut views,
+            kind.slots(),
+            position,
+            &turns,
+            threads,
+        )
         .unwrap();
     (x, kv)
 }
@@ -116,50 +186,40 @@ fn f64_linear(m: &Int8Matrix, x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// One layer's cache in f64: keys and values per head, one vector per position.
-struct F64Cache {
-    keys: Vec<Vec<Vec<f64>>>,
-    values: Vec<Vec<Vec<f64>>>,
+fn f64_add(x: &mut [f64], branch: &[f64], scale: Option<&[f32]>) {
+    for (i, (a, b)) in x.iter_mut().zip(branch).enumerate() {
+        *a += scale.map_or(1.0, |s| f64::from(s[i])) * b;
+    }
 }
 
-fn f64_caches(position: usize) -> Vec<F64Cache> {
-    let rows = |cache: &[f32], h: usize| -> Vec<Vec<f64>> {
-        (0..position)
-            .map(|j| {
-                let at = (h * CAPACITY + j) * HD;
-                cache[at..at + HD].iter().map(|&v| f64::from(v)).collect()
-            })
-            .collect()
-    };
-    caches(position)
-        .iter()
-        .map(|(k, v)| F64Cache {
-            keys: (0..HEADS).map(|h| rows(k, h)).collect(),
-            values: (0..HEADS).map(|h| rows(v, h)).collect(),
-        })
-        .collect()
-}
+/// One layer's history in f64: per head, (position, key, value) in position order.
+type History = Vec<Vec<(usize, Vec<f64>, Vec<f64>)>>;
 
 /// One position through the layers in f64, with the dequantized weights and unquantized
-/// activations, appending its keys and values to the caches.
-fn reference_row(layers: &[Int8Layer], x: &mut [f64], turn: &[f64], caches: &mut [F64Cache]) {
-    for (layer, cache) in layers.iter().zip(caches.iter_mut()) {
+/// activations, appending its keys and values to the histories; a query sees every earlier
+/// position, or (ring) those less than CONTEXT before it.
+fn reference_row(kind: Kind, p: usize, x: &mut [f64], histories: &mut [History]) {
+    let turn: Vec<f64> = turns(p).iter().map(|&v| f64::from(v)).collect();
+    for (layer, history) in layers(kind).iter().zip(histories.iter_mut()) {
         let qkv = f64_linear(&layer.in_proj, &f64_layer_norm(x, &layer.norm1));
         let rotate = |v: &[f64]| -> Vec<f64> {
             v.chunks_exact(2)
                 .zip(turn.chunks_exact(2).cycle())
-                .flat_map(|(p, c)| [p[0] * c[0] - p[1] * c[1], p[0] * c[1] + p[1] * c[0]])
+                .flat_map(|(a, c)| [a[0] * c[0] - a[1] * c[1], a[0] * c[1] + a[1] * c[0]])
                 .collect()
         };
         let (q, k, v) = (rotate(&qkv[..D]), rotate(&qkv[D..2 * D]), &qkv[2 * D..]);
         let mut attended = vec![0.0; D];
-        for h in 0..HEADS {
+        for (h, seen) in history.iter_mut().enumerate() {
             let head = h * HD..(h + 1) * HD;
-            cache.keys[h].push(k[head.clone()].to_vec());
-            cache.values[h].push(v[head.clone()].to_vec());
-            let scores: Vec<f64> = cache.keys[h]
+            seen.push((p, k[head.clone()].to_vec(), v[head.clone()].to_vec()));
+            let window: Vec<_> = seen
                 .iter()
-                .map(|key| {
+                .filter(|(q_p, _, _)| kind.context().is_none_or(|c| p - q_p < c))
+                .collect();
+            let scores: Vec<f64> = window
+                .iter()
+                .map(|(_, key, _)| {
                     key.iter()
                         .zip(&q[head.clone()])
                         .map(|(a, b)| a * b)
@@ -170,15 +230,18 @@ fn reference_row(layers: &[Int8Layer], x: &mut [f64], turn: &[f64], caches: &mut
             let max = scores.iter().cloned().fold(f64::MIN, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
             let z: f64 = e.iter().sum();
-            for (p, val) in e.iter().zip(&cache.values[h]) {
+            for (weight, (_, _, val)) in e.iter().zip(&window) {
                 for (o, vv) in attended[head.clone()].iter_mut().zip(val) {
-                    *o += p / z * vv;
+                    *o += weight / z * vv;
                 }
             }
         }
-        for (a, b) in x.iter_mut().zip(f64_linear(&layer.out_proj, &attended)) {
-            *a += b;
-        }
+        let scale = layer.layer_scale.as_ref();
+        f64_add(
+            x,
+            &f64_linear(&layer.out_proj, &attended),
+            scale.map(|s| &s.attention[..]),
+        );
         let hidden: Vec<f64> = f64_linear(&layer.linear1, &f64_layer_norm(x, &layer.norm2))
             .iter()
             .map(|&v| {
@@ -186,31 +249,78 @@ fn reference_row(layers: &[Int8Layer], x: &mut [f64], turn: &[f64], caches: &mut
                 0.5 * v * (1.0 + u.tanh())
             })
             .collect();
-        for (a, b) in x.iter_mut().zip(f64_linear(&layer.linear2, &hidden)) {
-            *a += b;
-        }
+        let ff = f64_linear(&layer.linear2, &hidden);
+        f64_add(x, &ff, scale.map(|s| &s.feed_forward[..]));
     }
 }
 
 /// `rows` positions from `position`, one after another (causal attention is exactly that).
-fn reference(layers: &[Int8Layer], position: usize, rows: usize) -> (Vec<f64>, Vec<F64Cache>) {
+fn reference(kind: Kind, position: usize, rows: usize) -> (Vec<f64>, Vec<History>) {
     let mut x: Vec<f64> = input(rows).iter().map(|&v| f64::from(v)).collect();
-    let mut caches = f64_caches(position);
+    let to64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
+    let mut histories: Vec<History> = (0..LAYERS)
+        .map(|l| {
+            (0..HEADS)
+                .map(|h| {
+                    kind.history(position)
+                        .map(|p| (p, to64(cached(1, l, h, p)), to64(cached(2, l, h, p))))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
     for (r, row) in x.chunks_exact_mut(D).enumerate() {
-        let turn: Vec<f64> = turns(position + r).iter().map(|&v| f64::from(v)).collect();
-        reference_row(layers, row, &turn, &mut caches);
+        reference_row(kind, position + r, row, &mut histories);
     }
-    (x, caches)
+    (x, histories)
 }
 
 fn as_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
+fn check_against_reference(kind: Kind, cases: &[(usize, usize)]) {
+    let model = model(kind);
+    for &(position, rows) in cases {
+        for threads in [1, 2] {
+            let (x, kv) = run(&model, kind, Isa::best(), threads, position, rows);
+            let (want_x, histories) = reference(kind, position, rows);
+            // the only difference is the quantization of each linear's input (8-bit for one
+            // row, 7-bit for several)
+            let snr = snr_db(&as_f32(&want_x), &x);
+            assert!(
+                snr > 30.0,
+                "{kind:?}: {rows} rows at {position}: SNR {snr:.1} dB"
+            );
+            for ((k, v), history) in kv.iter().zip(&histories) {
+                for (h, seen) in history.iter().enumerate() {
+                    // every slot holds the newest position written to it
+                    let mut newest = vec![None; kind.slots()];
+                    for entry in seen {
+                        newest[kind.slot(entry.0)] = Some(entry);
+                    }
+                    for (slot, entry) in newest.iter().enumerate() {
+                        let at = (h * kind.slots() + slot) * HD;
+                        match entry {
+                            None => assert!(k[at..at + HD].iter().all(|x| x.is_nan())),
+                            Some((p, key, value)) if *p < position => {
+                                assert_eq!(k[at..at + HD], as_f32(key)[..]); // untouched
+                                assert_eq!(v[at..at + HD], as_f32(value)[..]);
+                            }
+                            Some((_, key, value)) => {
+                                assert!(snr_db(&as_f32(key), &k[at..at + HD]) > 30.0);
+                                assert!(snr_db(&as_f32(value), &v[at..at + HD]) > 30.0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
-fn close_to_a_float_reference_and_writes_the_new_positions() {
-    let layers: Vec<Int8Layer> = (0..LAYERS as u64).map(|i| layer(100 * i)).collect();
-    let model = Int8Transformer::new(layers.clone(), HEADS).unwrap();
+fn every_position_close_to_a_float_reference() {
     let cases = [
         (0, 1),
         (1, 1),
@@ -220,52 +330,43 @@ fn close_to_a_float_reference_and_writes_the_new_positions() {
         (3, 5),
         (CAPACITY - 3, 3),
     ];
-    for (position, rows) in cases {
-        for threads in [1, 2] {
-            let (x, kv) = run(&model, Isa::best(), threads, position, rows);
-            let (want_x, want_kv) = reference(&layers, position, rows);
-            // the only difference is the quantization of each linear's input (8-bit for one
-            // row, 7-bit for several)
-            let snr = snr_db(&as_f32(&want_x), &x);
-            assert!(
-                snr > 30.0,
-                "{rows} rows at {position}: output SNR {snr:.1} dB"
-            );
-            let before = caches(position);
-            for ((k, v), (want, (bk, bv))) in kv.iter().zip(want_kv.iter().zip(&before)) {
-                for h in 0..HEADS {
-                    let start = h * CAPACITY * HD;
-                    let at = start + position * HD;
-                    let new = |cache: &[Vec<f64>]| as_f32(&cache[position..].concat());
-                    assert!(snr_db(&new(&want.keys[h]), &k[at..at + rows * HD]) > 30.0);
-                    assert!(snr_db(&new(&want.values[h]), &v[at..at + rows * HD]) > 30.0);
-                    // earlier positions are left as they were, later ones unwritten
-                    assert_eq!(k[start..at], bk[start..at]);
-                    assert_eq!(v[start..at], bv[start..at]);
-                    let end = start + CAPACITY * HD;
-                    assert!(k[at + rows * HD..end].iter().all(|x| x.is_nan()));
-                }
-            }
-        }
-    }
+    check_against_reference(Kind::Linear, &cases);
+}
+
+#[test]
+fn ring_with_layer_scale_close_to_a_float_reference() {
+    // before the ring is full, as it fills, long after, and more rows than the context
+    let cases = [
+        (0, 1),
+        (2, 2),
+        (3, 4),
+        (4, 1),
+        (11, 1),
+        (17, 3),
+        (0, 8),
+        (9, 12),
+    ];
+    check_against_reference(Kind::Ring, &cases);
 }
 
 #[test]
 fn same_bits_on_every_instruction_set_and_thread_count() {
-    let model = model();
-    for rows in [1, 4] {
-        let (x, kv) = run(&model, Isa::Portable, 1, 6, rows);
-        for isa in [Isa::Portable, Isa::Avx2]
-            .into_iter()
-            .filter(|i| i.is_supported())
-        {
-            for threads in [1, 2, 3] {
-                let (x2, kv2) = run(&model, isa, threads, 6, rows);
-                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&x), bits(&x2));
-                for (a, b) in kv.iter().zip(&kv2) {
-                    assert_eq!(bits(&a.0), bits(&b.0));
-                    assert_eq!(bits(&a.1), bits(&b.1));
+    for kind in [Kind::Linear, Kind::Ring] {
+        let model = model(kind);
+        for rows in [1, 4] {
+            let (x, kv) = run(&model, kind, Isa::Portable, 1, 6, rows);
+            for isa in [Isa::Portable, Isa::Avx2]
+                .into_iter()
+                .filter(|i| i.is_supported())
+            {
+                for threads in [1, 2, 3] {
+                    let (x2, kv2) = run(&model, kind, isa, threads, 6, rows);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&x), bits(&x2));
+                    for (a, b) in kv.iter().zip(&kv2) {
+                        assert_eq!(bits(&a.0), bits(&b.0));
+                        assert_eq!(bits(&a.1), bits(&b.1));
+                    }
                 }
             }
         }
@@ -274,8 +375,8 @@ fn same_bits_on_every_instruction_set_and_thread_count() {
 
 #[test]
 fn refuses_inputs_that_do_not_fit() {
-    let model = model();
-    let mut kv = caches(0);
+    let model = model(Kind::Linear);
+    let mut kv = caches(Kind::Linear, 0);
     let mut views: Vec<KvCache> = kv
         .iter_mut()
         .map(|(k, v)| KvCache { keys: k, values: v })
@@ -325,18 +426,32 @@ fn refuses_inputs_that_do_not_fit() {
             ..
         })
     ));
+    let ring = self::model(Kind::Ring);
+    let not_the_context = ring.forward(&mut x, &mut views, CAPACITY, 0, &t, 1);
+    assert_eq!(
+        not_the_context,
+        Err(KernelError::ShapeMismatch {
+            what: "cache slots (the context)",
+            expected: CONTEXT,
+            actual: CAPACITY
+        })
+    );
 
-    assert!(Int8Transformer::new(vec![], HEADS).is_err());
-    assert!(Int8Transformer::new(vec![layer(0)], 3).is_err()); // 64 / 3
-    assert!(Int8Transformer::new(vec![layer(0)], 64).is_err()); // head width 1: no pairs
-    let mut bad = layer(0);
+    assert!(Int8Transformer::new(vec![], HEADS, None).is_err());
+    assert!(Int8Transformer::new(layers(Kind::Linear), HEADS, Some(0)).is_err());
+    assert!(Int8Transformer::new(layers(Kind::Linear), 3, None).is_err()); // 64 / 3
+    assert!(Int8Transformer::new(layers(Kind::Linear), 64, None).is_err()); // width 1: no pairs
+    let mut bad = layer(0, false);
     bad.linear2 = matrix(D, FFN + 1, 5);
     assert_eq!(
-        Int8Transformer::new(vec![layer(0), bad], HEADS).unwrap_err(),
+        Int8Transformer::new(vec![layer(0, false), bad], HEADS, None).unwrap_err(),
         KernelError::ShapeMismatch {
             what: "linear2 cols",
             expected: FFN,
             actual: FFN + 1
         }
     );
+    let mut short_scale = layer(0, true);
+    short_scale.layer_scale.as_mut().unwrap().feed_forward.pop();
+    assert!(Int8Transformer::new(vec![short_scale], HEADS, Some(CONTEXT)).is_err());
 }
