@@ -34,7 +34,7 @@ BENCHES = Path(__file__).resolve().parent
 ROOT = BENCHES.parent
 OUT = ROOT / "bench-out"
 sys.path.insert(0, str(ROOT))  # bench_rtf needs only the standard library at import
-from benches.bench_rtf import PARAGRAPH, SHORT, RssSampler  # noqa: E402
+from benches.bench_rtf import PARAGRAPH, SHORT, PeakRss  # noqa: E402
 
 
 def write_prompt(path: Path, seconds: float = 3.0) -> None:
@@ -164,10 +164,10 @@ def run_engine(args: argparse.Namespace) -> None:
         def stream(text: str):
             return tts.stream(text, voice, opts)
 
-    sampler = RssSampler()
+    peak = PeakRss()
     out = {"engine": args.engine, "precision": args.precision, "runs": args.runs}
     out.update(_measure(stream, args.runs))
-    out["peak_rss_mb"] = round(sampler.stop(), 1)
+    out["peak_rss_mb"] = round(peak.stop(), 1)
     print(json.dumps(out), flush=True)
 
 

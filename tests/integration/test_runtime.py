@@ -240,3 +240,30 @@ def test_first_frame_relay_uses_no_more_threads_than_cores(monkeypatch):
     assert stream._usable_cores(StreamOptions(flowlm_threads=2, mimi_threads=2)) == 2
     monkeypatch.setattr(stream.os, "sched_getaffinity", lambda pid: {3}, raising=False)
     assert stream._usable_cores(StreamOptions()) == 1
+
+
+def test_a_finished_or_stopped_stream_returns_its_freed_heap(tiny_tts, monkeypatch):
+    import voxlet.runtime.stream as stream_module
+
+    calls: list[str] = []
+
+    def release() -> None:
+        calls.append(threading.current_thread().name)
+
+    monkeypatch.setattr(stream_module, "release_free_heap", release)
+    stream = tiny_tts.open_stream("Hello world.", VOICE, opts(6))
+    assert len(list(stream.frames())) == 6
+    assert calls == ["voxlet-mimi"]  # once, by the decoder, after its last frame
+    stream = tiny_tts.open_stream("Hello world.", VOICE, opts(5000))
+    next(stream.frames())
+    stream.stop()
+    assert calls == ["voxlet-mimi"] * 2
+
+
+def test_release_free_heap_is_safe_to_call_any_time():
+    from voxlet._process import release_free_heap
+
+    blocks = [np.ones(300_000) for _ in range(20)]  # heap blocks, some freed, some held
+    del blocks[::2]
+    release_free_heap()
+    assert all(b.sum() == 300_000 for b in blocks)  # what is held is untouched

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from voxlet._process import release_free_heap
 from voxlet.audio import PcmPipeline
 from voxlet.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from voxlet.errors import ConfigError, StreamError
@@ -175,6 +176,7 @@ class Stream:
                 self._fail(stage, e)
             finally:
                 if stage == "mimi":
+                    release_free_heap()  # this stream's freed activations, before the next's
                     self._decoded.set()
                 self._data.set()
 
