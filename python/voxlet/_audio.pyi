@@ -6,6 +6,20 @@ class AudioError(ValueError): ...
 class KernelError(ValueError): ...
 
 
+class Int8FlowHead:
+    """FlowLM's flow head (an adaLN-modulated residual MLP) with int8 linears, evaluated in one
+    call: y = time + cond(c); h = input(x); each block (norm weight, norm bias, mlp_in, mlp_out,
+    modulation) adds gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) + shift))) with shift,
+    scale, gate = modulation(silu(y)); then final_linear(LN'(h) * (1 + scale) + shift) with
+    shift, scale = final_modulation(silu(y)), LN' without affine. The matrices are shared."""
+    def __init__(self, cond: Int8Matrix, input: Int8Matrix, blocks: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, Int8Matrix]], final_modulation: Int8Matrix, final_linear: Int8Matrix, eps: float = 1e-6) -> None: ...
+
+    def velocity(self, c: NDArray[np.float32], time: NDArray[np.float32], x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
+        """The velocity (rows, latent) for condition rows c (rows, condition width), latent rows x
+        (rows, latent) and the time embedding (dim,) shared by every row; C-contiguous inputs.
+        Releases the GIL once."""
+
+
 class Int8Matrix:
     """A (rows, cols) float matrix quantized to int8 with one symmetric scale per row, and an
     optional bias. `apply` quantizes each activation row symmetrically too (8-bit for a single

@@ -228,3 +228,23 @@ def test_native_mimi_transformer_matches_the_torch_int8_layers(int8_tts):
         assert a.offset == b.offset == 16 * 20
         assert torch.equal(a.pos, b.pos)  # the ring's slots hold the same positions
         assert snr_db(b.k.numpy(), a.k.numpy()) > 40
+
+
+def test_native_flow_head_matches_the_torch_int8_layers(int8_tts):
+    from voxlet.model.layers.flow_net import lsd_decode
+
+    flow_net = int8_tts.network.flow_lm.flow_net
+    native = flow_net.int8_velocity
+    assert native is not None  # int8 mode runs every frame's flow head through it
+    g = torch.Generator().manual_seed(4)
+    c = torch.randn(3, int8_tts.network.flow_lm.d_model, generator=g)
+    x0 = torch.randn(3, 32, generator=g)
+    outs = []
+    for int8_velocity in (native, None):
+        flow_net.int8_velocity = int8_velocity
+        try:
+            outs.append(torch.cat([lsd_decode(flow_net, c, x0, n) for n in (1, 2, 4)]).numpy())
+        finally:
+            flow_net.int8_velocity = native
+    got, want = outs
+    assert snr_db(want, got) > 50

@@ -8,7 +8,7 @@ use numpy::{
     PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use voxlet_kernels::{Int8Layer, Isa, KvCache, LayerScale, Norm};
+use voxlet_kernels::{FlowBlock, Int8Layer, Isa, KvCache, LayerScale, Norm};
 
 use crate::errors::KernelError;
 
@@ -293,6 +293,101 @@ impl Int8Transformer {
 
 /// Above this many elements an activation releases the GIL while it runs.
 const DETACH_ELEMENTS: usize = 1 << 14;
+
+/// One residual block as `Int8FlowHead` takes it: norm weight and bias, mlp_in, mlp_out,
+/// modulation.
+type FlowBlockArgs<'py> = (
+    PyReadonlyArray1<'py, f32>,
+    PyReadonlyArray1<'py, f32>,
+    Bound<'py, Int8Matrix>,
+    Bound<'py, Int8Matrix>,
+    Bound<'py, Int8Matrix>,
+);
+
+fn shared(m: &Bound<'_, Int8Matrix>) -> Arc<voxlet_kernels::Int8Matrix> {
+    Arc::clone(&m.get().inner)
+}
+
+/// Int8FlowHead(cond: Int8Matrix, input: Int8Matrix, blocks: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, Int8Matrix]], final_modulation: Int8Matrix, final_linear: Int8Matrix, eps: float = 1e-6)
+///
+/// FlowLM's flow head (an adaLN-modulated residual MLP) with int8 linears, evaluated in one
+/// call: y = time + cond(c); h = input(x); each block (norm weight, norm bias, mlp_in, mlp_out,
+/// modulation) adds gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) + shift))) with shift,
+/// scale, gate = modulation(silu(y)); then final_linear(LN'(h) * (1 + scale) + shift) with
+/// shift, scale = final_modulation(silu(y)), LN' without affine. The matrices are shared.
+#[pyclass(frozen, module = "voxlet._audio")]
+pub struct Int8FlowHead {
+    inner: voxlet_kernels::Int8FlowHead,
+}
+
+#[pymethods]
+impl Int8FlowHead {
+    #[new]
+    #[pyo3(signature = (cond, input, blocks, final_modulation, final_linear, eps=1e-6))]
+    fn new(
+        cond: Bound<'_, Int8Matrix>,
+        input: Bound<'_, Int8Matrix>,
+        blocks: Vec<FlowBlockArgs<'_>>,
+        final_modulation: Bound<'_, Int8Matrix>,
+        final_linear: Bound<'_, Int8Matrix>,
+        eps: f32,
+    ) -> PyResult<Self> {
+        let blocks = blocks
+            .iter()
+            .map(|(w, b, mlp_in, mlp_out, modulation)| FlowBlock {
+                norm: norm(w, b, eps),
+                mlp_in: shared(mlp_in),
+                mlp_out: shared(mlp_out),
+                modulation: shared(modulation),
+            })
+            .collect();
+        let inner = voxlet_kernels::Int8FlowHead::new(
+            shared(&cond),
+            shared(&input),
+            blocks,
+            shared(&final_modulation),
+            shared(&final_linear),
+            eps,
+        )
+        .map_err(to_py)?;
+        Ok(Self { inner })
+    }
+
+    /// velocity(self, c: NDArray[np.float32], time: NDArray[np.float32], x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
+    ///
+    /// The velocity (rows, latent) for condition rows c (rows, condition width), latent rows x
+    /// (rows, latent) and the time embedding (dim,) shared by every row; C-contiguous inputs.
+    /// Releases the GIL once.
+    #[pyo3(signature = (c, time, x, threads=1))]
+    fn velocity<'py>(
+        &self,
+        py: Python<'py>,
+        c: PyReadonlyArrayDyn<'py, f32>,
+        time: PyReadonlyArrayDyn<'py, f32>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let (c, time, x) = (
+            contiguous("c", &c)?,
+            contiguous("time", &time)?,
+            contiguous("x", &x)?,
+        );
+        let latent = self.inner.latent();
+        let rows = x.len() / latent;
+        // SAFETY: velocity writes every element before the array reaches Python; on an error
+        // the array is dropped unread.
+        let out = unsafe { PyArray2::<f32>::new(py, [rows, latent], false) };
+        {
+            let mut rw = out.readwrite();
+            let output = rw
+                .as_slice_mut()
+                .map_err(|_| KernelError::new_err("out must be C-contiguous"))?;
+            py.detach(|| self.inner.velocity(c, time, x, output, threads))
+                .map_err(to_py)?;
+        }
+        Ok(out)
+    }
+}
 
 /// Applies `f` in place to every element of `x`, in as few contiguous runs as its layout allows.
 fn in_place(

@@ -459,6 +459,7 @@ fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
     m.add_class::<kernels::Int8Matrix>()?;
     m.add_class::<kernels::Int8Transformer>()?;
+    m.add_class::<kernels::Int8FlowHead>()?;
     m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::gelu_tanh_, m)?)?;

@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod error;
+pub mod flow_head;
 pub mod int8;
 mod pool;
 mod portable;
@@ -11,5 +12,6 @@ mod vector;
 mod x86;
 
 pub use error::{KernelError, Result};
+pub use flow_head::{FlowBlock, Int8FlowHead};
 pub use int8::{Int8Matrix, Isa};
 pub use step::{Int8Layer, Int8Transformer, KvCache, LayerScale, Norm};

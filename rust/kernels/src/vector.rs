@@ -117,6 +117,14 @@ pub(crate) fn elu(x: &mut [f32]) {
     }
 }
 
+/// In place: SiLU, `x / (1 + e^-x)`.
+#[inline(always)]
+pub(crate) fn silu(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v /= 1.0 + exp(-*v);
+    }
+}
+
 /// In place: `acc += scale * v`.
 #[inline(always)]
 pub(crate) fn add_scaled(acc: &mut [f32], scale: f32, v: &[f32]) {
@@ -207,6 +215,20 @@ mod tests {
         elu(&mut nan);
         assert!(nan[0].is_nan() && nan[1] == f32::INFINITY);
         assert!((nan[2] + 1.0).abs() < 1e-30);
+    }
+
+    #[test]
+    fn silu_matches_its_definition() {
+        let xs: Vec<f32> = (-500..=500).map(|i| i as f32 / 23.0).collect();
+        let mut got = xs.clone();
+        silu(&mut got);
+        for (g, &x) in got.iter().zip(&xs) {
+            let want = f64::from(x) / (1.0 + (-f64::from(x)).exp());
+            assert!(
+                (f64::from(*g) - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{x}: {g}"
+            );
+        }
     }
 
     #[test]

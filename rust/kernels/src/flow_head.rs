@@ -1,0 +1,220 @@
+//! The flow head of FlowLM with int8 linears, evaluated in one call: an MLP whose residual
+//! blocks are modulated (adaLN) by a condition.
+//!
+//! `y = time + cond(c)`, `h = input(x)`; each block takes `shift, scale, gate` from
+//! `modulation(silu(y))` and computes `h += gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) +
+//! shift)))`; the final layer takes `shift, scale` the same way and returns
+//! `linear(LN'(h) * (1 + scale) + shift)`, LN' without affine parameters. Every linear has a
+//! bias. Rows are independent (one per sequence).
+
+use std::sync::Arc;
+
+use crate::error::{KernelError, Result};
+use crate::int8::{Int8Matrix, Isa};
+use crate::step::Norm;
+use crate::vector;
+
+/// One residual block's norm and matrices: `mlp_in`, `mlp_out` (dim, dim) and `modulation`
+/// (3 dim, dim): shift, scale and gate stacked.
+#[derive(Debug, Clone)]
+pub struct FlowBlock {
+    pub norm: Norm,
+    pub mlp_in: Arc<Int8Matrix>,
+    pub mlp_out: Arc<Int8Matrix>,
+    pub modulation: Arc<Int8Matrix>,
+}
+
+/// The flow head's matrices, checked to fit together.
+#[derive(Debug, Clone)]
+pub struct Int8FlowHead {
+    cond: Arc<Int8Matrix>,
+    input: Arc<Int8Matrix>,
+    blocks: Vec<FlowBlock>,
+    /// (2 dim, dim): shift and scale of the final layer.
+    final_modulation: Arc<Int8Matrix>,
+    final_linear: Arc<Int8Matrix>,
+    /// The final norm: no affine parameters (ones and zeros).
+    final_norm: Norm,
+}
+
+fn check(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(KernelError::ShapeMismatch {
+            what,
+            expected,
+            actual,
+        })
+    }
+}
+
+impl Int8FlowHead {
+    /// `cond` (dim, condition width), `input` (dim, latent), blocks as above, `final_modulation`
+    /// (2 dim, dim) and `final_linear` (latent, dim); `final_eps` is the final norm's epsilon.
+    pub fn new(
+        cond: Arc<Int8Matrix>,
+        input: Arc<Int8Matrix>,
+        blocks: Vec<FlowBlock>,
+        final_modulation: Arc<Int8Matrix>,
+        final_linear: Arc<Int8Matrix>,
+        final_eps: f32,
+    ) -> Result<Self> {
+        let dim = cond.rows();
+        check("input rows", dim, input.rows())?;
+        for block in &blocks {
+            check("block norm weight", dim, block.norm.weight.len())?;
+            check("block norm bias", dim, block.norm.bias.len())?;
+            check("mlp_in rows", dim, block.mlp_in.rows())?;
+            check("mlp_in cols", dim, block.mlp_in.cols())?;
+            check("mlp_out rows", dim, block.mlp_out.rows())?;
+            check("mlp_out cols", dim, block.mlp_out.cols())?;
+            check("modulation rows", 3 * dim, block.modulation.rows())?;
+            check("modulation cols", dim, block.modulation.cols())?;
+        }
+        check("final modulation rows", 2 * dim, final_modulation.rows())?;
+        check("final modulation cols", dim, final_modulation.cols())?;
+        check("final linear cols", dim, final_linear.cols())?;
+        check("final linear rows", input.cols(), final_linear.rows())?;
+        Ok(Self {
+            cond,
+            input,
+            blocks,
+            final_modulation,
+            final_linear,
+            final_norm: Norm {
+                weight: vec![1.0; dim],
+                bias: vec![0.0; dim],
+                eps: final_eps,
+            },
+        })
+    }
+
+    /// Width of the hidden rows.
+    pub fn dim(&self) -> usize {
+        self.cond.rows()
+    }
+
+    /// Width of a latent (`x` and the velocity).
+    pub fn latent(&self) -> usize {
+        self.input.cols()
+    }
+
+    /// Width of a condition row.
+    pub fn cond_width(&self) -> usize {
+        self.cond.cols()
+    }
+
+    /// The velocity `out` (rows of latent) at condition rows `c`, latent rows `x` and the time
+    /// embedding `time` (dim, shared by every row). Linears use up to `threads` threads.
+    pub fn velocity(
+        &self,
+        c: &[f32],
+        time: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+        threads: usize,
+    ) -> Result<()> {
+        let (dim, latent) = (self.dim(), self.latent());
+        if c.is_empty() || !c.len().is_multiple_of(self.cond_width()) {
+            return Err(KernelError::ShapeMismatch {
+                what: "c (rows of the condition width)",
+                expected: c.len().div_ceil(self.cond_width()).max(1) * self.cond_width(),
+                actual: c.len(),
+            });
+        }
+        let rows = c.len() / self.cond_width();
+        check("time", dim, time.len())?;
+        check("x (a latent per row of c)", rows * latent, x.len())?;
+        check("out (a latent per row of c)", rows * latent, out.len())?;
+        let isa = Isa::best();
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Isa::best picks AVX2 only where the CPU has it.
+            Isa::Avx2 => unsafe { self.velocity_avx2(c, time, x, out, threads) },
+            _ => self.velocity_with(isa, c, time, x, out, threads),
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn velocity_avx2(
+        &self,
+        c: &[f32],
+        time: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+        threads: usize,
+    ) -> Result<()> {
+        self.velocity_with(Isa::Avx2, c, time, x, out, threads)
+    }
+
+    #[inline(always)]
+    fn velocity_with(
+        &self,
+        isa: Isa,
+        c: &[f32],
+        time: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+        threads: usize,
+    ) -> Result<()> {
+        let dim = self.dim();
+        let rows = x.len() / self.latent();
+        let mut y = vec![0.0; rows * dim];
+        self.cond.matmul_on(isa, c, &mut y, threads)?;
+        for row in y.chunks_exact_mut(dim) {
+            row.iter_mut().zip(time).for_each(|(a, &t)| *a += t);
+        }
+        vector::silu(&mut y); // every modulation reads silu(y)
+        let mut h = vec![0.0; rows * dim];
+        self.input.matmul_on(isa, x, &mut h, threads)?;
+        let mut modulation = vec![0.0; rows * 3 * dim];
+        let mut t = vec![0.0; rows * dim];
+        let mut u = vec![0.0; rows * dim];
+        for block in &self.blocks {
+            block
+                .modulation
+                .matmul_on(isa, &y, &mut modulation, threads)?;
+            modulate(&h, &block.norm, &modulation, 3 * dim, &mut t);
+            block.mlp_in.matmul_on(isa, &t, &mut u, threads)?;
+            vector::silu(&mut u);
+            block.mlp_out.matmul_on(isa, &u, &mut t, threads)?;
+            for ((h, t), m) in h
+                .chunks_exact_mut(dim)
+                .zip(t.chunks_exact(dim))
+                .zip(modulation.chunks_exact(3 * dim))
+            {
+                let gate = &m[2 * dim..];
+                for ((a, &b), &g) in h.iter_mut().zip(t).zip(gate) {
+                    *a += g * b;
+                }
+            }
+        }
+        let mut last = vec![0.0; rows * 2 * dim];
+        self.final_modulation
+            .matmul_on(isa, &y, &mut last, threads)?;
+        modulate(&h, &self.final_norm, &last, 2 * dim, &mut t);
+        self.final_linear.matmul_on(isa, &t, out, threads)
+    }
+}
+
+/// Row by row: `LN(h) * (1 + scale) + shift`, with shift and scale the first two `dim`-wide
+/// parts of each `stride`-wide modulation row.
+#[inline(always)]
+fn modulate(h: &[f32], norm: &Norm, modulation: &[f32], stride: usize, out: &mut [f32]) {
+    let dim = norm.weight.len();
+    for ((h, m), o) in h
+        .chunks_exact(dim)
+        .zip(modulation.chunks_exact(stride))
+        .zip(out.chunks_exact_mut(dim))
+    {
+        vector::layer_norm(h, &norm.weight, &norm.bias, norm.eps, o);
+        let (shift, scale) = (&m[..dim], &m[dim..2 * dim]);
+        for ((o, &sh), &sc) in o.iter_mut().zip(shift).zip(scale) {
+            *o = *o * (1.0 + sc) + sh;
+        }
+    }
+}
