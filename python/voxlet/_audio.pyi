@@ -185,6 +185,14 @@ def int8_isa() -> str:
     """The instruction set Int8Matrix.apply runs on here: 'avx2' or 'portable'."""
 
 
+def overlap_add(z: NDArray[np.float32], bias: NDArray[np.float32] | None = None, partial: NDArray[np.float32] | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The end of a transposed convolution whose kernel is twice its stride s: taps z (batch,
+    steps, channels, 2 s) -> (output (batch, channels, steps * s), the next call's partial
+    (batch, channels, s)); output step t is the first half of step t's taps plus the second
+    half of step t - 1's (for t = 0, `partial`; None: zeros), plus the bias. C-contiguous
+    inputs. Releases the GIL once."""
+
+
 def read_wav(path: str) -> tuple[NDArray[np.float32], int]:
     """Reads a WAV file (PCM 8/16/24/32-bit, float 32/64, extensible) -> (samples (N, C), rate Hz)."""
 

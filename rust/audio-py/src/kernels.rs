@@ -291,6 +291,68 @@ impl Int8Transformer {
     }
 }
 
+/// Two new float arrays handed back together.
+type ArrayPair<'py> = (Bound<'py, PyArrayDyn<f32>>, Bound<'py, PyArrayDyn<f32>>);
+
+/// overlap_add(z: NDArray[np.float32], bias: NDArray[np.float32] | None = None, partial: NDArray[np.float32] | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]
+///
+/// The end of a transposed convolution whose kernel is twice its stride s: taps z (batch,
+/// steps, channels, 2 s) -> (output (batch, channels, steps * s), the next call's partial
+/// (batch, channels, s)); output step t is the first half of step t's taps plus the second
+/// half of step t - 1's (for t = 0, `partial`; None: zeros), plus the bias. C-contiguous
+/// inputs. Releases the GIL once.
+#[pyfunction]
+#[pyo3(signature = (z, bias=None, partial=None))]
+pub fn overlap_add<'py>(
+    py: Python<'py>,
+    z: PyReadonlyArrayDyn<'py, f32>,
+    bias: Option<PyReadonlyArray1<'py, f32>>,
+    partial: Option<PyReadonlyArrayDyn<'py, f32>>,
+) -> PyResult<ArrayPair<'py>> {
+    let shape = z.shape().to_vec();
+    let [batch, steps, channels, taps] = shape[..] else {
+        return Err(KernelError::new_err(format!(
+            "overlap_add: z must be (batch, steps, channels, 2 * stride), got {shape:?}"
+        )));
+    };
+    if taps % 2 != 0 {
+        return Err(KernelError::new_err(format!(
+            "overlap_add: z's last axis ({taps}) must be twice the stride"
+        )));
+    }
+    let op = voxlet_kernels::Overlap {
+        batch,
+        steps,
+        channels,
+        stride: taps / 2,
+    };
+    let z = contiguous("z", &z)?;
+    let bias = bias.as_ref().map(|b| contiguous("bias", b)).transpose()?;
+    let partial = partial
+        .as_ref()
+        .map(|p| contiguous("partial", p))
+        .transpose()?;
+    // SAFETY: apply writes every element of both before they reach Python; on an error they
+    // are dropped unread.
+    let (out, next) = unsafe {
+        (
+            PyArrayDyn::<f32>::new(py, vec![batch, channels, steps * op.stride], false),
+            PyArrayDyn::<f32>::new(py, vec![batch, channels, op.stride], false),
+        )
+    };
+    {
+        let (mut o, mut n) = (out.readwrite(), next.readwrite());
+        let not_c = || KernelError::new_err("outputs must be C-contiguous");
+        let (o, n) = (
+            o.as_slice_mut().map_err(|_| not_c())?,
+            n.as_slice_mut().map_err(|_| not_c())?,
+        );
+        py.detach(|| op.apply(z, bias, partial, o, n))
+            .map_err(to_py)?;
+    }
+    Ok((out, next))
+}
+
 /// Above this many elements an activation releases the GIL while it runs.
 const DETACH_ELEMENTS: usize = 1 << 14;
 

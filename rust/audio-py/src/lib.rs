@@ -463,6 +463,7 @@ fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::gelu_tanh_, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::overlap_add, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_i16, m)?)?;
     m.add_function(wrap_pyfunction!(i16_to_f32, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_bytes_into, m)?)?;

@@ -9,8 +9,9 @@ Fast paths compute the same sums as the generic kernels (to float rounding), avo
 slow small-input conv kernels: a 1x1 conv is a matrix product; a small stride-1 conv on one
 item is one accumulated matrix product per kernel tap; and a transposed conv whose kernel is
 twice its stride (every one in Mimi) is one matrix product whose two halves are overlap-added
-straight into the output. In int8 mode `voxlet.model.quantize` sets an int8 product (`.int8`)
-on the widest convolutions, which then replaces that matrix product.
+into the output (by `native.overlap_add` in one pass, for float32 without autograd). In int8
+mode `voxlet.model.quantize` sets an int8 product (`.int8`) on the widest convolutions, which
+then replaces that matrix product.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from voxlet.model.layers.native import native, overlap_add
 
 # An int8 stand-in for a conv's weight product, set by `voxlet.model.quantize`: rows of inputs
 # (N, C_in * kernel) -> (N, C_out * ...) with the weight laid out as the fast paths below use it.
@@ -160,6 +163,9 @@ class StreamingConvTranspose1d(nn.Module):
     def forward(self, x: torch.Tensor, state: ConvTrState | None = None) -> torch.Tensor:
         """x (B, C_in, T) -> (B, C_out, T * stride); the last `overlap` samples are carried."""
         state = state if state is not None else ConvTrState()
+        if self._two_halves and native(x):  # the taps' overlap-add in one pass
+            y, state.partial = overlap_add(self._taps(x), self.convtr.bias, state.partial)
+            return y
         y = self._full(x)  # (B, C_out, T * stride + overlap)
         if self.overlap <= 0:
             return y
@@ -170,20 +176,26 @@ class StreamingConvTranspose1d(nn.Module):
         state.partial = tail - bias.view(-1, 1) if bias is not None else tail.clone()
         return y[..., : y.shape[-1] - self.overlap]
 
+    def _taps(self, x: torch.Tensor) -> torch.Tensor:
+        """z[b, t, o, j]: input step t's contribution to output tap j of channel o, (B, T, C_out,
+        2 s) for k = 2s: one matrix product (or a broadcast product, depthwise)."""
+        w, s = self.convtr.weight, self.stride  # w: (C_in, C_out / groups, 2 s)
+        b, c_in, t = x.shape
+        if self.int8 is not None:
+            return self.int8(x.transpose(1, 2)).view(b, t, w.shape[1], 2 * s)
+        if self.convtr.groups == 1:
+            # z[b, t, o, j] = sum_c x[b, c, t] w[c, o, j]; the weight is used as stored
+            return torch.matmul(x.transpose(1, 2), w.flatten(1)).view(b, t, w.shape[1], 2 * s)
+        # depthwise: z[b, t, c, j] = x[b, c, t] w[c, 0, j]
+        return x.transpose(1, 2).unsqueeze(-1) * w.view(1, 1, c_in, 2 * s)
+
     def _full(self, x: torch.Tensor) -> torch.Tensor:
         """The full transposed conv (B, C_in, T) -> (B, C_out, (T + 1) * stride) when k = 2s."""
         if not self._two_halves:
             return self.convtr(x)
-        w, s = self.convtr.weight, self.stride  # w: (C_in, C_out / groups, 2 s)
-        b, c_in, t = x.shape
-        if self.int8 is not None:
-            z = self.int8(x.transpose(1, 2)).view(b, t, w.shape[1], 2 * s)
-        elif self.convtr.groups == 1:
-            # z[b, t, o, j] = sum_c x[b, c, t] w[c, o, j]; the weight is used as stored
-            z = torch.matmul(x.transpose(1, 2), w.flatten(1)).view(b, t, w.shape[1], 2 * s)
-        else:  # depthwise: z[b, t, c, j] = x[b, c, t] w[c, 0, j]
-            z = x.transpose(1, 2).unsqueeze(-1) * w.view(1, 1, c_in, 2 * s)
-        c_out = z.shape[2]
+        s = self.stride
+        z = self._taps(x)
+        b, t, c_out = z.shape[:3]
         y = x.new_empty(b, c_out, t + 1, s)  # output sample (t, j) at t * s + j
         y[:, :, :t] = z[..., :s].transpose(1, 2)  # taps 0..s-1 land in their own step
         y[:, :, t] = 0

@@ -10,14 +10,14 @@ import torch
 from torch import nn
 
 from voxlet.config import SEANetConfig
-from voxlet.model.layers.activations import elu
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
+from voxlet.model.layers.native import elu
 
 _STATEFUL = (StreamingConv1d, StreamingConvTranspose1d)
 
 
 class ELU(nn.Module):
-    """ELU (alpha 1) in one pass (`activations.elu`); `inplace` may overwrite the input."""
+    """ELU (alpha 1) in one pass (`native.elu`); `inplace` may overwrite the input."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()

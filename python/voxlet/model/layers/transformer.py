@@ -13,8 +13,8 @@ from typing import cast
 import torch
 from torch import nn
 
-from voxlet.model.layers.activations import gelu_tanh_inplace
 from voxlet.model.layers.attention import LinearKV, RingKV, SelfAttention
+from voxlet.model.layers.native import gelu_tanh_inplace
 from voxlet.model.layers.rope import rotation
 
 # x (1, T, D), the layers' caches, the positions' RoPE turns -> (1, T, D); caches advanced

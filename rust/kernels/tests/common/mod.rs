@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test binary uses some of them).
+#![allow(dead_code)]
 
 /// Deterministic values in [-1, 1) (a small LCG; no dev-dependency needed).
 pub fn values(n: usize, seed: u64) -> Vec<f32> {

@@ -13,16 +13,17 @@ import torch
 import torch.nn.functional as F
 
 from voxlet._audio import elu_, gelu_tanh_
+from voxlet._audio import overlap_add as _overlap_add
 
 
-def _native(x: torch.Tensor) -> bool:
-    # autograd must see the operation when it records one: then PyTorch's
+def native(x: torch.Tensor) -> bool:
+    """Whether the kernels here take x (else PyTorch: autograd must see what it records)."""
     return x.dtype == torch.float32 and x.device.type == "cpu" and not x.requires_grad
 
 
 def elu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """x where x > 0, else e^x - 1; `inplace` overwrites x and returns it."""
-    if not _native(x):
+    if not native(x):
         return F.elu(x, inplace=inplace)
     y = x if inplace else x.clone()
     elu_(y.detach().numpy())
@@ -31,7 +32,19 @@ def elu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
 
 def gelu_tanh_inplace(x: torch.Tensor) -> torch.Tensor:
     """x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), overwriting x; returns it."""
-    if not _native(x):
+    if not native(x):
         return x.copy_(F.gelu(x, approximate="tanh"))
     gelu_tanh_(x.detach().numpy())
     return x
+
+
+def overlap_add(
+    z: torch.Tensor, bias: torch.Tensor | None, partial: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Taps z (B, T, C, 2s) of a transposed convolution with kernel 2s -> output (B, C, T s)
+    and the carried partial (B, C, s): step t's first half plus step t-1's second half (the
+    previous call's `partial` for t = 0, zeros if None), plus the bias. `native(z)` must hold.
+    """
+    arrays = [None if t is None else t.detach().contiguous().numpy() for t in (bias, partial)]
+    y, carried = _overlap_add(z.detach().contiguous().numpy(), *arrays)
+    return torch.from_numpy(y), torch.from_numpy(carried)

@@ -1,5 +1,6 @@
-"""ELU and tanh GELU from voxlet's Rust kernels (model/layers/activations.py): PyTorch's values,
-in place on any strided layout, PyTorch itself where autograd or another dtype needs it."""
+"""The layers' Rust kernels (model/layers/native.py): ELU and tanh GELU give PyTorch's values in
+place on any strided layout, PyTorch itself where autograd or another dtype needs it; the
+transposed convolution's overlap-add gives the PyTorch path's bits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from voxlet._audio import KernelError, elu_
-from voxlet.model.layers.activations import elu, gelu_tanh_inplace
+from voxlet.model.layers.native import elu, gelu_tanh_inplace
 
 
 def _inputs() -> torch.Tensor:
@@ -73,3 +74,36 @@ def test_autograd_and_other_dtypes_go_to_pytorch():
     d = _inputs().double()
     torch.testing.assert_close(elu(d), F.elu(d))
     torch.testing.assert_close(gelu_tanh_inplace(d.clone()), F.gelu(d, approximate="tanh"))
+
+
+@pytest.mark.parametrize("groups,bias", [(1, True), (1, False), (6, False)])
+def test_transposed_conv_overlap_add_gives_the_pytorch_paths_bits(groups, bias):
+    from voxlet.model.layers.conv import StreamingConvTranspose1d
+
+    torch.manual_seed(0)
+    conv = StreamingConvTranspose1d(6, 6 if groups > 1 else 4, 8, 4, groups=groups, bias=bias)
+    chunks = [torch.randn(2, 6, n) for n in (1, 3, 2, 5)]
+    native_state, torch_state = conv.init_state(), conv.init_state()
+    with torch.no_grad():
+        fast = [conv(x, native_state) for x in chunks]
+    # inputs that need gradients take the PyTorch path
+    slow = [conv(x.requires_grad_(), torch_state).detach() for x in chunks]
+    for a, b in zip(fast, slow, strict=True):
+        assert a.shape == b.shape and torch.equal(a, b)
+    assert torch.equal(native_state.partial, torch_state.partial.detach())
+    whole = torch.cat(fast, -1)  # and streaming equals one non-streaming call, to rounding
+    reference = torch.nn.functional.conv_transpose1d(
+        torch.cat(chunks, -1).detach(), conv.convtr.weight, conv.convtr.bias, 4, groups=groups
+    )
+    torch.testing.assert_close(whole, reference[..., : whole.shape[-1]], atol=1e-5, rtol=1e-5)
+
+
+def test_overlap_add_refuses_taps_of_the_wrong_shape():
+    from voxlet._audio import overlap_add
+
+    with pytest.raises(KernelError, match=r"z must be \(batch, steps, channels, 2 \* stride\)"):
+        overlap_add(torch.zeros(3, 4, 8).numpy())
+    with pytest.raises(KernelError, match="must be twice the stride"):
+        overlap_add(torch.zeros(1, 3, 4, 7).numpy())
+    with pytest.raises(KernelError, match="partial: expected 16 elements, got 8"):
+        overlap_add(torch.zeros(1, 3, 4, 8).numpy(), None, torch.zeros(1, 4, 2).numpy())

@@ -1,0 +1,110 @@
+//! The overlap-add that ends a transposed convolution whose kernel is twice its stride.
+//!
+//! Its matrix product gives, per input step t and output channel c, the 2s taps
+//! `z[t, c, 0..2s]`; output samples `t*s .. t*s + s` of channel c are the first half of step t
+//! plus the second half of step t - 1 (for t = 0: of the previous call, carried as `partial`).
+//! PyTorch needs a transposing copy and an add over strided views for this; here it is one pass
+//! that reads z in order and writes each channel's run of samples, in the same order of
+//! additions (so the same bits): `(first + second) + bias`, and for t = 0
+//! `(first + bias) + partial`. The new partial is `(second_of_last_step + bias) - bias`.
+
+use crate::error::{KernelError, Result};
+
+/// Input steps per block: their taps (steps x channels x 2 stride) stay in L2.
+const STEP_BLOCK: usize = 32;
+
+/// Shapes of one overlap-add: batch, steps, channels and stride.
+#[derive(Debug, Clone, Copy)]
+pub struct Overlap {
+    pub batch: usize,
+    pub steps: usize,
+    pub channels: usize,
+    pub stride: usize,
+}
+
+fn check(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(KernelError::ShapeMismatch {
+            what,
+            expected,
+            actual,
+        })
+    }
+}
+
+impl Overlap {
+    /// `z (batch, steps, channels, 2 stride)` -> `out (batch, channels, steps * stride)` and the
+    /// carried `next_partial (batch, channels, stride)`; `partial` likewise or None (zeros),
+    /// `bias (channels)` or None.
+    pub fn apply(
+        &self,
+        z: &[f32],
+        bias: Option<&[f32]>,
+        partial: Option<&[f32]>,
+        out: &mut [f32],
+        next_partial: &mut [f32],
+    ) -> Result<()> {
+        let (b, t, c, s) = (self.batch, self.steps, self.channels, self.stride);
+        if t == 0 || s == 0 {
+            return Err(KernelError::InvalidArgument {
+                what: "steps and stride",
+                value: format!("{t} steps, stride {s}"),
+            });
+        }
+        check("z", b * t * c * 2 * s, z.len())?;
+        check("out", b * c * t * s, out.len())?;
+        check("next partial", b * c * s, next_partial.len())?;
+        if let Some(p) = partial {
+            check("partial", b * c * s, p.len())?;
+        }
+        if let Some(bias) = bias {
+            check("bias", c, bias.len())?;
+        }
+        for item in 0..b {
+            let z = &z[item * t * c * 2 * s..(item + 1) * t * c * 2 * s];
+            let out = &mut out[item * c * t * s..(item + 1) * c * t * s];
+            let carried = partial.map(|p| &p[item * c * s..(item + 1) * c * s]);
+            let next = &mut next_partial[item * c * s..(item + 1) * c * s];
+            let taps =
+                |step: usize, ch: usize| &z[(step * c + ch) * 2 * s..(step * c + ch + 1) * 2 * s];
+            // steps in blocks whose taps stay in cache while every channel takes its share
+            for block in (0..t).step_by(STEP_BLOCK) {
+                for ch in 0..c {
+                    let b = bias.map_or(0.0, |b| b[ch]);
+                    let row = &mut out[ch * t * s..(ch + 1) * t * s];
+                    for step in block..(block + STEP_BLOCK).min(t) {
+                        let now = taps(step, ch);
+                        let dst = &mut row[step * s..(step + 1) * s];
+                        if step == 0 {
+                            for j in 0..s {
+                                let y = now[j] + b;
+                                dst[j] = match carried {
+                                    Some(p) => y + p[ch * s + j],
+                                    None => y,
+                                };
+                            }
+                        } else {
+                            let before = &taps(step - 1, ch)[s..];
+                            for j in 0..s {
+                                dst[j] = (now[j] + before[j]) + b;
+                            }
+                        }
+                    }
+                }
+            }
+            for ch in 0..c {
+                let b = bias.map_or(0.0, |b| b[ch]);
+                let last = &taps(t - 1, ch)[s..];
+                for (n, &v) in next[ch * s..(ch + 1) * s].iter_mut().zip(last) {
+                    *n = match bias {
+                        Some(_) => (v + b) - b,
+                        None => v,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+}
