@@ -53,6 +53,31 @@ def test_conv1d_streamed_equals_one_shot(kwargs):
 
 
 @pytest.mark.parametrize("kwargs", CONVS[:2])
+def test_single_item_conv_by_taps_streamed_in_pieces_shorter_than_its_context(kwargs):
+    """Batch 1 multiplies the carried steps and the new ones apart (no concatenation)."""
+    conv = _randomize(StreamingConv1d(4, 5, **kwargs))
+    x = torch.randn(1, 4, 12)
+    with torch.no_grad():
+        want = torch.nn.functional.conv1d(
+            torch.nn.functional.pad(x, (conv.context, 0)),
+            conv.conv.weight,
+            conv.conv.bias,
+            dilation=conv.conv.dilation,
+        )
+        state = conv.init_state()
+        parts = _chunked(lambda c: conv(c, state), x, [1, 2, 3, 6], -1)
+    torch.testing.assert_close(parts, want, atol=1e-5, rtol=1e-5)
+
+
+def test_pointwise_plus_skip_equals_the_sum():
+    conv = _randomize(StreamingConv1d(4, 5, kernel_size=1))
+    for batch in (1, 3):
+        x, skip = torch.randn(batch, 4, 9), torch.randn(batch, 5, 9)
+        with torch.no_grad():
+            torch.testing.assert_close(conv.plus(x, skip), skip + conv(x), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", CONVS[:2])
 def test_single_item_conv_by_taps_equals_torch_conv(kwargs):
     """Batch 1 takes the per-tap matrix-product path; it must follow weight changes."""
     conv = _randomize(StreamingConv1d(4, 5, **kwargs))

@@ -86,6 +86,14 @@ class StreamingConv1d(nn.Module):
     def forward(self, x: torch.Tensor, state: ConvState | None = None) -> torch.Tensor:
         """x (B, C_in, T) with T a multiple of stride -> (B, C_out, T / stride)."""
         state = state if state is not None else ConvState()
+        conv = self.conv
+        taps_apart = self._by_taps and x.shape[0] == 1 and self.pad_mode == "constant"
+        if taps_apart and conv.bias is not None and self.context > 0:
+            # the carried steps and the new ones multiply apart: no concatenated copy
+            prev = state.previous
+            y = self._sum_of_taps(x[0], None if prev is None else prev[0], conv.bias)
+            state.previous = self._carried(prev, x)
+            return y.unsqueeze(0)
         if self.context > 0:
             prev = state.previous
             if prev is None:
@@ -95,14 +103,34 @@ class StreamingConv1d(nn.Module):
                     prev = x.new_zeros(x.shape[0], x.shape[1], self.context)
             x = torch.cat([prev, x], dim=-1)
             state.previous = x[..., x.shape[-1] - self.context :]
-        conv = self.conv
         if self.int8 is not None:
             return self._by_windows(x, self.int8)
         if self._pointwise and conv.bias is not None:  # (C_out, C_in) @ (C_in, T) per item
             return torch.matmul(conv.weight[:, :, 0], x) + conv.bias.view(-1, 1)
-        if self._by_taps and x.shape[0] == 1 and conv.bias is not None:
-            return self._sum_of_taps(x[0], conv.bias).unsqueeze(0)
         return conv(x)
+
+    def plus(
+        self, x: torch.Tensor, skip: torch.Tensor, state: ConvState | None = None
+    ) -> torch.Tensor:
+        """skip + self(x): for a 1x1 conv with a bias, one product that starts from the skip
+        (skip + W x, then + b in place) instead of three passes."""
+        conv = self.conv
+        if not (self._pointwise and conv.bias is not None):
+            return skip + self(x, state)
+        w = conv.weight[:, :, 0]
+        if x.shape[0] == 1:
+            y = torch.addmm(skip[0], w, x[0]).unsqueeze(0)
+        else:
+            y = torch.baddbmm(skip, w.expand(x.shape[0], -1, -1), x)
+        return y.add_(conv.bias.view(-1, 1))
+
+    def _carried(self, prev: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        """The last `context` input steps of [prev | x] (prev None: zeros), as their own copy."""
+        if x.shape[-1] >= self.context:
+            return x[..., x.shape[-1] - self.context :].clone()
+        if prev is None:
+            prev = x.new_zeros(x.shape[0], x.shape[1], self.context)
+        return torch.cat([prev, x], dim=-1)[..., -self.context :]
 
     def _by_windows(self, x: torch.Tensor, product: Product) -> torch.Tensor:
         """y[:, :, t] = product(x[:, :, t : t + k]) for x (B, C_in, T + k - 1)."""
@@ -112,14 +140,23 @@ class StreamingConv1d(nn.Module):
         y = product(windows.reshape(b * t, -1))  # (B T, C_out)
         return y.view(b, t, -1).transpose(1, 2)
 
-    def _sum_of_taps(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """y = b + sum_j W[:, :, j] @ x[:, j d : j d + T] for x (C_in, T + context)."""
+    def _sum_of_taps(
+        self, x: torch.Tensor, prev: torch.Tensor | None, bias: torch.Tensor
+    ) -> torch.Tensor:
+        """y = b + sum_j W_j @ [prev | x][:, j d : j d + T] for x (C_in, T) and the carried
+        prev (C_in, context) (None: zeros), without concatenating: tap j reads x from output
+        step lag_j = context - j d on, and prev before that."""
         taps = self._tap_weights()
-        dilation = self.conv.dilation[0]
-        t = x.shape[-1] - self.context
-        y = torch.addmm(bias.view(-1, 1), taps[0], x[:, :t])
-        for j in range(1, len(taps)):
-            y.addmm_(taps[j], x[:, j * dilation : j * dilation + t])
+        dilation, context, t = self.conv.dilation[0], self.context, x.shape[-1]
+        y = torch.addmm(bias.view(-1, 1), taps[-1], x)  # the last tap reads x in step
+        for j, w in enumerate(taps[:-1]):
+            offset = j * dilation
+            lag = context - offset
+            if lag < t:
+                y[:, lag:].addmm_(w, x[:, : t - lag])
+            if prev is not None:
+                n = min(lag, t)
+                y[:, :n].addmm_(w, prev[:, offset : offset + n])
         return y
 
     def _tap_weights(self) -> list[torch.Tensor]:

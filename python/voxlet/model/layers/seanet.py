@@ -6,6 +6,8 @@ Sequential. Residual block: x + Conv1x1(ELU(Conv_k(ELU(x)))) with hidden width d
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -42,11 +44,10 @@ class ResidualBlock(nn.Module):
         return [m.init_state(batch) for m in self.block if isinstance(m, _STATEFUL)]
 
     def forward(self, x: torch.Tensor, state: list | None = None) -> torch.Tensor:
-        states = iter(state) if state is not None else None
-        y = x
-        for m in self.block:
-            y = m(y, next(states) if states else None) if isinstance(m, _STATEFUL) else m(y)
-        return x + y
+        conv_k, conv_1 = cast(StreamingConv1d, self.block[1]), cast(StreamingConv1d, self.block[3])
+        s_k, s_1 = state if state is not None else (None, None)
+        h = self.block[2](conv_k(self.block[0](x), s_k))
+        return conv_1.plus(h, x, s_1)  # x + conv_1(h), the skip folded into the product
 
 
 def _residuals(dim: int, cfg: SEANetConfig) -> list[nn.Module]:
