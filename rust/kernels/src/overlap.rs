@@ -69,27 +69,33 @@ impl Overlap {
             let next = &mut next_partial[item * c * s..(item + 1) * c * s];
             let taps =
                 |step: usize, ch: usize| &z[(step * c + ch) * 2 * s..(step * c + ch + 1) * 2 * s];
-            // steps in blocks whose taps stay in cache while every channel takes its share
-            for block in (0..t).step_by(STEP_BLOCK) {
+            // step 0: its first half, the bias, then what the previous call carried
+            for ch in 0..c {
+                let b = bias.map_or(0.0, |b| b[ch]);
+                let dst = &mut out[ch * t * s..ch * t * s + s];
+                for (j, (d, &a)) in dst.iter_mut().zip(&taps(0, ch)[..s]).enumerate() {
+                    let y = a + b;
+                    *d = carried.map_or(y, |p| y + p[ch * s + j]);
+                }
+            }
+            // later steps in blocks whose taps stay in cache while every channel takes its
+            // share; each step's 2s taps are one contiguous run: first half now, second half
+            // (in the next step's output) later
+            let width = c * 2 * s;
+            for block in (1..t).step_by(STEP_BLOCK) {
+                let steps = block..(block + STEP_BLOCK).min(t);
                 for ch in 0..c {
                     let b = bias.map_or(0.0, |b| b[ch]);
-                    let row = &mut out[ch * t * s..(ch + 1) * t * s];
-                    for step in block..(block + STEP_BLOCK).min(t) {
-                        let now = taps(step, ch);
-                        let dst = &mut row[step * s..(step + 1) * s];
-                        if step == 0 {
-                            for j in 0..s {
-                                let y = now[j] + b;
-                                dst[j] = match carried {
-                                    Some(p) => y + p[ch * s + j],
-                                    None => y,
-                                };
-                            }
-                        } else {
-                            let before = &taps(step - 1, ch)[s..];
-                            for j in 0..s {
-                                dst[j] = (now[j] + before[j]) + b;
-                            }
+                    let row = &mut out[ch * t * s + steps.start * s..ch * t * s + steps.end * s];
+                    let previous = z[(steps.start - 1) * width..(steps.end - 1) * width]
+                        .chunks_exact(width)
+                        .map(|step| &step[ch * 2 * s + s..(ch + 1) * 2 * s]);
+                    let current = z[steps.start * width..steps.end * width]
+                        .chunks_exact(width)
+                        .map(|step| &step[ch * 2 * s..ch * 2 * s + s]);
+                    for ((dst, now), before) in row.chunks_exact_mut(s).zip(current).zip(previous) {
+                        for ((d, &a), &p) in dst.iter_mut().zip(now).zip(before) {
+                            *d = (a + p) + b;
                         }
                     }
                 }
