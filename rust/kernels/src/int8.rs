@@ -217,7 +217,9 @@ impl Int8Matrix {
         if let Some(b) = bias {
             check_len("bias", rows, b.len())?;
         }
-        if let Some(bad) = weight.iter().find(|v| !v.is_finite()) {
+        // one branch-free pass (it vectorizes); the offending value only looked up on failure
+        if !weight.iter().fold(true, |ok, v| ok & v.is_finite()) {
+            let bad = weight.iter().find(|v| !v.is_finite()).copied().unwrap_or(f32::NAN);
             return Err(KernelError::InvalidArgument {
                 what: "weight value",
                 value: bad.to_string(),
@@ -232,10 +234,16 @@ impl Int8Matrix {
             scales.push(scale);
             if scale > 0.0 {
                 let inv = 1.0 / scale;
-                for (c, &v) in row.iter().enumerate() {
-                    let q = quantize_value(v, inv, 127.0);
-                    data[packed_index(stride, r, c)] = q;
-                    row_sums[r] += i32::from(q);
+                // each block of the row is a contiguous run of the packed layout
+                for (b, block) in row.chunks(BLOCK).enumerate() {
+                    let at = packed_index(stride, r, b * BLOCK);
+                    let mut sum = 0i32;
+                    for (d, &v) in data[at..at + block.len()].iter_mut().zip(block) {
+                        let q = quantize_value(v, inv, 127.0);
+                        *d = q;
+                        sum += i32::from(q);
+                    }
+                    row_sums[r] += sum;
                 }
             }
         }
