@@ -219,7 +219,11 @@ impl Int8Matrix {
         }
         // one branch-free pass (it vectorizes); the offending value only looked up on failure
         if !weight.iter().fold(true, |ok, v| ok & v.is_finite()) {
-            let bad = weight.iter().find(|v| !v.is_finite()).copied().unwrap_or(f32::NAN);
+            let bad = weight
+                .iter()
+                .find(|v| !v.is_finite())
+                .copied()
+                .unwrap_or(f32::NAN);
             return Err(KernelError::InvalidArgument {
                 what: "weight value",
                 value: bad.to_string(),
