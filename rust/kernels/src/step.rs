@@ -594,3 +594,87 @@ fn weighted_sum(out: &mut [f32], weights: &[f32], values: &[f32]) {
         vector::add_scaled(out, w, v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Several rows through `attend_rows` equal the rows one at a time through the one-row
+    /// path, to rounding: the same keys in the same cache slots, the same outputs.
+    #[test]
+    fn several_rows_attend_as_one_row_after_another() {
+        let (heads, hd) = (2usize, 16usize);
+        let d = heads * hd;
+        for (ring, capacity, position, rows) in [
+            (false, 100, 0, 45),
+            (false, 100, 30, 21),
+            (true, 37, 0, 45),
+            (true, 37, 50, 40),
+            (true, 37, 10, 3),
+        ] {
+            let qkv = pseudo(rows * 3 * d, 1);
+            let mut keys = pseudo(heads * capacity * hd, 2);
+            let mut values = pseudo(heads * capacity * hd, 3);
+            let (mut keys_one, mut values_one) = (keys.clone(), values.clone());
+            let mut out = vec![0.0; heads * rows * hd];
+            let mut out_one = vec![0.0; heads * rows * hd];
+            let at = Span {
+                capacity,
+                position,
+                rows,
+                ring,
+            };
+            for h in 0..heads {
+                let block = h * capacity * hd..(h + 1) * capacity * hd;
+                let job = HeadJob {
+                    head: h,
+                    keys: &mut keys[block.clone()],
+                    values: &mut values[block.clone()],
+                    out: &mut out[h * rows * hd..(h + 1) * rows * hd],
+                };
+                attend_head(Isa::Portable, job, &qkv, d, hd, at);
+                for r in 0..rows {
+                    let one = Span {
+                        position: position + r,
+                        rows: 1,
+                        ..at
+                    };
+                    let job = HeadJob {
+                        head: h,
+                        keys: &mut keys_one[block.clone()],
+                        values: &mut values_one[block.clone()],
+                        out: &mut out_one[(h * rows + r) * hd..(h * rows + r + 1) * hd],
+                    };
+                    attend_head(
+                        Isa::Portable,
+                        job,
+                        &qkv[r * 3 * d..(r + 1) * 3 * d],
+                        d,
+                        hd,
+                        one,
+                    );
+                }
+            }
+            assert_eq!(keys, keys_one);
+            assert_eq!(values, values_one);
+            for (a, b) in out.iter().zip(&out_one) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{ring} {position} {rows}: {a} {b}"
+                );
+            }
+        }
+    }
+}

@@ -12,9 +12,9 @@ const HEADS: usize = 4;
 const HD: usize = D / HEADS;
 const FFN: usize = 96;
 const LAYERS: usize = 2;
-const CAPACITY: usize = 12;
+const CAPACITY: usize = 80;
 /// The ring model's context (Mimi's is 250): shorter than some calls' row counts.
-const CONTEXT: usize = 5;
+const CONTEXT: usize = 37;
 
 /// Keys and values of every layer.
 type Caches<T> = Vec<(Vec<T>, Vec<T>)>;
