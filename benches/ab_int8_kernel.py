@@ -1,11 +1,14 @@
-"""voxlet's int8 kernels against torch's fbgemm on the same model, in one process, alternating.
+"""voxlet's int8 engine against variants of itself, in one process, alternating.
 
-This machine's speed drifts by ~10 % between runs and days, so comparing two builds run at
-different times says little. Here both variants load side by side (the fbgemm one: the same fp32
-model with every linear voxlet quantizes swapped for torch's dynamic-quantized linear, convolutions
-left float, as before voxlet had its own kernels) and take turns, several rounds, each round:
-first audio (8 and 61 words, 3 samples each) and a 10 s stream. Prints one JSON line per variant
-with medians.
+This machine's speed drifts by 10-50 % between runs and within an hour, so comparing two builds
+run at different times says little. Here the variants load side by side and take turns, several
+rounds, each round: first audio (8 and 61 words, 3 samples each) and a 10 s stream. Prints one
+JSON line per variant with medians. The variants:
+- voxlet: int8 as shipped (native transformer stacks and flow head over voxlet's kernels);
+- torch-layers: the same int8 matrices, each linear called from PyTorch's layers (no native
+  stack or flow head), as before the fourth session;
+- fbgemm: the fp32 model with every linear voxlet quantizes swapped for torch's dynamic-quantized
+  linear, convolutions left float, as before voxlet had its own kernels.
 
     .venv/bin/python benches/ab_int8_kernel.py --rounds 6
 """
@@ -61,8 +64,14 @@ def load(variant: str) -> TTS:
     if not weights.is_file():
         raise SystemExit(f"{weights} is missing: run benches/bench_rtf.py once first")
     config = official_config("english")
-    if variant == "voxlet":
-        return TTS.load(config=config, weights=weights, tokenizer=TOKENIZER, precision="int8")
+    if variant in ("voxlet", "torch-layers"):
+        tts = TTS.load(config=config, weights=weights, tokenizer=TOKENIZER, precision="int8")
+        if variant == "torch-layers":
+            flow_lm, mimi = tts.network.flow_lm, tts.network.mimi
+            flow_lm.transformer.int8_stack = None
+            flow_lm.flow_net.int8_velocity = None
+            mimi.decoder_transformer.transformer.int8_stack = None
+        return tts
     tts = TTS.load(config=config, weights=weights, tokenizer=TOKENIZER, precision="fp32")
     net = tts.network
     with torch.no_grad(), warnings.catch_warnings():
@@ -78,7 +87,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    variants = {name: load(name) for name in ("voxlet", "fbgemm")}
+    variants = {name: load(name) for name in ("voxlet", "torch-layers", "fbgemm")}
     g = torch.Generator().manual_seed(0)
     voices = {}
     with torch.no_grad():
@@ -105,7 +114,7 @@ def main() -> None:
         return ms
 
     for i in range(args.rounds):
-        order = list(variants) if i % 2 == 0 else list(reversed(variants))
+        order = list(variants)[i % 3 :] + list(variants)[: i % 3]  # each goes first in turn
         for name in order:
             tts, voice, r = variants[name], voices[name], results[name]
             for _ in range(3):
