@@ -29,6 +29,25 @@ fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
     a.as_slice().map_err(|_| not_c())
 }
 
+/// A new float array of `shape` that `fill` writes in full, the GIL released meanwhile.
+fn filled<'py>(
+    py: Python<'py>,
+    shape: Vec<usize>,
+    fill: impl FnOnce(&mut [f32]) -> voxlet_kernels::Result<()> + Send,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    // SAFETY: `fill` writes every element before the array reaches Python; on an error the
+    // array is dropped unread.
+    let out = unsafe { PyArrayDyn::<f32>::new(py, shape, false) };
+    {
+        let mut rw = out.readwrite();
+        let output = rw
+            .as_slice_mut()
+            .map_err(|_| KernelError::new_err("out must be C-contiguous"))?;
+        py.detach(|| fill(output)).map_err(to_py)?;
+    }
+    Ok(out)
+}
+
 /// The data of a writable C-contiguous array, as `contiguous`.
 fn contiguous_mut<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
     what: &str,
@@ -96,18 +115,7 @@ impl Int8Matrix {
         if let Some(last) = out_shape.last_mut() {
             *last = self.inner.rows();
         }
-        // SAFETY: matmul writes every element before the array reaches Python; on an error the
-        // array is dropped unread.
-        let out = unsafe { PyArrayDyn::<f32>::new(py, out_shape, false) };
-        {
-            let mut rw = out.readwrite();
-            let output = rw
-                .as_slice_mut()
-                .map_err(|_| KernelError::new_err("out must be C-contiguous"))?;
-            py.detach(|| self.inner.matmul(input, output, threads))
-                .map_err(to_py)?;
-        }
-        Ok(out)
+        filled(py, out_shape, |out| self.inner.matmul(input, out, threads))
     }
 
     /// dequantize(self) -> NDArray[np.float32]
@@ -428,26 +436,17 @@ impl Int8FlowHead {
         time: PyReadonlyArrayDyn<'py, f32>,
         x: PyReadonlyArrayDyn<'py, f32>,
         threads: usize,
-    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let (c, time, x) = (
             contiguous("c", &c)?,
             contiguous("time", &time)?,
             contiguous("x", &x)?,
         );
         let latent = self.inner.latent();
-        let rows = x.len() / latent;
-        // SAFETY: velocity writes every element before the array reaches Python; on an error
-        // the array is dropped unread.
-        let out = unsafe { PyArray2::<f32>::new(py, [rows, latent], false) };
-        {
-            let mut rw = out.readwrite();
-            let output = rw
-                .as_slice_mut()
-                .map_err(|_| KernelError::new_err("out must be C-contiguous"))?;
-            py.detach(|| self.inner.velocity(c, time, x, output, threads))
-                .map_err(to_py)?;
-        }
-        Ok(out)
+        let shape = vec![x.len() / latent, latent];
+        filled(py, shape, |out| {
+            self.inner.velocity(c, time, x, out, threads)
+        })
     }
 }
 

@@ -32,3 +32,16 @@ impl std::error::Error for KernelError {}
 
 /// Result alias of the kernels.
 pub type Result<T> = std::result::Result<T, KernelError>;
+
+/// `Ok` if a buffer has the length its shape asks for, else a `ShapeMismatch` naming it.
+pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(KernelError::ShapeMismatch {
+            what,
+            expected,
+            actual,
+        })
+    }
+}

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{KernelError, Result};
+use crate::error::{check_len, KernelError, Result};
 use crate::int8::{Int8Matrix, Isa};
 use crate::step::Norm;
 use crate::vector;
@@ -37,18 +37,6 @@ pub struct Int8FlowHead {
     final_norm: Norm,
 }
 
-fn check(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(KernelError::ShapeMismatch {
-            what,
-            expected,
-            actual,
-        })
-    }
-}
-
 impl Int8FlowHead {
     /// `cond` (dim, condition width), `input` (dim, latent), blocks as above, `final_modulation`
     /// (2 dim, dim) and `final_linear` (latent, dim); `final_eps` is the final norm's epsilon.
@@ -61,21 +49,21 @@ impl Int8FlowHead {
         final_eps: f32,
     ) -> Result<Self> {
         let dim = cond.rows();
-        check("input rows", dim, input.rows())?;
+        check_len("input rows", dim, input.rows())?;
         for block in &blocks {
-            check("block norm weight", dim, block.norm.weight.len())?;
-            check("block norm bias", dim, block.norm.bias.len())?;
-            check("mlp_in rows", dim, block.mlp_in.rows())?;
-            check("mlp_in cols", dim, block.mlp_in.cols())?;
-            check("mlp_out rows", dim, block.mlp_out.rows())?;
-            check("mlp_out cols", dim, block.mlp_out.cols())?;
-            check("modulation rows", 3 * dim, block.modulation.rows())?;
-            check("modulation cols", dim, block.modulation.cols())?;
+            check_len("block norm weight", dim, block.norm.weight.len())?;
+            check_len("block norm bias", dim, block.norm.bias.len())?;
+            check_len("mlp_in rows", dim, block.mlp_in.rows())?;
+            check_len("mlp_in cols", dim, block.mlp_in.cols())?;
+            check_len("mlp_out rows", dim, block.mlp_out.rows())?;
+            check_len("mlp_out cols", dim, block.mlp_out.cols())?;
+            check_len("modulation rows", 3 * dim, block.modulation.rows())?;
+            check_len("modulation cols", dim, block.modulation.cols())?;
         }
-        check("final modulation rows", 2 * dim, final_modulation.rows())?;
-        check("final modulation cols", dim, final_modulation.cols())?;
-        check("final linear cols", dim, final_linear.cols())?;
-        check("final linear rows", input.cols(), final_linear.rows())?;
+        check_len("final modulation rows", 2 * dim, final_modulation.rows())?;
+        check_len("final modulation cols", dim, final_modulation.cols())?;
+        check_len("final linear cols", dim, final_linear.cols())?;
+        check_len("final linear rows", input.cols(), final_linear.rows())?;
         Ok(Self {
             cond,
             input,
@@ -124,9 +112,9 @@ impl Int8FlowHead {
             });
         }
         let rows = c.len() / self.cond_width();
-        check("time", dim, time.len())?;
-        check("x (a latent per row of c)", rows * latent, x.len())?;
-        check("out (a latent per row of c)", rows * latent, out.len())?;
+        check_len("time", dim, time.len())?;
+        check_len("x (a latent per row of c)", rows * latent, x.len())?;
+        check_len("out (a latent per row of c)", rows * latent, out.len())?;
         let isa = Isa::best();
         match isa {
             #[cfg(target_arch = "x86_64")]

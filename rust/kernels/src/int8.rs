@@ -8,7 +8,7 @@
 //! Integer products are summed exactly in i32, so every instruction set and thread count gives
 //! the same bits; only the final scaling is float (`acc * (x_scale * w_scale) + bias`).
 
-use crate::error::{KernelError, Result};
+use crate::error::{check_len, KernelError, Result};
 use crate::pool::Helpers;
 use crate::portable;
 
@@ -127,18 +127,6 @@ impl Epilogue<'_> {
     #[inline]
     pub fn apply(&self, r: usize, n: usize, sum: i32) -> f32 {
         sum as f32 * (self.x_scales[r] * self.w_scales[n]) + self.bias.map_or(0.0, |b| b[n])
-    }
-}
-
-fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(KernelError::ShapeMismatch {
-            what,
-            expected,
-            actual,
-        })
     }
 }
 

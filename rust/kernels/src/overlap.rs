@@ -8,7 +8,7 @@
 //! additions (so the same bits): `(first + second) + bias`, and for t = 0
 //! `(first + bias) + partial`. The new partial is `(second_of_last_step + bias) - bias`.
 
-use crate::error::{KernelError, Result};
+use crate::error::{check_len, KernelError, Result};
 
 /// Input steps per block: their taps (steps x channels x 2 stride) stay in L2.
 const STEP_BLOCK: usize = 32;
@@ -20,18 +20,6 @@ pub struct Overlap {
     pub steps: usize,
     pub channels: usize,
     pub stride: usize,
-}
-
-fn check(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(KernelError::ShapeMismatch {
-            what,
-            expected,
-            actual,
-        })
-    }
 }
 
 impl Overlap {
@@ -53,14 +41,14 @@ impl Overlap {
                 value: format!("{t} steps, stride {s}"),
             });
         }
-        check("z", b * t * c * 2 * s, z.len())?;
-        check("out", b * c * t * s, out.len())?;
-        check("next partial", b * c * s, next_partial.len())?;
+        check_len("z", b * t * c * 2 * s, z.len())?;
+        check_len("out", b * c * t * s, out.len())?;
+        check_len("next partial", b * c * s, next_partial.len())?;
         if let Some(p) = partial {
-            check("partial", b * c * s, p.len())?;
+            check_len("partial", b * c * s, p.len())?;
         }
         if let Some(bias) = bias {
-            check("bias", c, bias.len())?;
+            check_len("bias", c, bias.len())?;
         }
         for item in 0..b {
             let z = &z[item * t * c * 2 * s..(item + 1) * t * c * 2 * s];

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{KernelError, Result};
+use crate::error::{check_len, KernelError, Result};
 use crate::int8::{Int8Matrix, Isa};
 use crate::pool::Helpers;
 use crate::vector;
@@ -63,25 +63,9 @@ pub struct Int8Transformer {
     context: Option<usize>,
 }
 
-fn shape_error(what: &'static str, expected: usize, actual: usize) -> KernelError {
-    KernelError::ShapeMismatch {
-        what,
-        expected,
-        actual,
-    }
-}
-
-fn check(what: &'static str, expected: usize, actual: usize) -> Result<()> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(shape_error(what, expected, actual))
-    }
-}
-
 fn check_norm(norm: &Norm, d: usize) -> Result<()> {
-    check("norm weight", d, norm.weight.len())?;
-    check("norm bias", d, norm.bias.len())
+    check_len("norm weight", d, norm.weight.len())?;
+    check_len("norm bias", d, norm.bias.len())
 }
 
 /// Scratch rows of one call, reused by every layer.
@@ -118,19 +102,19 @@ impl Int8Transformer {
             });
         }
         for layer in &layers {
-            check("in_proj rows", 3 * d, layer.in_proj.rows())?;
-            check("in_proj cols", d, layer.in_proj.cols())?;
-            check("out_proj rows", d, layer.out_proj.rows())?;
-            check("out_proj cols", d, layer.out_proj.cols())?;
-            check("linear1 rows", ffn, layer.linear1.rows())?;
-            check("linear1 cols", d, layer.linear1.cols())?;
-            check("linear2 rows", d, layer.linear2.rows())?;
-            check("linear2 cols", ffn, layer.linear2.cols())?;
+            check_len("in_proj rows", 3 * d, layer.in_proj.rows())?;
+            check_len("in_proj cols", d, layer.in_proj.cols())?;
+            check_len("out_proj rows", d, layer.out_proj.rows())?;
+            check_len("out_proj cols", d, layer.out_proj.cols())?;
+            check_len("linear1 rows", ffn, layer.linear1.rows())?;
+            check_len("linear1 cols", d, layer.linear1.cols())?;
+            check_len("linear2 rows", d, layer.linear2.rows())?;
+            check_len("linear2 cols", ffn, layer.linear2.cols())?;
             check_norm(&layer.norm1, d)?;
             check_norm(&layer.norm2, d)?;
             if let Some(scale) = &layer.layer_scale {
-                check("layer scale", d, scale.attention.len())?;
-                check("layer scale", d, scale.feed_forward.len())?;
+                check_len("layer scale", d, scale.attention.len())?;
+                check_len("layer scale", d, scale.feed_forward.len())?;
             }
         }
         Ok(Self {
@@ -191,17 +175,17 @@ impl Int8Transformer {
     ) -> Result<()> {
         let (d, hd) = (self.d_model, self.head_dim());
         if x.is_empty() || !x.len().is_multiple_of(d) {
-            return Err(shape_error(
-                "x (rows of d_model)",
-                x.len().div_ceil(d).max(1) * d,
-                x.len(),
-            ));
+            return Err(KernelError::ShapeMismatch {
+                what: "x (rows of d_model)",
+                expected: x.len().div_ceil(d).max(1) * d,
+                actual: x.len(),
+            });
         }
         let rows = x.len() / d;
-        check("caches (one per layer)", self.layers.len(), caches.len())?;
-        check("turns (head_dim per row)", rows * hd, turns.len())?;
+        check_len("caches (one per layer)", self.layers.len(), caches.len())?;
+        check_len("turns (head_dim per row)", rows * hd, turns.len())?;
         match self.context {
-            Some(context) => check("cache slots (the context)", context, capacity)?,
+            Some(context) => check_len("cache slots (the context)", context, capacity)?,
             None if position + rows > capacity => {
                 return Err(KernelError::InvalidArgument {
                     what: "position",
@@ -213,8 +197,8 @@ impl Int8Transformer {
             None => {}
         }
         for cache in caches.iter() {
-            check("cached keys", self.heads * capacity * hd, cache.keys.len())?;
-            check(
+            check_len("cached keys", self.heads * capacity * hd, cache.keys.len())?;
+            check_len(
                 "cached values",
                 self.heads * capacity * hd,
                 cache.values.len(),
