@@ -383,14 +383,24 @@ struct Span {
 }
 
 impl Span {
+    /// The slot that holds position p.
+    fn slot(&self, p: usize) -> usize {
+        if self.ring {
+            p % self.capacity
+        } else {
+            p
+        }
+    }
+
     /// The slot of row r's position, and how many slots its query reads from slot 0.
     fn slots(&self, r: usize) -> (usize, usize) {
         let p = self.position + r;
-        if self.ring {
-            (p % self.capacity, (p + 1).min(self.capacity))
+        let seen = if self.ring {
+            (p + 1).min(self.capacity)
         } else {
-            (p, p + 1)
-        }
+            p + 1
+        };
+        (self.slot(p), seen)
     }
 }
 
@@ -471,7 +481,7 @@ fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
     let old = oldest..first; // cached positions the first row sees
     let n = old.len() + at.rows;
     let stride = n.div_ceil(KEY_BLOCK) * KEY_BLOCK;
-    let slot = |p: usize| if at.ring { p % at.capacity } else { p };
+    let slot = |p: usize| at.slot(p);
     // keys transposed (hd, stride), zero padded; values in order (n, hd)
     let mut keys_t = vec![0.0f32; hd * stride];
     let mut values = Vec::with_capacity(n * hd);
