@@ -72,8 +72,16 @@ def _scale(module: nn.Module) -> NDArray[np.float32] | None:
 
 def _int8_matrix(module: nn.Module) -> Int8Matrix:
     if not isinstance(module, Int8Linear):
-        raise ValueError(f"Int8Stack: the layers' linears must be Int8Linear, got {module}")
+        raise ValueError(f"native int8 layers need Int8Linear linears, got {module}")
     return module._matrix
+
+
+def _one_eps(module: nn.Module) -> float:
+    """The epsilon every LayerNorm in `module` shares (the native calls take one)."""
+    eps = {m.eps for m in module.modules() if isinstance(m, nn.LayerNorm)}
+    if len(eps) != 1:
+        raise ValueError(f"native int8 layers need one norm epsilon, got {sorted(eps)}")
+    return eps.pop()
 
 
 class Int8Stack:
@@ -95,11 +103,8 @@ class Int8Stack:
             v1, v2 = (_vector(n1.weight), _vector(n1.bias)), (_vector(n2.weight), _vector(n2.bias))
             s1, s2 = (_scale(s) for s in (layer.layer_scale_1, layer.layer_scale_2))
             layers.append((*v1, qkv, out, *v2, l1, l2, s1, s2))
-        eps = {m.eps for m in transformer.modules() if isinstance(m, nn.LayerNorm)}
-        if len(eps) != 1:
-            raise ValueError(f"Int8Stack: the norms must share one epsilon, got {sorted(eps)}")
         attn = transformer.attention(0)
-        self._native = Int8Transformer(layers, attn.num_heads, eps.pop(), attn.context)
+        self._native = Int8Transformer(layers, attn.num_heads, _one_eps(transformer), attn.context)
 
     def __call__(self, x: torch.Tensor, caches: list, turns: torch.Tensor) -> torch.Tensor:
         """x (1, T, D) at the caches' offset -> (1, T, D) as a new tensor; every cache gets the
@@ -142,16 +147,13 @@ class Int8Head:
             norm = (_vector(b.in_ln.weight), _vector(b.in_ln.bias))
             blocks.append((*norm, mlp_in, mlp_out, modulation))
         final = flow_net.final_layer
-        eps = {m.eps for m in flow_net.modules() if isinstance(m, nn.LayerNorm)}
-        if len(eps) != 1:
-            raise ValueError(f"Int8Head: the norms must share one epsilon, got {sorted(eps)}")
         self._native = Int8FlowHead(
             _int8_matrix(flow_net.cond_embed),
             _int8_matrix(flow_net.input_proj),
             blocks,
             _int8_matrix(final.adaLN_modulation[1]),
             _int8_matrix(final.linear),
-            eps.pop(),
+            _one_eps(flow_net),
         )
 
     def __call__(self, c: torch.Tensor, time: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
