@@ -248,3 +248,20 @@ def test_native_flow_head_matches_the_torch_int8_layers(int8_tts):
             flow_net.int8_velocity = native
     got, want = outs
     assert snr_db(want, got) > 50
+
+
+def test_native_layers_refuse_float_linears_and_mixed_norm_epsilons():
+    from voxlet.model.layers.transformer import Transformer
+    from voxlet.model.quantize import Int8Stack, _swap_linears
+
+    transformer = Transformer(32, 4, 2, 64, 10_000.0)
+    with torch.no_grad():
+        for p in transformer.parameters():
+            p.copy_(torch.randn(p.shape))  # built empty: make every weight finite
+    with pytest.raises(ValueError, match="native int8 layers need Int8Linear linears"):
+        Int8Stack(transformer)
+    with torch.no_grad():
+        _swap_linears(transformer)
+    transformer.layers[1].norm2.eps = 1e-6
+    with pytest.raises(ValueError, match=r"need one norm epsilon, got \[1e-06, 1e-05\]"):
+        Int8Stack(transformer)
