@@ -159,6 +159,11 @@ def elu_(x: NDArray[np.float32]) -> None:
     """ELU (alpha 1) in place, any strides (none zero): x where x > 0, else e^x - 1."""
 
 
+def elu_into(x: NDArray[np.float32], out: NDArray[np.float32]) -> None:
+    """ELU (alpha 1) of x written into out, both C-contiguous with the same number of elements:
+    one read and one write, where a copy then `elu_` takes two of each."""
+
+
 def f32_to_bytes(pcm: NDArray[np.float32], format: str = 's16') -> bytes:
     """Float PCM to little-endian bytes ('s16' or 'f32'), built directly as a bytes object."""
 

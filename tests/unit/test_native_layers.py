@@ -107,3 +107,17 @@ def test_overlap_add_refuses_taps_of_the_wrong_shape():
         overlap_add(torch.zeros(1, 3, 4, 7).numpy())
     with pytest.raises(KernelError, match="partial: expected 16 elements, got 8"):
         overlap_add(torch.zeros(1, 3, 4, 8).numpy(), None, torch.zeros(1, 4, 2).numpy())
+
+
+def test_elu_out_of_place_on_a_strided_view_and_elu_into_refusals():
+    from voxlet._audio import elu_into
+
+    base = _inputs()
+    view = base.transpose(1, 2)  # not contiguous: copied, then in place
+    kept = base.clone()
+    torch.testing.assert_close(elu(view), F.elu(view), atol=2e-7, rtol=2e-7)
+    assert torch.equal(base, kept)
+    with pytest.raises(KernelError, match="elu_into: x has 4 elements, out 3"):
+        elu_into(torch.zeros(4).numpy(), torch.zeros(3).numpy())
+    with pytest.raises(KernelError, match="out must be C-contiguous"):
+        elu_into(torch.zeros(2, 3).numpy(), torch.zeros(3, 2).t().numpy())

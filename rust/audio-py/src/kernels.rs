@@ -496,6 +496,33 @@ pub fn elu_(py: Python<'_>, mut x: PyReadwriteArrayDyn<'_, f32>) -> PyResult<()>
     in_place(py, &mut x, voxlet_kernels::activation::elu)
 }
 
+/// elu_into(x: NDArray[np.float32], out: NDArray[np.float32]) -> None
+///
+/// ELU (alpha 1) of x written into out, both C-contiguous with the same number of elements:
+/// one read and one write, where a copy then `elu_` takes two of each.
+#[pyfunction]
+pub fn elu_into(
+    py: Python<'_>,
+    x: PyReadonlyArrayDyn<'_, f32>,
+    mut out: PyReadwriteArrayDyn<'_, f32>,
+) -> PyResult<()> {
+    let src = contiguous("x", &x)?;
+    let dst = contiguous_mut("out", &mut out)?;
+    if src.len() != dst.len() {
+        return Err(KernelError::new_err(format!(
+            "elu_into: x has {} elements, out {}",
+            src.len(),
+            dst.len()
+        )));
+    }
+    if src.len() > DETACH_ELEMENTS {
+        py.detach(|| voxlet_kernels::activation::elu_into(src, dst));
+    } else {
+        voxlet_kernels::activation::elu_into(src, dst);
+    }
+    Ok(())
+}
+
 /// gelu_tanh_(x: NDArray[np.float32]) -> None
 ///
 /// The tanh-form GELU in place, any strides (none zero): x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).

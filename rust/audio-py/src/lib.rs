@@ -462,6 +462,7 @@ fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kernels::Int8FlowHead>()?;
     m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::elu_into, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::gelu_tanh_, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::overlap_add, m)?)?;
     m.add_function(wrap_pyfunction!(f32_to_i16, m)?)?;

@@ -1,5 +1,6 @@
-//! Activations applied in place, one pass over memory: ELU (alpha 1) of the Mimi decoder's
-//! SEANet and the tanh GELU of its transformer. The same bits on every instruction set.
+//! Activations in one pass over memory: ELU (alpha 1) of the Mimi decoder's SEANet, in place or
+//! into another buffer, and the tanh GELU of its transformer, in place. The same bits on every
+//! instruction set.
 
 use crate::int8::Isa;
 use crate::vector;
@@ -7,6 +8,27 @@ use crate::vector;
 /// In place: `x` where `x > 0`, else `e^x - 1` (ELU, alpha 1).
 pub fn elu(x: &mut [f32]) {
     dispatch(x, Activation::Elu);
+}
+
+/// ELU of `src` into `dst`: one read and one write, where a copy then an in-place pass takes
+/// two of each.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn elu_into(src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "elu_into: lengths differ");
+    match Isa::best() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: Isa::best picks AVX2 only where the CPU has it.
+        Isa::Avx2 => unsafe { elu_into_avx2(src, dst) },
+        _ => vector::elu_into(src, dst),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn elu_into_avx2(src: &[f32], dst: &mut [f32]) {
+    vector::elu_into(src, dst);
 }
 
 /// In place: `x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))` (GELU, tanh form).
@@ -61,5 +83,13 @@ mod tests {
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
             assert!(portable.iter().zip(&xs).any(|(a, b)| a != b));
         }
+        let mut into = vec![0.0; xs.len()];
+        elu_into(&xs, &mut into);
+        let mut in_place = xs.clone();
+        apply(&mut in_place, Activation::Elu);
+        assert!(into
+            .iter()
+            .zip(&in_place)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }

@@ -112,8 +112,25 @@ pub(crate) fn gelu_tanh(x: &mut [f32]) {
 #[inline(always)]
 pub(crate) fn elu(x: &mut [f32]) {
     for v in x.iter_mut() {
-        let negative = exp(v.min(0.0)) - 1.0;
-        *v = if *v <= 0.0 { negative } else { *v }; // NaN stays NaN
+        *v = elu_value(*v);
+    }
+}
+
+/// ELU (alpha 1) of `src` into `dst` (the shorter length).
+#[inline(always)]
+pub(crate) fn elu_into(src: &[f32], dst: &mut [f32]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = elu_value(v);
+    }
+}
+
+#[inline(always)]
+fn elu_value(v: f32) -> f32 {
+    let negative = exp(v.min(0.0)) - 1.0;
+    if v <= 0.0 {
+        negative
+    } else {
+        v // NaN stays NaN
     }
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from voxlet._audio import elu_, gelu_tanh_
+from voxlet._audio import elu_, elu_into, gelu_tanh_
 from voxlet._audio import overlap_add as _overlap_add
 
 
@@ -25,6 +25,10 @@ def elu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """x where x > 0, else e^x - 1; `inplace` overwrites x and returns it."""
     if not native(x):
         return F.elu(x, inplace=inplace)
+    if not inplace and x.is_contiguous():  # one read and one write, no copy first
+        y = torch.empty_like(x)
+        elu_into(x.detach().numpy(), y.numpy())
+        return y
     y = x if inplace else x.clone()
     elu_(y.detach().numpy())
     return y
