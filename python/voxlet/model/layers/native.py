@@ -1,10 +1,11 @@
-"""ELU (alpha 1) and tanh GELU computed by voxlet's Rust kernels in one pass over memory.
+"""The layers' float kernels from voxlet's Rust crate, each one pass over memory where PyTorch
+needs several: ELU (alpha 1) and tanh GELU (our ELU was relu + exp + sub + add over
+temporaries; PyTorch's tanh GELU runs at ~2 ns per value on one core), and the overlap-add that
+ends a transposed convolution (a transposing copy and an add over strided views in PyTorch).
 
-PyTorch needs several passes for either (our ELU was relu + exp + sub + add over temporaries;
-its tanh GELU runs at ~2 ns per value on one core); these take any float32 CPU tensor, in any
-strided layout, and write in place. Other dtypes and devices, and tensors that need gradients,
-go to PyTorch. This module is the
-one importer of the activation kernels, as `voxlet.model.quantize` is of the int8 ones.
+They take float32 CPU tensors in any strided layout; other dtypes and devices, and tensors that
+need gradients, go to PyTorch (`native(...)` tells which). This module is the one importer of
+these kernels, as `voxlet.model.quantize` is of the int8 ones.
 """
 
 from __future__ import annotations
