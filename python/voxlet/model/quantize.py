@@ -113,7 +113,7 @@ class Int8Stack:
         start, end = first.offset, first.offset + x.shape[1]
         if isinstance(first, LinearKV) and end > first.capacity:
             raise RuntimeError(f"KV cache full: {end} positions > capacity {first.capacity}")
-        out = x.detach().float().contiguous().clone()
+        out = x.detach().float().clone(memory_format=torch.contiguous_format)  # one copy
         self._native.forward(
             out.numpy(),
             [c.k.numpy() for c in caches],
