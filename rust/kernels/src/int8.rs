@@ -9,7 +9,7 @@
 //! the same bits; only the final scaling is float (`acc * (x_scale * w_scale) + bias`).
 
 use crate::error::{check_len, KernelError, Result};
-use crate::pool::Helpers;
+use crate::pool;
 use crate::portable;
 
 /// Rows are stored padded with zeros to a multiple of this many columns (one AVX2 register).
@@ -361,10 +361,7 @@ impl Int8Matrix {
                 Box::new(move || self.accumulate(isa, q, span, part)) as Box<dyn FnOnce() + Send>
             })
             .collect();
-        match Helpers::get() {
-            Some(helpers) => helpers.run(tasks),
-            None => tasks.into_iter().for_each(|task| task()),
-        }
+        pool::run_all(tasks);
         for (span, part) in spans.iter().zip(parts) {
             for r in 0..m {
                 out[r * self.rows + span.start..r * self.rows + span.end]

@@ -49,6 +49,15 @@ impl Latch {
     }
 }
 
+/// Runs every task, on the helpers where they could be started, else one after another on the
+/// calling thread; returns when all have finished.
+pub(crate) fn run_all<'a>(tasks: Vec<Box<dyn FnOnce() + Send + 'a>>) {
+    match Helpers::get() {
+        Some(helpers) => helpers.run(tasks),
+        None => tasks.into_iter().for_each(|task| task()),
+    }
+}
+
 /// The process's helper threads: one fewer than the cores, started on first use.
 pub(crate) struct Helpers {
     queue: Arc<Queue>,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::error::{check_len, KernelError, Result};
 use crate::int8::{Int8Matrix, Isa};
-use crate::pool::Helpers;
+use crate::pool;
 use crate::vector;
 
 /// A layer norm's affine parameters and epsilon.
@@ -340,10 +340,7 @@ impl Int8Transformer {
                     }) as Box<dyn FnOnce() + Send>
                 })
                 .collect();
-            match Helpers::get() {
-                Some(helpers) => helpers.run(tasks),
-                None => tasks.into_iter().for_each(|task| task()),
-            }
+            pool::run_all(tasks);
         }
         for (h, out) in outputs.chunks_exact(at.rows * hd).enumerate() {
             for (r, o) in out.chunks_exact(hd).enumerate() {
