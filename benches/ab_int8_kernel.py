@@ -68,9 +68,9 @@ def load(variant: str) -> TTS:
         tts = TTS.load(config=config, weights=weights, tokenizer=TOKENIZER, precision="int8")
         if variant == "torch-layers":
             flow_lm, mimi = tts.network.flow_lm, tts.network.mimi
-            flow_lm.transformer.int8_stack = None
-            flow_lm.flow_net.int8_velocity = None
-            mimi.decoder_transformer.transformer.int8_stack = None
+            flow_lm.transformer.native_stack = None
+            flow_lm.flow_net.native_velocity = None
+            mimi.decoder_transformer.transformer.native_stack = None
         return tts
     tts = TTS.load(config=config, weights=weights, tokenizer=TOKENIZER, precision="fp32")
     net = tts.network

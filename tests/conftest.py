@@ -31,17 +31,23 @@ def fixture_path(name: str) -> Path:
     return path
 
 
-def load_tiny(weights: str = "tiny_model.safetensors") -> TTS:
+def load_tiny(weights: str = "tiny_model.safetensors", precision: str = "fp32") -> TTS:
     return TTS.load(
         config=fixture_path("tiny_config.yaml"),
         weights=fixture_path(weights),
         tokenizer=fixture_path("tokenizer.model"),
+        precision=precision,
     )
 
 
 @pytest.fixture(scope="session")
 def tiny_tts() -> TTS:
     return load_tiny()
+
+
+@pytest.fixture(scope="session")
+def int8_tts() -> TTS:
+    return load_tiny(precision="int8")
 
 
 @pytest.fixture(scope="session")

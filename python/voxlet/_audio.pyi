@@ -6,13 +6,34 @@ class AudioError(ValueError): ...
 class KernelError(ValueError): ...
 
 
-class Int8FlowHead:
-    """FlowLM's flow head (an adaLN-modulated residual MLP) with int8 linears, evaluated in one
-    call: y = time + cond(c); h = input(x); each block (norm weight, norm bias, mlp_in, mlp_out,
-    modulation) adds gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) + shift))) with shift,
-    scale, gate = modulation(silu(y)); then final_linear(LN'(h) * (1 + scale) + shift) with
-    shift, scale = final_modulation(silu(y)), LN' without affine. The matrices are shared."""
-    def __init__(self, cond: Int8Matrix, input: Int8Matrix, blocks: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, Int8Matrix]], final_modulation: Int8Matrix, final_linear: Int8Matrix, eps: float = 1e-6) -> None: ...
+class F32Matrix:
+    """A (rows, cols) float32 matrix read in place from `weight` (C-contiguous; no copy: a torch
+    parameter's `.numpy()` view shares the model's memory), plus an optional bias (copied).
+    Products sum in float32 by fused multiply-add in a fixed order, so every instruction set,
+    thread count and row position gives the same bits. The weights must not be written while
+    a product runs."""
+    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None) -> None: ...
+
+    def apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
+        """x (..., cols) @ W.T + bias as a new (..., rows) array, as Int8Matrix.apply."""
+
+    @property
+    def cols(self) -> int:
+        """Input features."""
+
+    @property
+    def rows(self) -> int:
+        """Output features."""
+
+
+class FlowHead:
+    """FlowLM's flow head (an adaLN-modulated residual MLP) evaluated in one call, its linears all
+    int8 or all float32 matrices: y = time + cond(c); h = input(x); each block (norm weight,
+    norm bias, mlp_in, mlp_out, modulation) adds gate * mlp_out(silu(mlp_in(LN(h) * (1 +
+    scale) + shift))) with shift, scale, gate = modulation(silu(y)); then
+    final_linear(LN'(h) * (1 + scale) + shift) with shift, scale = final_modulation(silu(y)),
+    LN' without affine. The matrices are shared."""
+    def __init__(self, cond: Int8Matrix | F32Matrix, input: Int8Matrix | F32Matrix, blocks: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, Int8Matrix | F32Matrix]], final_modulation: Int8Matrix | F32Matrix, final_linear: Int8Matrix | F32Matrix, eps: float = 1e-6) -> None: ...
 
     def velocity(self, c: NDArray[np.float32], time: NDArray[np.float32], x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
         """The velocity (rows, latent) for condition rows c (rows, condition width), latent rows x
@@ -46,32 +67,6 @@ class Int8Matrix:
     @property
     def rows(self) -> int:
         """Output features."""
-
-
-class Int8Transformer:
-    """A pre-norm transformer (tanh GELU, no biases, interleaved-pair RoPE) whose linears are int8
-    matrices, advanced some positions of one sequence per `forward` call. Each layer is (norm1
-    weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2, attention
-    layer scale, feed-forward layer scale), the scales both None or both given; the matrices
-    are shared, not copied. `context`: queries see that many positions (their own included)
-    through ring caches of that many slots; None: every position, caches indexed by position."""
-    def __init__(self, layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32] | None, NDArray[np.float32] | None]], heads: int, eps: float = 1e-5, context: int | None = None) -> None: ...
-
-    @property
-    def d_model(self) -> int:
-        """Width of the rows `forward` advances."""
-
-    def forward(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None:
-        """Advances x (T rows of d_model values, C-contiguous, any shape) in place through every
-        layer at positions position..position + T, writing their rotated keys and their values
-        into each layer's caches (C-contiguous, (..., heads, slots, head_dim)); row r attends to
-        position + r and the positions before it that its window holds. `turns` holds each
-        row's rotation, [cos, sin] per pair of a head (T * head_dim values). Releases the GIL
-        once."""
-
-    @property
-    def num_layers(self) -> int:
-        """Layers, and so caches per call."""
 
 
 class PcmPipeline:
@@ -142,6 +137,33 @@ class StreamResampler:
 
     def process(self, pcm: NDArray[np.float32]) -> NDArray[np.float32]:
         """Resamples the next piece of the stream; returns the output ready so far."""
+
+
+class Transformer:
+    """A pre-norm transformer (tanh GELU, no biases, interleaved-pair RoPE) advanced some
+    positions of one sequence per `forward` call, its linears all int8 or all float32
+    matrices. Each layer is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2
+    bias, linear1, linear2, attention layer scale, feed-forward layer scale), the scales both
+    None or both given; the matrices are shared, not copied. `context`: queries see that many
+    positions (their own included) through ring caches of that many slots; None: every
+    position, caches indexed by position."""
+    def __init__(self, layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, NDArray[np.float32] | None, NDArray[np.float32] | None]], heads: int, eps: float = 1e-5, context: int | None = None) -> None: ...
+
+    @property
+    def d_model(self) -> int:
+        """Width of the rows `forward` advances."""
+
+    def forward(self, x: NDArray[np.float32], keys: list[NDArray[np.float32]], values: list[NDArray[np.float32]], position: int, turns: NDArray[np.float32], threads: int = 1) -> None:
+        """Advances x (T rows of d_model values, C-contiguous, any shape) in place through every
+        layer at positions position..position + T, writing their rotated keys and their values
+        into each layer's caches (C-contiguous, (..., heads, slots, head_dim)); row r attends to
+        position + r and the positions before it that its window holds. `turns` holds each
+        row's rotation, [cos, sin] per pair of a head (T * head_dim values). Releases the GIL
+        once."""
+
+    @property
+    def num_layers(self) -> int:
+        """Layers, and so caches per call."""
 
 
 class WavWriter:

@@ -22,6 +22,7 @@ from voxlet import hub, registry
 from voxlet.config import Environment, ModelConfig
 from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, VoiceError
+from voxlet.model.fused import fuse
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
 from voxlet.model.network import PocketTTS
 from voxlet.model.quantize import check_precision, quantize_network
@@ -134,6 +135,8 @@ class TTS:
                 release_cloning_weights(loaded.network)
             quantize_network(loaded.network)
             map_text_embedding(loaded.network, weights_path)
+        else:
+            fuse(loaded.network)
         tok = load_tokenizer(tok_path)
         return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision, weights_path)
 

@@ -1,5 +1,5 @@
-//! Bindings of voxlet-kernels: the int8 matrix and one-position transformer behind
-//! `precision="int8"`.
+//! Bindings of voxlet-kernels: int8 and float matrices, the one-call transformer and flow head
+//! over either, and the float activations and overlap-add.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use numpy::{
     PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use voxlet_kernels::{FlowBlock, Int8Layer, Isa, KvCache, LayerScale, Norm};
+use voxlet_kernels::{FlowBlock, Isa, KvCache, Layer, LayerScale, Linear, Norm};
 
 use crate::errors::KernelError;
 
@@ -103,19 +103,7 @@ impl Int8Matrix {
         x: PyReadonlyArrayDyn<'py, f32>,
         threads: usize,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
-        let shape = x.shape().to_vec();
-        if shape.last() != Some(&self.inner.cols()) {
-            return Err(KernelError::new_err(format!(
-                "apply: x {shape:?} does not end in {} columns",
-                self.inner.cols()
-            )));
-        }
-        let input = contiguous("x", &x)?;
-        let mut out_shape = shape;
-        if let Some(last) = out_shape.last_mut() {
-            *last = self.inner.rows();
-        }
-        filled(py, out_shape, |out| self.inner.matmul(input, out, threads))
+        apply(py, self.inner.as_ref(), x, threads)
     }
 
     /// dequantize(self) -> NDArray[np.float32]
@@ -152,17 +140,172 @@ impl Int8Matrix {
     }
 }
 
-/// One layer as `Int8Transformer` takes it: norm1 weight and bias, in_proj, out_proj, norm2
+/// A float array's memory, read in place: the array (and so whatever owns its buffer, a torch
+/// tensor say) stays alive as long as this does.
+struct ArrayWeights {
+    _array: Py<PyArray2<f32>>,
+    data: *const f32,
+    len: usize,
+}
+
+// SAFETY: the buffer lives as long as `_array` and is only read; F32Matrix's contract (below)
+// forbids writing to it while a product runs.
+unsafe impl Send for ArrayWeights {}
+// SAFETY: as above.
+unsafe impl Sync for ArrayWeights {}
+
+impl AsRef<[f32]> for ArrayWeights {
+    fn as_ref(&self) -> &[f32] {
+        // SAFETY: `data` points at `len` initialized floats kept alive by `_array`.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+/// F32Matrix(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None)
+///
+/// A (rows, cols) float32 matrix read in place from `weight` (C-contiguous; no copy: a torch
+/// parameter's `.numpy()` view shares the model's memory), plus an optional bias (copied).
+/// Products sum in float32 by fused multiply-add in a fixed order, so every instruction set,
+/// thread count and row position gives the same bits. The weights must not be written while
+/// a product runs.
+#[pyclass(frozen, module = "voxlet._audio")]
+pub struct F32Matrix {
+    inner: Arc<voxlet_kernels::F32Matrix>,
+}
+
+#[pymethods]
+impl F32Matrix {
+    #[new]
+    #[pyo3(signature = (weight, bias=None))]
+    fn new(
+        weight: Bound<'_, PyArray2<f32>>,
+        bias: Option<PyReadonlyArray1<'_, f32>>,
+    ) -> PyResult<Self> {
+        let (rows, cols) = (weight.shape()[0], weight.shape()[1]);
+        let data = {
+            let view = weight.readonly();
+            contiguous("weight", &view)?.as_ptr()
+        };
+        let b = bias
+            .as_ref()
+            .map(|b| contiguous("bias", b).map(<[f32]>::to_vec))
+            .transpose()?;
+        let held = ArrayWeights {
+            _array: weight.unbind(),
+            data,
+            len: rows * cols,
+        };
+        let inner = voxlet_kernels::F32Matrix::new(held, rows, cols, b).map_err(to_py)?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
+    ///
+    /// x (..., cols) @ W.T + bias as a new (..., rows) array, as Int8Matrix.apply.
+    #[pyo3(signature = (x, threads=1))]
+    fn apply<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        apply(py, self.inner.as_ref(), x, threads)
+    }
+
+    /// rows: int
+    ///
+    /// Output features.
+    #[getter]
+    fn rows(&self) -> usize {
+        self.inner.rows()
+    }
+
+    /// cols: int
+    ///
+    /// Input features.
+    #[getter]
+    fn cols(&self) -> usize {
+        self.inner.cols()
+    }
+}
+
+/// `x (..., cols) @ W^T + bias` as a new array, the GIL released for the product.
+fn apply<'py>(
+    py: Python<'py>,
+    m: &impl Linear,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    let shape = x.shape().to_vec();
+    if shape.last() != Some(&m.cols()) {
+        return Err(KernelError::new_err(format!(
+            "apply: x {shape:?} does not end in {} columns",
+            m.cols()
+        )));
+    }
+    let input = contiguous("x", &x)?;
+    let mut out_shape = shape;
+    if let Some(last) = out_shape.last_mut() {
+        *last = m.rows();
+    }
+    filled(py, out_shape, |out| m.matmul(input, out, threads))
+}
+
+/// A matrix argument: int8 or float. One transformer or flow head takes one kind.
+#[derive(FromPyObject)]
+enum MatrixArg<'py> {
+    Int8(Bound<'py, Int8Matrix>),
+    F32(Bound<'py, F32Matrix>),
+}
+
+/// The shared kernel matrix behind an argument of the kind `M`, or an error naming `what`.
+trait FromArg: Linear + Sized {
+    const KIND: &'static str;
+    fn from_arg(arg: &MatrixArg<'_>) -> Option<Arc<Self>>;
+}
+
+impl FromArg for voxlet_kernels::Int8Matrix {
+    const KIND: &'static str = "Int8Matrix";
+    fn from_arg(arg: &MatrixArg<'_>) -> Option<Arc<Self>> {
+        match arg {
+            MatrixArg::Int8(m) => Some(Arc::clone(&m.get().inner)),
+            MatrixArg::F32(_) => None,
+        }
+    }
+}
+
+impl FromArg for voxlet_kernels::F32Matrix {
+    const KIND: &'static str = "F32Matrix";
+    fn from_arg(arg: &MatrixArg<'_>) -> Option<Arc<Self>> {
+        match arg {
+            MatrixArg::F32(m) => Some(Arc::clone(&m.get().inner)),
+            MatrixArg::Int8(_) => None,
+        }
+    }
+}
+
+fn shared<M: FromArg>(what: &str, arg: &MatrixArg<'_>) -> PyResult<Arc<M>> {
+    M::from_arg(arg).ok_or_else(|| {
+        KernelError::new_err(format!(
+            "{what}: every matrix must be an {} like the first",
+            M::KIND
+        ))
+    })
+}
+
+/// One layer as `Transformer` takes it: norm1 weight and bias, in_proj, out_proj, norm2
 /// weight and bias, linear1, linear2, and the two layer scales or None.
 type LayerArgs<'py> = (
     PyReadonlyArray1<'py, f32>,
     PyReadonlyArray1<'py, f32>,
-    Bound<'py, Int8Matrix>,
-    Bound<'py, Int8Matrix>,
+    MatrixArg<'py>,
+    MatrixArg<'py>,
     PyReadonlyArray1<'py, f32>,
     PyReadonlyArray1<'py, f32>,
-    Bound<'py, Int8Matrix>,
-    Bound<'py, Int8Matrix>,
+    MatrixArg<'py>,
+    MatrixArg<'py>,
     Option<PyReadonlyArray1<'py, f32>>,
     Option<PyReadonlyArray1<'py, f32>>,
 );
@@ -175,21 +318,57 @@ fn norm(weight: &PyReadonlyArray1<'_, f32>, bias: &PyReadonlyArray1<'_, f32>, ep
     }
 }
 
-/// Int8Transformer(layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, NDArray[np.float32] | None, NDArray[np.float32] | None]], heads: int, eps: float = 1e-5, context: int | None = None)
+fn layers<M: FromArg>(args: &[LayerArgs<'_>], eps: f32) -> PyResult<Vec<Layer<M>>> {
+    let what = "Transformer";
+    args.iter()
+        .map(|(n1w, n1b, qkv, out, n2w, n2b, l1, l2, s1, s2)| {
+            let layer_scale = match (s1, s2) {
+                (None, None) => None,
+                (Some(s1), Some(s2)) => Some(LayerScale {
+                    attention: s1.as_array().to_vec(),
+                    feed_forward: s2.as_array().to_vec(),
+                }),
+                _ => {
+                    return Err(KernelError::new_err(
+                        "Transformer: give both layer scales of a layer, or neither",
+                    ))
+                }
+            };
+            Ok(Layer {
+                norm1: norm(n1w, n1b, eps),
+                in_proj: shared(what, qkv)?,
+                out_proj: shared(what, out)?,
+                norm2: norm(n2w, n2b, eps),
+                linear1: shared(what, l1)?,
+                linear2: shared(what, l2)?,
+                layer_scale,
+            })
+        })
+        .collect()
+}
+
+/// The kernel transformer over one kind of matrix.
+enum AnyTransformer {
+    Int8(voxlet_kernels::Transformer<voxlet_kernels::Int8Matrix>),
+    F32(voxlet_kernels::Transformer<voxlet_kernels::F32Matrix>),
+}
+
+/// Transformer(layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, NDArray[np.float32] | None, NDArray[np.float32] | None]], heads: int, eps: float = 1e-5, context: int | None = None)
 ///
-/// A pre-norm transformer (tanh GELU, no biases, interleaved-pair RoPE) whose linears are int8
-/// matrices, advanced some positions of one sequence per `forward` call. Each layer is (norm1
-/// weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2 bias, linear1, linear2, attention
-/// layer scale, feed-forward layer scale), the scales both None or both given; the matrices
-/// are shared, not copied. `context`: queries see that many positions (their own included)
-/// through ring caches of that many slots; None: every position, caches indexed by position.
+/// A pre-norm transformer (tanh GELU, no biases, interleaved-pair RoPE) advanced some
+/// positions of one sequence per `forward` call, its linears all int8 or all float32
+/// matrices. Each layer is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2
+/// bias, linear1, linear2, attention layer scale, feed-forward layer scale), the scales both
+/// None or both given; the matrices are shared, not copied. `context`: queries see that many
+/// positions (their own included) through ring caches of that many slots; None: every
+/// position, caches indexed by position.
 #[pyclass(frozen, module = "voxlet._audio")]
-pub struct Int8Transformer {
-    inner: voxlet_kernels::Int8Transformer,
+pub struct Transformer {
+    inner: AnyTransformer,
 }
 
 #[pymethods]
-impl Int8Transformer {
+impl Transformer {
     #[new]
     #[pyo3(signature = (layers, heads, eps=1e-5, context=None))]
     fn new(
@@ -198,33 +377,16 @@ impl Int8Transformer {
         eps: f32,
         context: Option<usize>,
     ) -> PyResult<Self> {
-        let layers = layers
-            .iter()
-            .map(|(n1w, n1b, qkv, out, n2w, n2b, l1, l2, s1, s2)| {
-                let layer_scale = match (s1, s2) {
-                    (None, None) => None,
-                    (Some(s1), Some(s2)) => Some(LayerScale {
-                        attention: s1.as_array().to_vec(),
-                        feed_forward: s2.as_array().to_vec(),
-                    }),
-                    _ => {
-                        return Err(KernelError::new_err(
-                            "Int8Transformer: give both layer scales of a layer, or neither",
-                        ))
-                    }
-                };
-                Ok(Int8Layer {
-                    norm1: norm(n1w, n1b, eps),
-                    in_proj: Arc::clone(&qkv.get().inner),
-                    out_proj: Arc::clone(&out.get().inner),
-                    norm2: norm(n2w, n2b, eps),
-                    linear1: Arc::clone(&l1.get().inner),
-                    linear2: Arc::clone(&l2.get().inner),
-                    layer_scale,
-                })
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        let inner = voxlet_kernels::Int8Transformer::new(layers, heads, context).map_err(to_py)?;
+        let inner = match layers.first().map(|l| &l.2) {
+            Some(MatrixArg::F32(_)) => AnyTransformer::F32(
+                voxlet_kernels::Transformer::new(self::layers(&layers, eps)?, heads, context)
+                    .map_err(to_py)?,
+            ),
+            _ => AnyTransformer::Int8(
+                voxlet_kernels::Transformer::new(self::layers(&layers, eps)?, heads, context)
+                    .map_err(to_py)?,
+            ),
+        };
         Ok(Self { inner })
     }
 
@@ -275,9 +437,11 @@ impl Int8Transformer {
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        py.detach(|| {
-            self.inner
-                .forward(x, &mut caches, capacity, position, turns, threads)
+        py.detach(|| match &self.inner {
+            AnyTransformer::Int8(t) => {
+                t.forward(x, &mut caches, capacity, position, turns, threads)
+            }
+            AnyTransformer::F32(t) => t.forward(x, &mut caches, capacity, position, turns, threads),
         })
         .map_err(to_py)
     }
@@ -287,7 +451,10 @@ impl Int8Transformer {
     /// Width of the rows `forward` advances.
     #[getter]
     fn d_model(&self) -> usize {
-        self.inner.d_model()
+        match &self.inner {
+            AnyTransformer::Int8(t) => t.d_model(),
+            AnyTransformer::F32(t) => t.d_model(),
+        }
     }
 
     /// num_layers: int
@@ -295,7 +462,10 @@ impl Int8Transformer {
     /// Layers, and so caches per call.
     #[getter]
     fn num_layers(&self) -> usize {
-        self.inner.num_layers()
+        match &self.inner {
+            AnyTransformer::Int8(t) => t.num_layers(),
+            AnyTransformer::F32(t) => t.num_layers(),
+        }
     }
 }
 
@@ -364,62 +534,96 @@ pub fn overlap_add<'py>(
 /// Above this many elements an activation releases the GIL while it runs.
 const DETACH_ELEMENTS: usize = 1 << 14;
 
-/// One residual block as `Int8FlowHead` takes it: norm weight and bias, mlp_in, mlp_out,
+/// One residual block as `FlowHead` takes it: norm weight and bias, mlp_in, mlp_out,
 /// modulation.
 type FlowBlockArgs<'py> = (
     PyReadonlyArray1<'py, f32>,
     PyReadonlyArray1<'py, f32>,
-    Bound<'py, Int8Matrix>,
-    Bound<'py, Int8Matrix>,
-    Bound<'py, Int8Matrix>,
+    MatrixArg<'py>,
+    MatrixArg<'py>,
+    MatrixArg<'py>,
 );
 
-fn shared(m: &Bound<'_, Int8Matrix>) -> Arc<voxlet_kernels::Int8Matrix> {
-    Arc::clone(&m.get().inner)
+/// The flow head's matrices, in `FlowHead`'s argument order.
+struct FlowHeadArgs<'a, 'py> {
+    cond: &'a MatrixArg<'py>,
+    input: &'a MatrixArg<'py>,
+    blocks: &'a [FlowBlockArgs<'py>],
+    final_modulation: &'a MatrixArg<'py>,
+    final_linear: &'a MatrixArg<'py>,
+    eps: f32,
 }
 
-/// Int8FlowHead(cond: Int8Matrix, input: Int8Matrix, blocks: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix, Int8Matrix, Int8Matrix]], final_modulation: Int8Matrix, final_linear: Int8Matrix, eps: float = 1e-6)
+impl FlowHeadArgs<'_, '_> {
+    fn build<M: FromArg>(&self) -> PyResult<voxlet_kernels::FlowHead<M>> {
+        let what = "FlowHead";
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|(w, b, mlp_in, mlp_out, modulation)| {
+                Ok(FlowBlock {
+                    norm: norm(w, b, self.eps),
+                    mlp_in: shared(what, mlp_in)?,
+                    mlp_out: shared(what, mlp_out)?,
+                    modulation: shared(what, modulation)?,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        voxlet_kernels::FlowHead::new(
+            shared(what, self.cond)?,
+            shared(what, self.input)?,
+            blocks,
+            shared(what, self.final_modulation)?,
+            shared(what, self.final_linear)?,
+            self.eps,
+        )
+        .map_err(to_py)
+    }
+}
+
+/// The kernel flow head over one kind of matrix.
+enum AnyFlowHead {
+    Int8(voxlet_kernels::FlowHead<voxlet_kernels::Int8Matrix>),
+    F32(voxlet_kernels::FlowHead<voxlet_kernels::F32Matrix>),
+}
+
+/// FlowHead(cond: Int8Matrix | F32Matrix, input: Int8Matrix | F32Matrix, blocks: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, Int8Matrix | F32Matrix]], final_modulation: Int8Matrix | F32Matrix, final_linear: Int8Matrix | F32Matrix, eps: float = 1e-6)
 ///
-/// FlowLM's flow head (an adaLN-modulated residual MLP) with int8 linears, evaluated in one
-/// call: y = time + cond(c); h = input(x); each block (norm weight, norm bias, mlp_in, mlp_out,
-/// modulation) adds gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) + shift))) with shift,
-/// scale, gate = modulation(silu(y)); then final_linear(LN'(h) * (1 + scale) + shift) with
-/// shift, scale = final_modulation(silu(y)), LN' without affine. The matrices are shared.
+/// FlowLM's flow head (an adaLN-modulated residual MLP) evaluated in one call, its linears all
+/// int8 or all float32 matrices: y = time + cond(c); h = input(x); each block (norm weight,
+/// norm bias, mlp_in, mlp_out, modulation) adds gate * mlp_out(silu(mlp_in(LN(h) * (1 +
+/// scale) + shift))) with shift, scale, gate = modulation(silu(y)); then
+/// final_linear(LN'(h) * (1 + scale) + shift) with shift, scale = final_modulation(silu(y)),
+/// LN' without affine. The matrices are shared.
 #[pyclass(frozen, module = "voxlet._audio")]
-pub struct Int8FlowHead {
-    inner: voxlet_kernels::Int8FlowHead,
+pub struct FlowHead {
+    inner: AnyFlowHead,
 }
 
 #[pymethods]
-impl Int8FlowHead {
+impl FlowHead {
     #[new]
     #[pyo3(signature = (cond, input, blocks, final_modulation, final_linear, eps=1e-6))]
     fn new(
-        cond: Bound<'_, Int8Matrix>,
-        input: Bound<'_, Int8Matrix>,
+        cond: MatrixArg<'_>,
+        input: MatrixArg<'_>,
         blocks: Vec<FlowBlockArgs<'_>>,
-        final_modulation: Bound<'_, Int8Matrix>,
-        final_linear: Bound<'_, Int8Matrix>,
+        final_modulation: MatrixArg<'_>,
+        final_linear: MatrixArg<'_>,
         eps: f32,
     ) -> PyResult<Self> {
-        let blocks = blocks
-            .iter()
-            .map(|(w, b, mlp_in, mlp_out, modulation)| FlowBlock {
-                norm: norm(w, b, eps),
-                mlp_in: shared(mlp_in),
-                mlp_out: shared(mlp_out),
-                modulation: shared(modulation),
-            })
-            .collect();
-        let inner = voxlet_kernels::Int8FlowHead::new(
-            shared(&cond),
-            shared(&input),
-            blocks,
-            shared(&final_modulation),
-            shared(&final_linear),
+        let args = FlowHeadArgs {
+            cond: &cond,
+            input: &input,
+            blocks: &blocks,
+            final_modulation: &final_modulation,
+            final_linear: &final_linear,
             eps,
-        )
-        .map_err(to_py)?;
+        };
+        let inner = match cond {
+            MatrixArg::F32(_) => AnyFlowHead::F32(args.build()?),
+            MatrixArg::Int8(_) => AnyFlowHead::Int8(args.build()?),
+        };
         Ok(Self { inner })
     }
 
@@ -442,10 +646,14 @@ impl Int8FlowHead {
             contiguous("time", &time)?,
             contiguous("x", &x)?,
         );
-        let latent = self.inner.latent();
+        let latent = match &self.inner {
+            AnyFlowHead::Int8(h) => h.latent(),
+            AnyFlowHead::F32(h) => h.latent(),
+        };
         let shape = vec![x.len() / latent, latent];
-        filled(py, shape, |out| {
-            self.inner.velocity(c, time, x, out, threads)
+        filled(py, shape, |out| match &self.inner {
+            AnyFlowHead::Int8(h) => h.velocity(c, time, x, out, threads),
+            AnyFlowHead::F32(h) => h.velocity(c, time, x, out, threads),
         })
     }
 }

@@ -458,8 +458,9 @@ fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AudioError", m.py().get_type::<AudioError>())?;
     m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
     m.add_class::<kernels::Int8Matrix>()?;
-    m.add_class::<kernels::Int8Transformer>()?;
-    m.add_class::<kernels::Int8FlowHead>()?;
+    m.add_class::<kernels::F32Matrix>()?;
+    m.add_class::<kernels::Transformer>()?;
+    m.add_class::<kernels::FlowHead>()?;
     m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_into, m)?)?;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use voxlet_kernels::{Int8Layer, Int8Matrix, Int8Transformer, Isa, KvCache, LayerScale, Norm};
+use voxlet_kernels::{Int8Matrix, Isa, KvCache, Layer, LayerScale, Linear, Norm, Transformer};
 
 fn matrix(rows: usize, cols: usize) -> Arc<Int8Matrix> {
     let w: Vec<f32> = (0..rows * cols)
@@ -22,7 +22,7 @@ fn mimi_transformer(c: &mut Criterion) {
         bias: vec![0.0; d],
         eps: 1e-5,
     };
-    let layer = || Int8Layer {
+    let layer = || Layer {
         norm1: norm(),
         in_proj: matrix(3 * d, d),
         out_proj: matrix(d, d),
@@ -34,7 +34,7 @@ fn mimi_transformer(c: &mut Criterion) {
             feed_forward: vec![0.01; d],
         }),
     };
-    let model = Int8Transformer::new(vec![layer(), layer()], heads, Some(context)).unwrap();
+    let model = Transformer::new(vec![layer(), layer()], heads, Some(context)).unwrap();
     let hd = d / heads;
     let mut group = c.benchmark_group("int8_transformer_mimi");
     for rows in [16, 64] {

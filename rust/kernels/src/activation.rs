@@ -2,7 +2,7 @@
 //! into another buffer, and the tanh GELU of its transformer, in place. The same bits on every
 //! instruction set.
 
-use crate::int8::Isa;
+use crate::isa::Isa;
 use crate::vector;
 
 /// In place: `x` where `x > 0`, else `e^x - 1` (ELU, alpha 1).

@@ -1,4 +1,4 @@
-//! The flow head of FlowLM with int8 linears, evaluated in one call: an MLP whose residual
+//! The flow head of FlowLM over int8 or float linears, evaluated in one call: an MLP whose residual
 //! blocks are modulated (adaLN) by a condition.
 //!
 //! `y = time + cond(c)`, `h = input(x)`; each block takes `shift, scale, gate` from
@@ -10,42 +10,43 @@
 use std::sync::Arc;
 
 use crate::error::{check_len, KernelError, Result};
-use crate::int8::{Int8Matrix, Isa};
+use crate::isa::Isa;
+use crate::linear::Linear;
 use crate::step::Norm;
 use crate::vector;
 
 /// One residual block's norm and matrices: `mlp_in`, `mlp_out` (dim, dim) and `modulation`
 /// (3 dim, dim): shift, scale and gate stacked.
-#[derive(Debug, Clone)]
-pub struct FlowBlock {
+#[derive(Debug)]
+pub struct FlowBlock<M: Linear> {
     pub norm: Norm,
-    pub mlp_in: Arc<Int8Matrix>,
-    pub mlp_out: Arc<Int8Matrix>,
-    pub modulation: Arc<Int8Matrix>,
+    pub mlp_in: Arc<M>,
+    pub mlp_out: Arc<M>,
+    pub modulation: Arc<M>,
 }
 
 /// The flow head's matrices, checked to fit together.
-#[derive(Debug, Clone)]
-pub struct Int8FlowHead {
-    cond: Arc<Int8Matrix>,
-    input: Arc<Int8Matrix>,
-    blocks: Vec<FlowBlock>,
+#[derive(Debug)]
+pub struct FlowHead<M: Linear> {
+    cond: Arc<M>,
+    input: Arc<M>,
+    blocks: Vec<FlowBlock<M>>,
     /// (2 dim, dim): shift and scale of the final layer.
-    final_modulation: Arc<Int8Matrix>,
-    final_linear: Arc<Int8Matrix>,
+    final_modulation: Arc<M>,
+    final_linear: Arc<M>,
     /// The final norm: no affine parameters (ones and zeros).
     final_norm: Norm,
 }
 
-impl Int8FlowHead {
+impl<M: Linear> FlowHead<M> {
     /// `cond` (dim, condition width), `input` (dim, latent), blocks as above, `final_modulation`
     /// (2 dim, dim) and `final_linear` (latent, dim); `final_eps` is the final norm's epsilon.
     pub fn new(
-        cond: Arc<Int8Matrix>,
-        input: Arc<Int8Matrix>,
-        blocks: Vec<FlowBlock>,
-        final_modulation: Arc<Int8Matrix>,
-        final_linear: Arc<Int8Matrix>,
+        cond: Arc<M>,
+        input: Arc<M>,
+        blocks: Vec<FlowBlock<M>>,
+        final_modulation: Arc<M>,
+        final_linear: Arc<M>,
         final_eps: f32,
     ) -> Result<Self> {
         let dim = cond.rows();
@@ -125,9 +126,9 @@ impl Int8FlowHead {
     }
 
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn velocity_avx2(
         &self,
         c: &[f32],

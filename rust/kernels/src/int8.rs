@@ -9,7 +9,8 @@
 //! the same bits; only the final scaling is float (`acc * (x_scale * w_scale) + bias`).
 
 use crate::error::{check_len, KernelError, Result};
-use crate::pool;
+use crate::isa::Isa;
+use crate::linear::{check_product, split_rows, Linear};
 use crate::portable;
 
 /// Rows are stored padded with zeros to a multiple of this many columns (one AVX2 register).
@@ -18,55 +19,6 @@ pub const BLOCK: usize = 32;
 /// Rows are stored in interleaved groups of this many: block 0 of rows 0..4, block 1 of rows
 /// 0..4, ... so a kernel reading four rows at once reads memory in one sequential stream.
 pub const GROUP: usize = 4;
-
-/// Below this many multiply-adds per thread a call runs on the calling thread only: waking a
-/// helper costs more. One activation row is bound by reading the weights, and a second thread
-/// adds memory bandwidth sooner than it adds arithmetic to several rows.
-const MIN_MACS_PER_THREAD: usize = 1 << 21;
-const MIN_MACS_PER_THREAD_ONE_ROW: usize = 1 << 19;
-
-/// The instruction set a call runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    /// Plain Rust, any target.
-    Portable,
-    /// x86-64 AVX2 (`vpmaddubsw`), picked at run time where the CPU has it.
-    Avx2,
-}
-
-impl Isa {
-    /// The fastest instruction set this CPU supports.
-    pub fn best() -> Self {
-        if Self::Avx2.is_supported() {
-            Self::Avx2
-        } else {
-            Self::Portable
-        }
-    }
-
-    /// Whether this CPU can run the instruction set.
-    pub fn is_supported(self) -> bool {
-        match self {
-            Self::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(not(target_arch = "x86_64"))]
-            Self::Avx2 => false,
-        }
-    }
-
-    /// An error naming the instruction set if this CPU cannot run it.
-    pub(crate) fn require(self) -> Result<()> {
-        if self.is_supported() {
-            Ok(())
-        } else {
-            Err(KernelError::InvalidArgument {
-                what: "instruction set",
-                value: format!("{self:?} is not supported by this CPU"),
-            })
-        }
-    }
-}
 
 /// A `(rows, cols)` float matrix stored as int8 with one scale per row, plus an optional bias.
 #[derive(Debug, Clone)]
@@ -250,16 +202,6 @@ impl Int8Matrix {
         })
     }
 
-    /// Output features.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Input features.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
     /// Bytes held: int8 values (padded rows), scales and bias.
     pub fn nbytes(&self) -> usize {
         self.data.len()
@@ -276,43 +218,6 @@ impl Int8Matrix {
             );
         }
         out
-    }
-
-    /// `out (m, rows) = x (m, cols) @ W^T + bias` on the fastest instruction set, using up to
-    /// `threads` threads (the calling one included) when the product is large enough to pay.
-    pub fn matmul(&self, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
-        self.matmul_on(Isa::best(), x, out, threads)
-    }
-
-    /// [`Int8Matrix::matmul`] on a chosen instruction set (for tests and benchmarks).
-    pub fn matmul_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
-        if !x.len().is_multiple_of(self.cols) {
-            return Err(KernelError::ShapeMismatch {
-                what: "activations (a multiple of cols)",
-                expected: x.len().div_ceil(self.cols) * self.cols,
-                actual: x.len(),
-            });
-        }
-        let m = x.len() / self.cols;
-        check_len("output", m * self.rows, out.len())?;
-        isa.require()?;
-        if m == 0 {
-            return Ok(());
-        }
-        let q = quantize_rows(x, m, self.cols, self.stride);
-        let work = m * self.rows * self.cols;
-        let least = if m == 1 {
-            MIN_MACS_PER_THREAD_ONE_ROW
-        } else {
-            MIN_MACS_PER_THREAD
-        };
-        let threads = threads.clamp(1, (work / least).max(1));
-        if threads == 1 {
-            self.accumulate(isa, &q, 0..self.rows, out);
-        } else {
-            self.accumulate_parallel(isa, &q, threads, out);
-        }
-        Ok(())
     }
 
     /// Outputs for weight rows `span` (starting at a group) of every activation row, into
@@ -343,30 +248,25 @@ impl Int8Matrix {
             Isa::Avx2 => unreachable!("matmul_on checks support first"),
         }
     }
+}
 
-    /// Weight rows split into one span per thread, the calling thread taking the first.
-    fn accumulate_parallel(&self, isa: Isa, q: &QuantizedRows, threads: usize, out: &mut [f32]) {
-        let m = q.scales.len();
-        let per = self.rows.div_ceil(threads).div_ceil(GROUP) * GROUP;
-        let spans: Vec<_> = (0..self.rows)
-            .step_by(per)
-            .map(|s| s..(s + per).min(self.rows))
-            .collect();
-        let mut parts: Vec<Vec<f32>> = spans.iter().map(|s| vec![0.0; m * s.len()]).collect();
-        let tasks: Vec<Box<dyn FnOnce() + Send + '_>> = parts
-            .iter_mut()
-            .zip(&spans)
-            .map(|(part, span)| {
-                let span = span.clone();
-                Box::new(move || self.accumulate(isa, q, span, part)) as Box<dyn FnOnce() + Send>
-            })
-            .collect();
-        pool::run_all(tasks);
-        for (span, part) in spans.iter().zip(parts) {
-            for r in 0..m {
-                out[r * self.rows + span.start..r * self.rows + span.end]
-                    .copy_from_slice(&part[r * span.len()..(r + 1) * span.len()]);
-            }
+impl Linear for Int8Matrix {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn matmul_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
+        let m = check_product(isa, self.rows, self.cols, x, out)?;
+        if m == 0 {
+            return Ok(());
         }
+        let q = quantize_rows(x, m, self.cols, self.stride);
+        let part = |span, out: &mut [f32]| self.accumulate(isa, &q, span, out);
+        split_rows(self.rows, self.cols, m, threads, GROUP, out, part);
+        Ok(())
     }
 }

@@ -2,8 +2,13 @@
 
 pub mod activation;
 pub mod error;
+pub mod float;
+#[cfg(target_arch = "x86_64")]
+mod float_x86;
 pub mod flow_head;
 pub mod int8;
+mod isa;
+mod linear;
 pub mod overlap;
 mod pool;
 mod portable;
@@ -13,7 +18,10 @@ mod vector;
 mod x86;
 
 pub use error::{KernelError, Result};
-pub use flow_head::{FlowBlock, Int8FlowHead};
-pub use int8::{Int8Matrix, Isa};
+pub use float::F32Matrix;
+pub use flow_head::{FlowBlock, FlowHead};
+pub use int8::Int8Matrix;
+pub use isa::Isa;
+pub use linear::Linear;
 pub use overlap::Overlap;
-pub use step::{Int8Layer, Int8Transformer, KvCache, LayerScale, Norm};
+pub use step::{KvCache, Layer, LayerScale, Norm, Transformer};

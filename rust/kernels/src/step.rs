@@ -1,4 +1,4 @@
-//! A pre-norm transformer with int8 linears, advanced by some positions of one sequence in one
+//! A pre-norm transformer over int8 or float linears, advanced by some positions of one sequence in one
 //! call: FlowLM's step and text prefill, and Mimi's decoder transformer, without a framework
 //! operation per norm, rotation or attention.
 //!
@@ -15,7 +15,8 @@
 use std::sync::Arc;
 
 use crate::error::{check_len, KernelError, Result};
-use crate::int8::{Int8Matrix, Isa};
+use crate::isa::Isa;
+use crate::linear::Linear;
 use crate::pool;
 use crate::vector;
 
@@ -35,15 +36,15 @@ pub struct LayerScale {
 }
 
 /// One layer's weights. Matrices are shared (`Arc`) with whoever else multiplies by them.
-#[derive(Debug, Clone)]
-pub struct Int8Layer {
+#[derive(Debug)]
+pub struct Layer<M: Linear> {
     pub norm1: Norm,
     /// `(3 d, d)`: queries, keys, values stacked.
-    pub in_proj: Arc<Int8Matrix>,
-    pub out_proj: Arc<Int8Matrix>,
+    pub in_proj: Arc<M>,
+    pub out_proj: Arc<M>,
     pub norm2: Norm,
-    pub linear1: Arc<Int8Matrix>,
-    pub linear2: Arc<Int8Matrix>,
+    pub linear1: Arc<M>,
+    pub linear2: Arc<M>,
     pub layer_scale: Option<LayerScale>,
 }
 
@@ -54,9 +55,9 @@ pub struct KvCache<'a> {
 }
 
 /// The layers of a transformer, its head count and attention context, checked to fit together.
-#[derive(Debug, Clone)]
-pub struct Int8Transformer {
-    layers: Vec<Int8Layer>,
+#[derive(Debug)]
+pub struct Transformer<M: Linear> {
+    layers: Vec<Layer<M>>,
     d_model: usize,
     heads: usize,
     ffn: usize,
@@ -77,12 +78,12 @@ struct Scratch {
     hidden: Vec<f32>,
 }
 
-impl Int8Transformer {
+impl<M: Linear> Transformer<M> {
     /// Checks that every layer has the shapes of a `d_model`-wide transformer with `heads`
     /// heads of even width (pairs for the rotation) and one feed-forward width. `context`: how
     /// many positions a query sees (its own included) through a ring cache of that many slots,
     /// or None for every position since the start.
-    pub fn new(layers: Vec<Int8Layer>, heads: usize, context: Option<usize>) -> Result<Self> {
+    pub fn new(layers: Vec<Layer<M>>, heads: usize, context: Option<usize>) -> Result<Self> {
         if context == Some(0) {
             return Err(KernelError::InvalidArgument {
                 what: "context",
@@ -161,7 +162,7 @@ impl Int8Transformer {
         self.forward_on(Isa::best(), x, caches, capacity, position, turns, threads)
     }
 
-    /// [`Int8Transformer::forward`] on a chosen instruction set (for tests and benchmarks).
+    /// [`Transformer::forward`] on a chosen instruction set (for tests and benchmarks).
     #[allow(clippy::too_many_arguments)]
     pub fn forward_on(
         &self,
@@ -220,9 +221,9 @@ impl Int8Transformer {
     }
 
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn forward_avx2(
         &self,
         x: &mut [f32],
@@ -420,9 +421,9 @@ fn attend_head(isa: Isa, job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at:
 }
 
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn attend_head_avx2(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
     attend_head_with(job, qkv, d, hd, at);
 }

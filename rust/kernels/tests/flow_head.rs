@@ -3,7 +3,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{snr_db, values};
-use voxlet_kernels::{FlowBlock, Int8FlowHead, Int8Matrix, KernelError, Norm};
+use voxlet_kernels::{FlowBlock, FlowHead, Int8Matrix, KernelError, Linear, Norm};
 
 const COND: usize = 40;
 const DIM: usize = 24;
@@ -19,7 +19,7 @@ fn matrix(rows: usize, cols: usize, seed: u64) -> Arc<Int8Matrix> {
     Arc::new(Int8Matrix::quantize(&w, rows, cols, Some(&b)).unwrap())
 }
 
-fn block(seed: u64) -> FlowBlock {
+fn block(seed: u64) -> FlowBlock<Int8Matrix> {
     FlowBlock {
         norm: Norm {
             weight: values(DIM, seed).iter().map(|v| 1.0 + 0.2 * v).collect(),
@@ -32,8 +32,8 @@ fn block(seed: u64) -> FlowBlock {
     }
 }
 
-fn head() -> Int8FlowHead {
-    Int8FlowHead::new(
+fn head() -> FlowHead<Int8Matrix> {
+    FlowHead::new(
         matrix(DIM, COND, 1),
         matrix(DIM, LATENT, 2),
         (0..BLOCKS as u64).map(|i| block(10 * (i + 1))).collect(),
@@ -80,7 +80,8 @@ fn modulate(h: &[f64], weight: Option<&Norm>, shift: &[f64], scale: &[f64]) -> V
 /// One row in f64 with the dequantized weights and unquantized activations.
 fn reference(c: &[f32], time: &[f32], x: &[f32]) -> Vec<f64> {
     let to64 = |v: &[f32]| v.iter().map(|&a| f64::from(a)).collect::<Vec<_>>();
-    let head_blocks: Vec<FlowBlock> = (0..BLOCKS as u64).map(|i| block(10 * (i + 1))).collect();
+    let head_blocks: Vec<FlowBlock<Int8Matrix>> =
+        (0..BLOCKS as u64).map(|i| block(10 * (i + 1))).collect();
     let mut y = f64_linear(&matrix(DIM, COND, 1), 1, &to64(c));
     y.iter_mut()
         .zip(time)
@@ -148,7 +149,7 @@ fn refuses_inputs_that_do_not_fit() {
             ..
         })
     ));
-    let bad = Int8FlowHead::new(
+    let bad = FlowHead::new(
         matrix(DIM, COND, 1),
         matrix(DIM, LATENT, 2),
         vec![block(10)],

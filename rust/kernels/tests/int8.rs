@@ -1,23 +1,7 @@
 mod common;
 
-use common::{snr_db, values};
-use voxlet_kernels::{Int8Matrix, Isa, KernelError};
-
-fn float_matmul(x: &[f32], w: &[f32], bias: Option<&[f32]>, rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = Vec::new();
-    for xr in x.chunks_exact(cols) {
-        for (n, wr) in w.chunks_exact(cols).enumerate() {
-            let dot: f64 = xr
-                .iter()
-                .zip(wr)
-                .map(|(&a, &b)| f64::from(a) * f64::from(b))
-                .sum();
-            out.push(dot as f32 + bias.map_or(0.0, |b| b[n]));
-        }
-    }
-    assert_eq!(out.len(), x.len() / cols * rows);
-    out
-}
+use common::{float_matmul, snr_db, values};
+use voxlet_kernels::{Int8Matrix, Isa, KernelError, Linear};
 
 fn run(mat: &Int8Matrix, isa: Isa, x: &[f32], threads: usize) -> Vec<f32> {
     let mut out = vec![0.0; x.len() / mat.cols() * mat.rows()];

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use common::{snr_db, values};
 use voxlet_kernels::{
-    Int8Layer, Int8Matrix, Int8Transformer, Isa, KernelError, KvCache, LayerScale, Norm,
+    F32Matrix, Int8Matrix, Isa, KernelError, KvCache, Layer, LayerScale, Linear, Norm, Transformer,
 };
 
 const D: usize = 64;
@@ -19,12 +19,44 @@ const CONTEXT: usize = 37;
 /// Keys and values of every layer.
 type Caches<T> = Vec<(Vec<T>, Vec<T>)>;
 
-fn matrix(rows: usize, cols: usize, seed: u64) -> Arc<Int8Matrix> {
+/// The matrix kinds a transformer runs on, as these tests build and read them.
+trait TestMatrix: Linear + Sized {
+    fn build(w: Vec<f32>, rows: usize, cols: usize) -> Self;
+    /// The float weights the matrix stands for, row-major.
+    fn floats(&self) -> Vec<f32>;
+    /// How close a transformer over it stays to the f64 reference, in dB.
+    const MIN_SNR_DB: f64;
+}
+
+impl TestMatrix for Int8Matrix {
+    fn build(w: Vec<f32>, rows: usize, cols: usize) -> Self {
+        Int8Matrix::quantize(&w, rows, cols, None).unwrap()
+    }
+    fn floats(&self) -> Vec<f32> {
+        self.dequantize()
+    }
+    // the only difference is the quantization of each linear's input (8-bit for one row,
+    // 7-bit for several)
+    const MIN_SNR_DB: f64 = 30.0;
+}
+
+impl TestMatrix for F32Matrix {
+    fn build(w: Vec<f32>, rows: usize, cols: usize) -> Self {
+        F32Matrix::new(w, rows, cols, None).unwrap()
+    }
+    fn floats(&self) -> Vec<f32> {
+        self.weight().to_vec()
+    }
+    // float32 rounding only
+    const MIN_SNR_DB: f64 = 120.0;
+}
+
+fn matrix<M: TestMatrix>(rows: usize, cols: usize, seed: u64) -> Arc<M> {
     let w: Vec<f32> = values(rows * cols, seed)
         .iter()
         .map(|v| v / (cols as f32).sqrt())
         .collect();
-    Arc::new(Int8Matrix::quantize(&w, rows, cols, None).unwrap())
+    Arc::new(M::build(w, rows, cols))
 }
 
 fn vector(seed: u64, centre: f32, spread: f32) -> Vec<f32> {
@@ -42,8 +74,8 @@ fn norm(seed: u64) -> Norm {
     }
 }
 
-fn layer(seed: u64, scaled: bool) -> Int8Layer {
-    Int8Layer {
+fn layer<M: TestMatrix>(seed: u64, scaled: bool) -> Layer<M> {
+    Layer {
         norm1: norm(seed),
         in_proj: matrix(3 * D, D, seed + 2),
         out_proj: matrix(D, D, seed + 3),
@@ -89,13 +121,13 @@ impl Kind {
     }
 }
 
-fn layers(kind: Kind) -> Vec<Int8Layer> {
+fn layers<M: TestMatrix>(kind: Kind) -> Vec<Layer<M>> {
     let scaled = matches!(kind, Kind::Ring);
     (0..LAYERS as u64).map(|i| layer(100 * i, scaled)).collect()
 }
 
-fn model(kind: Kind) -> Int8Transformer {
-    Int8Transformer::new(layers(kind), HEADS, kind.context()).unwrap()
+fn model<M: TestMatrix>(kind: Kind) -> Transformer<M> {
+    Transformer::new(layers(kind), HEADS, kind.context()).unwrap()
 }
 
 /// Rotation of one position: [cos, sin] per pair of a head.
@@ -139,8 +171,8 @@ fn input(rows: usize) -> Vec<f32> {
     values(rows * D, 7).iter().map(|v| 3.0 * v).collect()
 }
 
-fn run(
-    model: &Int8Transformer,
+fn run<M: TestMatrix>(
+    model: &Transformer<M>,
     kind: Kind,
     isa: Isa,
     threads: usize,
@@ -179,8 +211,8 @@ fn f64_layer_norm(x: &[f64], n: &Norm) -> Vec<f64> {
         .collect()
 }
 
-fn f64_linear(m: &Int8Matrix, x: &[f64]) -> Vec<f64> {
-    m.dequantize()
+fn f64_linear<M: TestMatrix>(m: &Arc<M>, x: &[f64]) -> Vec<f64> {
+    m.floats()
         .chunks_exact(m.cols())
         .map(|row| row.iter().zip(x).map(|(&w, v)| f64::from(w) * v).sum())
         .collect()
@@ -198,9 +230,9 @@ type History = Vec<Vec<(usize, Vec<f64>, Vec<f64>)>>;
 /// One position through the layers in f64, with the dequantized weights and unquantized
 /// activations, appending its keys and values to the histories; a query sees every earlier
 /// position, or (ring) those less than CONTEXT before it.
-fn reference_row(kind: Kind, p: usize, x: &mut [f64], histories: &mut [History]) {
+fn reference_row<M: TestMatrix>(kind: Kind, p: usize, x: &mut [f64], histories: &mut [History]) {
     let turn: Vec<f64> = turns(p).iter().map(|&v| f64::from(v)).collect();
-    for (layer, history) in layers(kind).iter().zip(histories.iter_mut()) {
+    for (layer, history) in layers::<M>(kind).iter().zip(histories.iter_mut()) {
         let qkv = f64_linear(&layer.in_proj, &f64_layer_norm(x, &layer.norm1));
         let rotate = |v: &[f64]| -> Vec<f64> {
             v.chunks_exact(2)
@@ -255,7 +287,7 @@ fn reference_row(kind: Kind, p: usize, x: &mut [f64], histories: &mut [History])
 }
 
 /// `rows` positions from `position`, one after another (causal attention is exactly that).
-fn reference(kind: Kind, position: usize, rows: usize) -> (Vec<f64>, Vec<History>) {
+fn reference<M: TestMatrix>(kind: Kind, position: usize, rows: usize) -> (Vec<f64>, Vec<History>) {
     let mut x: Vec<f64> = input(rows).iter().map(|&v| f64::from(v)).collect();
     let to64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
     let mut histories: Vec<History> = (0..LAYERS)
@@ -270,7 +302,7 @@ fn reference(kind: Kind, position: usize, rows: usize) -> (Vec<f64>, Vec<History
         })
         .collect();
     for (r, row) in x.chunks_exact_mut(D).enumerate() {
-        reference_row(kind, position + r, row, &mut histories);
+        reference_row::<M>(kind, position + r, row, &mut histories);
     }
     (x, histories)
 }
@@ -279,17 +311,15 @@ fn as_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
-fn check_against_reference(kind: Kind, cases: &[(usize, usize)]) {
-    let model = model(kind);
+fn check_against_reference<M: TestMatrix>(kind: Kind, cases: &[(usize, usize)]) {
+    let model = model::<M>(kind);
     for &(position, rows) in cases {
         for threads in [1, 2] {
             let (x, kv) = run(&model, kind, Isa::best(), threads, position, rows);
-            let (want_x, histories) = reference(kind, position, rows);
-            // the only difference is the quantization of each linear's input (8-bit for one
-            // row, 7-bit for several)
+            let (want_x, histories) = reference::<M>(kind, position, rows);
             let snr = snr_db(&as_f32(&want_x), &x);
             assert!(
-                snr > 30.0,
+                snr > M::MIN_SNR_DB,
                 "{kind:?}: {rows} rows at {position}: SNR {snr:.1} dB"
             );
             for ((k, v), history) in kv.iter().zip(&histories) {
@@ -308,8 +338,8 @@ fn check_against_reference(kind: Kind, cases: &[(usize, usize)]) {
                                 assert_eq!(v[at..at + HD], as_f32(value)[..]);
                             }
                             Some((_, key, value)) => {
-                                assert!(snr_db(&as_f32(key), &k[at..at + HD]) > 30.0);
-                                assert!(snr_db(&as_f32(value), &v[at..at + HD]) > 30.0);
+                                assert!(snr_db(&as_f32(key), &k[at..at + HD]) > M::MIN_SNR_DB);
+                                assert!(snr_db(&as_f32(value), &v[at..at + HD]) > M::MIN_SNR_DB);
                             }
                         }
                     }
@@ -319,40 +349,49 @@ fn check_against_reference(kind: Kind, cases: &[(usize, usize)]) {
     }
 }
 
+const LINEAR_CASES: [(usize, usize); 7] = [
+    (0, 1),
+    (1, 1),
+    (5, 1),
+    (CAPACITY - 1, 1),
+    (0, 4),
+    (3, 5),
+    (CAPACITY - 3, 3),
+];
+
+// before the ring is full, as it fills, long after, and more rows than the context
+const RING_CASES: [(usize, usize); 8] = [
+    (0, 1),
+    (2, 2),
+    (3, 4),
+    (4, 1),
+    (11, 1),
+    (17, 3),
+    (0, 8),
+    (9, 12),
+];
+
 #[test]
 fn every_position_close_to_a_float_reference() {
-    let cases = [
-        (0, 1),
-        (1, 1),
-        (5, 1),
-        (CAPACITY - 1, 1),
-        (0, 4),
-        (3, 5),
-        (CAPACITY - 3, 3),
-    ];
-    check_against_reference(Kind::Linear, &cases);
+    check_against_reference::<Int8Matrix>(Kind::Linear, &LINEAR_CASES);
+    check_against_reference::<F32Matrix>(Kind::Linear, &LINEAR_CASES);
 }
 
 #[test]
 fn ring_with_layer_scale_close_to_a_float_reference() {
-    // before the ring is full, as it fills, long after, and more rows than the context
-    let cases = [
-        (0, 1),
-        (2, 2),
-        (3, 4),
-        (4, 1),
-        (11, 1),
-        (17, 3),
-        (0, 8),
-        (9, 12),
-    ];
-    check_against_reference(Kind::Ring, &cases);
+    check_against_reference::<Int8Matrix>(Kind::Ring, &RING_CASES);
+    check_against_reference::<F32Matrix>(Kind::Ring, &RING_CASES);
 }
 
 #[test]
 fn same_bits_on_every_instruction_set_and_thread_count() {
+    same_bits::<Int8Matrix>();
+    same_bits::<F32Matrix>();
+}
+
+fn same_bits<M: TestMatrix>() {
     for kind in [Kind::Linear, Kind::Ring] {
-        let model = model(kind);
+        let model = model::<M>(kind);
         for rows in [1, 4] {
             let (x, kv) = run(&model, kind, Isa::Portable, 1, 6, rows);
             for isa in [Isa::Portable, Isa::Avx2]
@@ -375,7 +414,7 @@ fn same_bits_on_every_instruction_set_and_thread_count() {
 
 #[test]
 fn refuses_inputs_that_do_not_fit() {
-    let model = model(Kind::Linear);
+    let model = model::<Int8Matrix>(Kind::Linear);
     let mut kv = caches(Kind::Linear, 0);
     let mut views: Vec<KvCache> = kv
         .iter_mut()
@@ -426,7 +465,7 @@ fn refuses_inputs_that_do_not_fit() {
             ..
         })
     ));
-    let ring = self::model(Kind::Ring);
+    let ring = self::model::<Int8Matrix>(Kind::Ring);
     let not_the_context = ring.forward(&mut x, &mut views, CAPACITY, 0, &t, 1);
     assert_eq!(
         not_the_context,
@@ -437,14 +476,16 @@ fn refuses_inputs_that_do_not_fit() {
         })
     );
 
-    assert!(Int8Transformer::new(vec![], HEADS, None).is_err());
-    assert!(Int8Transformer::new(layers(Kind::Linear), HEADS, Some(0)).is_err());
-    assert!(Int8Transformer::new(layers(Kind::Linear), 3, None).is_err()); // 64 / 3
-    assert!(Int8Transformer::new(layers(Kind::Linear), 64, None).is_err()); // width 1: no pairs
+    assert!(Transformer::<Int8Matrix>::new(vec![], HEADS, None).is_err());
+    let layers = layers::<Int8Matrix>;
+    assert!(Transformer::new(layers(Kind::Linear), HEADS, Some(0)).is_err());
+    assert!(Transformer::new(layers(Kind::Linear), 3, None).is_err()); // 64 / 3
+    assert!(Transformer::new(layers(Kind::Linear), 64, None).is_err()); // width 1: no pairs
+    let layer = layer::<Int8Matrix>;
     let mut bad = layer(0, false);
     bad.linear2 = matrix(D, FFN + 1, 5);
     assert_eq!(
-        Int8Transformer::new(vec![layer(0, false), bad], HEADS, None).unwrap_err(),
+        Transformer::new(vec![layer(0, false), bad], HEADS, None).unwrap_err(),
         KernelError::ShapeMismatch {
             what: "linear2 cols",
             expected: FFN,
@@ -453,5 +494,5 @@ fn refuses_inputs_that_do_not_fit() {
     );
     let mut short_scale = layer(0, true);
     short_scale.layer_scale.as_mut().unwrap().feed_forward.pop();
-    assert!(Int8Transformer::new(vec![short_scale], HEADS, Some(CONTEXT)).is_err());
+    assert!(Transformer::new(vec![short_scale], HEADS, Some(CONTEXT)).is_err());
 }

@@ -2,7 +2,7 @@
 
 y = cond_embed(c) + (T_s(s) + T_t(t)) / 2; x -> input_proj -> res-blocks -> final layer.
 The time embedders end in a norm that divides by the *unbiased* variance without centring x.
-In int8 mode `voxlet.model.quantize` sets `.int8_velocity`: the whole MLP in one native call.
+`voxlet.model.fused` sets `.native_velocity`: the whole MLP in one native call.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class FlowNet(nn.Module):
         self.res_blocks = nn.ModuleList(ResBlock(dim) for _ in range(depth))
         self.final_layer = FinalLayer(dim, latent_dim)
         self._time_cache: dict[tuple[float, float], torch.Tensor] = {}
-        self.int8_velocity: NativeVelocity | None = None
+        self.native_velocity: NativeVelocity | None = None
 
     def time_embedding(self, s: float, t: float) -> torch.Tensor:
         """(T_s(s) + T_t(t)) / 2 for scalar times, (1, dim); cached, as decoding reuses the same
@@ -98,8 +98,8 @@ class FlowNet(nn.Module):
 
     def velocity(self, c: torch.Tensor, s: float, t: float, x: torch.Tensor) -> torch.Tensor:
         """As forward, with scalar times shared by the batch."""
-        if self.int8_velocity is not None:
-            return self.int8_velocity(c, self.time_embedding(s, t), x)
+        if self.native_velocity is not None:
+            return self.native_velocity(c, self.time_embedding(s, t), x)
         return self._run(self.time_embedding(s, t) + self.cond_embed(c), x)
 
     def forward(

@@ -1,8 +1,8 @@
 """Pre-norm causal transformer: x + ls1*Attn(LN1(x)), then x + ls2*FFN(LN2(x)); tanh GELU.
 
 LayerScale (`layer_scale_{1,2}.scale`) exists only in Mimi's transformers. No linear has a bias.
-In int8 mode `voxlet.model.quantize` may set `.int8_stack` on a transformer: a native call that
-advances the whole stack by some positions of one sequence, used whenever the batch is one.
+`voxlet.model.fused` may set `.native_stack` on a transformer: a native call that advances the
+whole stack by some positions of one sequence, used whenever the batch is one.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Transformer(nn.Module):
             TransformerLayer(d_model, num_heads, ffn_dim, max_period, context, layer_scale)
             for _ in range(num_layers)
         )
-        self.int8_stack: NativeStack | None = None
+        self.native_stack: NativeStack | None = None
 
     def attention(self, i: int) -> SelfAttention:
         return cast(TransformerLayer, self.layers[i]).self_attn
@@ -78,8 +78,8 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor, state: list) -> torch.Tensor:
         attn = self.attention(0)  # every layer is at the same positions: one set of RoPE turns
         turns = rotation(state[0].offset, x.shape[1], attn.head_dim, attn.max_period)
-        if self.int8_stack is not None and x.shape[0] == 1:
-            return self.int8_stack(x, state, turns)
+        if self.native_stack is not None and x.shape[0] == 1:
+            return self.native_stack(x, state, turns)
         for layer, cache in zip(self.layers, state, strict=True):
             x = layer(x, cache, turns)
         return x

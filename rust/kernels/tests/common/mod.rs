@@ -25,3 +25,26 @@ pub fn snr_db(reference: &[f32], test: &[f32]) -> f64 {
         .sum();
     10.0 * (signal / noise).log10()
 }
+
+/// `x (m, cols) @ w^T + bias` summed in f64 and rounded once.
+pub fn float_matmul(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    rows: usize,
+    cols: usize,
+) -> Vec<f32> {
+    let mut out = Vec::new();
+    for xr in x.chunks_exact(cols) {
+        for (n, wr) in w.chunks_exact(cols).enumerate() {
+            let dot: f64 = xr
+                .iter()
+                .zip(wr)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            out.push(dot as f32 + bias.map_or(0.0, |b| b[n]));
+        }
+    }
+    assert_eq!(out.len(), x.len() / cols * rows);
+    out
+}

@@ -1,0 +1,140 @@
+//! Float weights times float activations: `out = x @ W^T + bias`, in float32 throughout.
+//!
+//! Every output is summed in one fixed order, the same on every instruction set: eight partial
+//! sums, lane j taking columns j, j + 8, j + 16, ... by fused multiply-add, then combined as
+//! `((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))`, then the columns past the last multiple
+//! of eight by fused multiply-add in order, then the bias. An activation row gives the same
+//! bits alone or among others, on any thread count.
+//!
+//! The matrix reads its row-major weights where the caller keeps them (a framework's tensor,
+//! say), so the float model is not held twice.
+
+use std::fmt;
+
+use crate::error::{check_len, KernelError, Result};
+use crate::isa::Isa;
+use crate::linear::{check_product, split_rows, Linear};
+
+/// Weight rows one kernel pass reads together (each a sequential stream).
+pub(crate) const ROWS_PER_PASS: usize = 4;
+
+/// A `(rows, cols)` float matrix over row-major weights held by whoever built it, plus an
+/// optional bias.
+pub struct F32Matrix {
+    rows: usize,
+    cols: usize,
+    weight: Box<dyn AsRef<[f32]> + Send + Sync>,
+    bias: Option<Vec<f32>>,
+}
+
+impl fmt::Debug for F32Matrix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("F32Matrix")
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("bias", &self.bias.is_some())
+            .finish()
+    }
+}
+
+impl F32Matrix {
+    /// A matrix over `weight`, row-major `(rows, cols)`; the weights are read, not copied.
+    pub fn new(
+        weight: impl AsRef<[f32]> + Send + Sync + 'static,
+        rows: usize,
+        cols: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        for (what, n) in [("rows", rows), ("cols", cols)] {
+            if n == 0 {
+                return Err(KernelError::InvalidArgument {
+                    what,
+                    value: "0".into(),
+                });
+            }
+        }
+        check_len("weight", rows * cols, weight.as_ref().len())?;
+        if let Some(b) = &bias {
+            check_len("bias", rows, b.len())?;
+        }
+        Ok(Self {
+            rows,
+            cols,
+            weight: Box::new(weight),
+            bias,
+        })
+    }
+
+    /// The row-major weights.
+    pub fn weight(&self) -> &[f32] {
+        (*self.weight).as_ref()
+    }
+
+    /// Outputs for weight rows `span` of every activation row, into `out (m, span.len())`.
+    fn accumulate(&self, isa: Isa, x: &[f32], span: std::ops::Range<usize>, out: &mut [f32]) {
+        let w = &self.weight()[span.start * self.cols..span.end * self.cols];
+        let bias = self.bias.as_ref().map(|b| &b[span]);
+        match isa {
+            Isa::Portable => dot_rows(x, w, self.cols, bias, out),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: matmul_on checked that the CPU supports AVX2 and FMA.
+            Isa::Avx2 => unsafe { crate::float_x86::dot_rows(x, w, self.cols, bias, out) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => unreachable!("matmul_on checks support first"),
+        }
+    }
+}
+
+impl Linear for F32Matrix {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn matmul_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
+        let m = check_product(isa, self.rows, self.cols, x, out)?;
+        if m == 0 {
+            return Ok(());
+        }
+        let part = |span, out: &mut [f32]| self.accumulate(isa, x, span, out);
+        split_rows(self.rows, self.cols, m, threads, ROWS_PER_PASS, out, part);
+        Ok(())
+    }
+}
+
+/// The eight partial sums of one output combined in the module's order.
+#[inline(always)]
+pub(crate) fn combine(p: [f32; 8]) -> f32 {
+    ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
+}
+
+/// `x . w` in the module's order (without the bias).
+#[inline(always)]
+fn dot(x: &[f32], w: &[f32]) -> f32 {
+    let whole = x.len() / 8 * 8;
+    let mut p = [0.0f32; 8];
+    for (xs, ws) in x[..whole].chunks_exact(8).zip(w[..whole].chunks_exact(8)) {
+        for j in 0..8 {
+            p[j] = xs[j].mul_add(ws[j], p[j]);
+        }
+    }
+    let mut sum = combine(p);
+    for (&a, &b) in x[whole..].iter().zip(&w[whole..]) {
+        sum = a.mul_add(b, sum);
+    }
+    sum
+}
+
+/// Plain Rust: `out[r * n + i] = x_r . w_i + bias_i` for every activation row r of `x` and
+/// weight row i of `w` (n = w.len() / cols); the reference the AVX2 kernel equals.
+pub(crate) fn dot_rows(x: &[f32], w: &[f32], cols: usize, bias: Option<&[f32]>, out: &mut [f32]) {
+    let n = w.len() / cols;
+    for (xr, out_row) in x.chunks_exact(cols).zip(out.chunks_exact_mut(n)) {
+        for (i, (wr, o)) in w.chunks_exact(cols).zip(out_row).enumerate() {
+            *o = dot(xr, wr) + bias.map_or(0.0, |b| b[i]);
+        }
+    }
+}
