@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from voxlet import TTS
+from voxlet.model.weights import load_cloning_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("VOXLET_SHARED", ROOT.parent / "shared")).resolve()
@@ -31,13 +32,20 @@ def fixture_path(name: str) -> Path:
     return path
 
 
-def load_tiny(weights: str = "tiny_model.safetensors", precision: str = "fp32") -> TTS:
-    return TTS.load(
+def load_tiny(
+    weights: str = "tiny_model.safetensors", precision: str = "fp32", encoder: bool = False
+) -> TTS:
+    """The tiny model; `encoder`: with the voice-cloning encoder read back at once (a load
+    releases it until the first cloning), for tests that call it directly."""
+    tts = TTS.load(
         config=fixture_path("tiny_config.yaml"),
         weights=fixture_path(weights),
         tokenizer=fixture_path("tokenizer.model"),
         precision=precision,
     )
+    if encoder:
+        load_cloning_weights(tts.network, fixture_path(weights))
+    return tts
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ from voxlet import hub, registry
 from voxlet.config import Environment, ModelConfig
 from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, VoiceError
-from voxlet.model.fused import fuse
+from voxlet.model import hugepages
+from voxlet.model.fused import float_linears, fuse
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
 from voxlet.model.network import PocketTTS
 from voxlet.model.quantize import check_precision, quantize_network
@@ -38,6 +39,7 @@ from voxlet.model.weights import (
     load_cloning_weights,
     load_network,
     map_text_embedding,
+    own_memory,
     release_cloning_weights,
 )
 from voxlet.options import GenerationOptions
@@ -130,13 +132,16 @@ class TTS:
             tok_location, what="tokenizer", flag="--tokenizer", env_var="VOXLET_TOKENIZER"
         )
         loaded = load_network(cfg, weights_path)
+        network = loaded.network
+        if loaded.has_voice_cloning:  # 37 MB for english, read back on first cloning
+            release_cloning_weights(network)
         if precision == "int8":
-            if loaded.has_voice_cloning:  # 37 MB for english, read back on first cloning
-                release_cloning_weights(loaded.network)
-            quantize_network(loaded.network)
-            map_text_embedding(loaded.network, weights_path)
-        else:
-            fuse(loaded.network)
+            quantize_network(network)
+        # what every frame streams from memory onto huge pages, the rest copied: the
+        # checkpoint's mapping is released
+        own_memory(network, keep=hugepages.gather(float_linears(network)))
+        fuse(network)
+        map_text_embedding(network, weights_path)  # a text chunk touches a few rows
         tok = load_tokenizer(tok_path)
         return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision, weights_path)
 

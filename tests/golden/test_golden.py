@@ -31,7 +31,7 @@ CASES = {
 @pytest.fixture(scope="module", params=sorted(CASES))
 def case(request) -> tuple[TTS, dict[str, torch.Tensor]]:
     weights, goldens = CASES[request.param]
-    return load_tiny(weights), load_file(str(fixture_path(goldens)))
+    return load_tiny(weights, encoder=True), load_file(str(fixture_path(goldens)))
 
 
 def close(got, expected: torch.Tensor) -> None:

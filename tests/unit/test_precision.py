@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import fixture_path
+from tests.conftest import fixture_path, load_tiny
 from voxlet import TTS, ConfigError, GenerationOptions
 from voxlet.model.quantize import Int8Linear
 
@@ -45,7 +45,8 @@ def test_bad_precision_is_rejected():
         TTS.load(config=fixture_path("tiny_config.yaml"), precision="int4")
 
 
-def test_int8_reads_the_cloning_encoder_back_on_first_use(tmp_path, tiny_tts):
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_cloning_encoder_is_read_back_on_first_use(tmp_path, precision):
     import shutil
 
     from voxlet import WeightsError
@@ -57,7 +58,7 @@ def test_int8_reads_the_cloning_encoder_back_on_first_use(tmp_path, tiny_tts):
         config=fixture_path("tiny_config.yaml"),
         weights=weights,
         tokenizer=fixture_path("tokenizer.model"),
-        precision="int8",
+        precision=precision,
     )
     assert cloning_weights_released(tts.network)  # not held while only speaking
     from safetensors.torch import load_file
@@ -76,9 +77,10 @@ def test_int8_reads_the_cloning_encoder_back_on_first_use(tmp_path, tiny_tts):
     torch.testing.assert_close(w, original["mimi.encoder.model.0.conv.weight"].float())
     assert len(tts.synthesize(TEXT, voice, OPTS)) == 12 * 1920
     audio = torch.randn(1, 1, 3 * 1920, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():  # the encoder read back is the fp32 model's encoder
+    reference = load_tiny(encoder=True)  # the encoder read back is the checkpoint's
+    with torch.no_grad():
         torch.testing.assert_close(
-            tts.network.mimi.encode(audio), tiny_tts.network.mimi.encode(audio), rtol=0, atol=0
+            tts.network.mimi.encode(audio), reference.network.mimi.encode(audio), rtol=0, atol=0
         )
 
 

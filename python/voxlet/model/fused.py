@@ -131,9 +131,21 @@ class FusedHead:
         return torch.from_numpy(v)
 
 
+def float_linears(network: PocketTTS) -> list[nn.Linear]:
+    """The float32 linears the native stacks and flow head read (every frame, from memory)."""
+    flow_lm = network.flow_lm
+    stacks = (flow_lm.transformer, flow_lm.flow_net, network.mimi.decoder_transformer)
+    return [
+        m
+        for s in stacks
+        for m in s.modules()
+        if type(m) is nn.Linear and m.weight.dtype == torch.float32 and m.weight.is_contiguous()
+    ]
+
+
 def fuse(network: PocketTTS) -> None:
     """Sets the native stacks and flow head on a loaded network, over its current linears
-    (call it again after swapping them)."""
+    (call it again after swapping or moving them)."""
     flow_lm = network.flow_lm
     flow_lm.transformer.native_stack = FusedStack(flow_lm.transformer)
     flow_lm.flow_net.native_velocity = FusedHead(flow_lm.flow_net)

@@ -17,7 +17,6 @@ from torch import nn
 from voxlet._audio import Int8Matrix
 from voxlet.errors import ConfigError
 from voxlet.model.flow_lm import FlowLM
-from voxlet.model.fused import fuse
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
 from voxlet.model.network import PocketTTS
 
@@ -108,32 +107,11 @@ def quantize_convs(module: nn.Module) -> int:
 
 def quantize_network(network: PocketTTS) -> int:
     """int8 FlowLM (transformer, flow head), Mimi decoder transformer and the decoder's large
-    convolutions; returns how many weights were quantized. Then copies what stays float,
-    releasing the checkpoint mapping."""
+    convolutions; returns how many weights were quantized."""
     count = quantize_flow_lm(network.flow_lm)
     with torch.no_grad():
         count += _swap_linears(network.mimi.decoder_transformer.transformer)
-    count += quantize_convs(network.mimi.decoder)
-    own_memory(network)
-    fuse(network)
-    return count
-
-
-def own_memory(module: nn.Module) -> None:
-    """Copies every parameter and buffer into memory of its own.
-
-    Checkpoint tensors map the safetensors file; after quantization only the float tensors that
-    remain need to stay, and copying them lets the file mapping (every page of which quantization
-    touched) be released, so resident memory holds only what the model uses.
-    """
-    with torch.no_grad():
-        for sub in module.modules():
-            for name, param in list(sub._parameters.items()):
-                if param is not None:
-                    sub._parameters[name] = nn.Parameter(param.detach().clone(), False)
-            for name, buf in list(sub._buffers.items()):
-                if buf is not None:
-                    sub._buffers[name] = buf.clone()
+    return count + quantize_convs(network.mimi.decoder)
 
 
 def check_precision(precision: str) -> str:

@@ -9,7 +9,7 @@ also be released after loading and read back from the file when a voice is first
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +168,22 @@ def map_text_embedding(network: PocketTTS, path: str | Path) -> None:
             f"expected a float type {list(embed.weight.shape)}"
         )
     embed.weight = nn.Parameter(table, requires_grad=False)
+
+
+def own_memory(module: nn.Module, keep: Collection[torch.Tensor] = ()) -> None:
+    """Copies every parameter and buffer, except those in `keep` (already in memory of their
+    own), into memory of its own.
+
+    Checkpoint tensors map the safetensors file; copying what the model uses lets the file
+    mapping (every page of which loading, quantization or the huge-page move touched) be
+    released, so resident memory holds only what the model uses.
+    """
+    kept = {id(t) for t in keep}
+    with torch.no_grad():
+        for sub in module.modules():
+            for name, param in list(sub._parameters.items()):
+                if param is not None and id(param) not in kept:
+                    sub._parameters[name] = nn.Parameter(param.detach().clone(), False)
+            for name, buf in list(sub._buffers.items()):
+                if buf is not None:
+                    sub._buffers[name] = buf.clone()
