@@ -9,6 +9,7 @@
 //! the same bits; only the final scaling is float (`acc * (x_scale * w_scale) + bias`).
 
 use crate::error::{check_len, KernelError, Result};
+use crate::huge::HugeBuffer;
 use crate::isa::Isa;
 use crate::linear::{check_product, split_rows, Linear};
 use crate::portable;
@@ -21,12 +22,12 @@ pub const BLOCK: usize = 32;
 pub const GROUP: usize = 4;
 
 /// A `(rows, cols)` float matrix stored as int8 with one scale per row, plus an optional bias.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Int8Matrix {
     rows: usize,
     cols: usize,
     stride: usize,
-    data: Vec<i8>,
+    data: HugeBuffer,
     scales: Vec<f32>,
     /// Sum of each row's int8 values (padded to whole groups), to undo `Scheme::Offset7`'s offset.
     row_sums: Vec<i32>,
@@ -170,7 +171,7 @@ impl Int8Matrix {
             });
         }
         let stride = cols.div_ceil(BLOCK) * BLOCK;
-        let mut data = vec![0i8; rows.div_ceil(GROUP) * GROUP * stride];
+        let mut data = HugeBuffer::zeroed(rows.div_ceil(GROUP) * GROUP * stride);
         let mut scales = Vec::with_capacity(rows);
         let mut row_sums = vec![0i32; rows.div_ceil(GROUP) * GROUP];
         for (r, row) in weight.chunks_exact(cols).enumerate() {

@@ -6,6 +6,7 @@ pub mod float;
 #[cfg(target_arch = "x86_64")]
 mod float_x86;
 pub mod flow_head;
+mod huge;
 pub mod int8;
 mod isa;
 mod linear;
