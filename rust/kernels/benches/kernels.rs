@@ -1,12 +1,14 @@
-//! int8 matrix products in voxlet's shapes: one row per FlowLM step (weight streaming), 14 rows
-//! for a text prefill and 64 for a Mimi decoder transformer group (compute), per instruction set
-//! and thread count; and the whole one-call transformer: a Mimi decoder transformer (2 layers,
-//! 512 wide, ring of 250) over 16 and 64 rows, attention included.
+//! int8 and float32 matrix products in voxlet's shapes: one row per FlowLM step (weight
+//! streaming), 14 rows for a text prefill and 64 for a Mimi decoder transformer group (compute),
+//! per instruction set and thread count; and the whole one-call int8 transformer: a Mimi
+//! decoder transformer (2 layers, 512 wide, ring of 250) over 16 and 64 rows, attention included.
 
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use voxlet_kernels::{Int8Matrix, Isa, KvCache, Layer, LayerScale, Linear, Norm, Transformer};
+use voxlet_kernels::{
+    F32Matrix, Int8Matrix, Isa, KvCache, Layer, LayerScale, Linear, Norm, Transformer,
+};
 
 fn matrix(rows: usize, cols: usize) -> Arc<Int8Matrix> {
     let w: Vec<f32> = (0..rows * cols)
@@ -97,5 +99,29 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, mimi_transformer);
+/// Float products in the same shapes, AVX2 + FMA only (the portable path's `mul_add` is a libm
+/// call on x86): FLOP/s through `Throughput::Elements` of multiply-adds.
+fn float_bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("f32_matmul");
+    for &(m, rows, cols) in &[(1, 4096, 1024), (14, 4096, 1024), (64, 2048, 512)] {
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
+            .collect();
+        let x: Vec<f32> = (0..m * cols)
+            .map(|i| ((i * 31) % 17) as f32 - 8.0)
+            .collect();
+        let mat = F32Matrix::new(w, rows, cols, None).unwrap();
+        let mut out = vec![0.0; m * rows];
+        group.throughput(Throughput::Elements((m * rows * cols) as u64));
+        for threads in [1, 2] {
+            let id = BenchmarkId::new(format!("{threads}t"), format!("{m}x{rows}x{cols}"));
+            group.bench_function(id, |b| {
+                b.iter(|| mat.matmul_on(Isa::best(), &x, &mut out, threads).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, float_bench, mimi_transformer);
 criterion_main!(benches);
