@@ -132,14 +132,20 @@ class FusedHead:
 
 
 def float_linears(network: PocketTTS) -> list[nn.Linear]:
-    """The float32 linears the native stacks and flow head read (every frame, from memory)."""
+    """The float32 linears the native stacks and flow head read (every frame, from memory); not
+    the flow head's time embedders, whose output is cached per pair of times."""
     flow_lm = network.flow_lm
-    stacks = (flow_lm.transformer, flow_lm.flow_net, network.mimi.decoder_transformer)
+    flow_net = flow_lm.flow_net
+    stacks = (flow_lm.transformer, flow_net, network.mimi.decoder_transformer)
+    cached = {id(m) for m in flow_net.time_embed.modules()}
     return [
         m
         for s in stacks
         for m in s.modules()
-        if type(m) is nn.Linear and m.weight.dtype == torch.float32 and m.weight.is_contiguous()
+        if type(m) is nn.Linear
+        and id(m) not in cached
+        and m.weight.dtype == torch.float32
+        and m.weight.is_contiguous()
     ]
 
 

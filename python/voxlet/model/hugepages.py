@@ -40,10 +40,10 @@ def gather(linears: Sequence[nn.Linear]) -> list[nn.Parameter]:
     except OSError:  # THP not configured
         region.close()
         return []
-    with contextlib.suppress(OSError):
-        region.madvise(_MADV_POPULATE_WRITE)
     raw = torch.frombuffer(region, dtype=torch.uint8)  # keeps the mapping alive
     start = -raw.data_ptr() % _HUGE_PAGE  # the first 2 MiB boundary
+    with contextlib.suppress(OSError):  # the weights' pages only, not the alignment's
+        region.madvise(_MADV_POPULATE_WRITE, start, total)
     floats = raw[start : start + total].view(torch.float32)
     at, moved = 0, []
     with torch.no_grad():
