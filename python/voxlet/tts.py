@@ -107,7 +107,8 @@ class TTS:
             config: a reference-schema YAML file (or a ModelConfig).
             weights: a local safetensors checkpoint; overrides VOXLET_WEIGHTS and the config.
             tokenizer: a SentencePiece `.model` or tokenizers `.json`; overrides the config.
-            precision: "fp32" (bit-faithful to the reference) or "int8" (int8 weights in the
+            precision: "fp32" (float32 throughout: the reference's numerics to float rounding,
+                the goldens' 2e-5) or "int8" (int8 weights in the
                 FlowLM transformer, flow head, Mimi decoder transformer and the decoder's
                 widest convolutions: faster and smaller, opt-in).
 
@@ -137,11 +138,13 @@ class TTS:
             release_cloning_weights(network)
         if precision == "int8":
             quantize_network(network)
-        # what every frame streams from memory onto huge pages, the rest copied: the
-        # checkpoint's mapping is released
-        own_memory(network, keep=hugepages.gather(float_linears(network)))
+        # what every frame streams from memory onto huge pages; the text embedding mapped from
+        # the file (a text chunk touches a few rows); the rest copied, so the checkpoint's
+        # mapping is released
+        streamed = hugepages.gather(float_linears(network))
+        map_text_embedding(network, weights_path)
+        own_memory(network, keep=[*streamed, network.flow_lm.conditioner.embed.weight])
         fuse(network)
-        map_text_embedding(network, weights_path)  # a text chunk touches a few rows
         tok = load_tokenizer(tok_path)
         return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision, weights_path)
 

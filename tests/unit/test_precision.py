@@ -97,17 +97,17 @@ def test_int8_load_is_quiet():
         )
 
 
-def test_int8_maps_the_text_embedding_from_the_checkpoint(int8_tts, tiny_tts):
+def test_both_precisions_map_the_text_embedding_from_the_checkpoint(int8_tts, tiny_tts):
     """Not copied: only the rows a text reads become resident. The same embeddings as fp32."""
-    weight = int8_tts.network.flow_lm.conditioner.embed.weight
-    address = weight.data_ptr()
     checkpoint = str(fixture_path("tiny_model.safetensors").resolve())
-    mapped_from = [
-        line.split(maxsplit=5)[-1].strip()
-        for line in open("/proc/self/maps")
-        if int(line.split("-")[0], 16) <= address < int(line.split()[0].split("-")[1], 16)
-    ]
-    assert mapped_from == [checkpoint]
+    for tts in (int8_tts, tiny_tts):
+        address = tts.network.flow_lm.conditioner.embed.weight.data_ptr()
+        mapped_from = [
+            line.split(maxsplit=5)[-1].strip()
+            for line in open("/proc/self/maps")
+            if int(line.split("-")[0], 16) <= address < int(line.split()[0].split("-")[1], 16)
+        ]
+        assert mapped_from == [checkpoint], tts.precision
     ids = torch.tensor([[1, 7, 300, 7]])
     with torch.no_grad():
         torch.testing.assert_close(
