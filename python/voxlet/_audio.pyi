@@ -208,8 +208,8 @@ def i16_to_f32(pcm: NDArray[np.int16], out: NDArray[np.float32] | None = None) -
     """int16 PCM to float: x / 32768. Writes into `out` when given, else a new array."""
 
 
-def int8_isa() -> str:
-    """The instruction set Int8Matrix.apply runs on here: 'avx2' or 'portable'."""
+def kernel_isa() -> str:
+    """The instruction set the native kernels run on here: 'avx2' (AVX2 with FMA) or 'portable'."""
 
 
 def overlap_add(z: NDArray[np.float32], bias: NDArray[np.float32] | None = None, partial: NDArray[np.float32] | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:

@@ -46,6 +46,18 @@ def test_both_precisions_run_every_stack_natively(tiny_tts, int8_tts):
         assert isinstance(_first_matrix(tts), kind)
 
 
+def test_float_stacks_stay_in_pytorch_without_the_fast_float_kernel(monkeypatch):
+    from tests.conftest import load_tiny
+    from voxlet.model import fused
+
+    monkeypatch.setattr(fused, "kernel_isa", lambda: "portable")
+    for precision, native in (("fp32", False), ("int8", True)):
+        network = load_tiny(precision=precision).network
+        stacks = (network.flow_lm.transformer, network.mimi.decoder_transformer.transformer)
+        assert all((s.native_stack is not None) == native for s in stacks), precision
+        assert (network.flow_lm.flow_net.native_velocity is not None) == native, precision
+
+
 def _first_matrix(tts: TTS):
     from voxlet.model.fused import _matrix
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from voxlet._audio import Int8Matrix, KernelError, int8_isa
+from voxlet._audio import Int8Matrix, KernelError, kernel_isa
 from voxlet.model.quantize import Int8Linear
 
 
@@ -77,7 +77,7 @@ def test_bad_input_raises_kernel_error_naming_the_problem(rng):
         Int8Matrix(bad)
     with pytest.raises(TypeError):
         m.apply(np.zeros((2, 8), np.float64))
-    assert int8_isa() in ("avx2", "portable")
+    assert kernel_isa() in ("avx2", "portable")
 
 
 def test_int8_linear_matches_a_linear_with_the_dequantized_weights():

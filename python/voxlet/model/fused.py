@@ -18,7 +18,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from voxlet._audio import F32Matrix, FlowHead, Int8Matrix
+from voxlet._audio import F32Matrix, FlowHead, Int8Matrix, kernel_isa
 from voxlet._audio import Transformer as NativeTransformer
 from voxlet.model.layers.attention import LinearKV, RingKV
 from voxlet.model.layers.flow_net import FlowNet, ResBlock
@@ -149,11 +149,21 @@ def float_linears(network: PocketTTS) -> list[nn.Linear]:
     ]
 
 
+def _native_pays(linear: nn.Module) -> bool:
+    """Whether a stack whose linears are like `linear` runs faster natively: int8 ones always
+    (exact integer sums, vectorized even in portable Rust); float32 ones where the float kernel
+    has its AVX2 + FMA path (elsewhere each fused multiply-add is a library call, and PyTorch's
+    BLAS is faster)."""
+    return isinstance(getattr(linear, "matrix", None), Int8Matrix) or kernel_isa() == "avx2"
+
+
 def fuse(network: PocketTTS) -> None:
     """Sets the native stacks and flow head on a loaded network, over its current linears
-    (call it again after swapping or moving them)."""
+    (call it again after swapping or moving them), where they pay (`_native_pays`); the others
+    keep PyTorch's layers."""
     flow_lm = network.flow_lm
-    flow_lm.transformer.native_stack = FusedStack(flow_lm.transformer)
-    flow_lm.flow_net.native_velocity = FusedHead(flow_lm.flow_net)
-    decoder = network.mimi.decoder_transformer.transformer
-    decoder.native_stack = FusedStack(decoder)
+    for stack in (flow_lm.transformer, network.mimi.decoder_transformer.transformer):
+        pays = _native_pays(stack.attention(0).in_proj)
+        stack.native_stack = FusedStack(stack) if pays else None
+    flow_net = flow_lm.flow_net
+    flow_net.native_velocity = FusedHead(flow_net) if _native_pays(flow_net.cond_embed) else None

@@ -739,11 +739,11 @@ pub fn gelu_tanh_(py: Python<'_>, mut x: PyReadwriteArrayDyn<'_, f32>) -> PyResu
     in_place(py, &mut x, voxlet_kernels::activation::gelu_tanh)
 }
 
-/// int8_isa() -> str
+/// kernel_isa() -> str
 ///
-/// The instruction set Int8Matrix.apply runs on here: 'avx2' or 'portable'.
+/// The instruction set the native kernels run on here: 'avx2' (AVX2 with FMA) or 'portable'.
 #[pyfunction]
-pub fn int8_isa() -> &'static str {
+pub fn kernel_isa() -> &'static str {
     match Isa::best() {
         Isa::Avx2 => "avx2",
         Isa::Portable => "portable",

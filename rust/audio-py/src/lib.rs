@@ -461,7 +461,7 @@ fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kernels::F32Matrix>()?;
     m.add_class::<kernels::Transformer>()?;
     m.add_class::<kernels::FlowHead>()?;
-    m.add_function(wrap_pyfunction!(kernels::int8_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::kernel_isa, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_into, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::gelu_tanh_, m)?)?;
