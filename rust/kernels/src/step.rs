@@ -456,18 +456,16 @@ fn attend_head_with(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span
     }
 }
 
-/// Keys scored per block: eight registers of eight, eight independent sums in flight (a fused
-/// multiply-add takes four or five cycles, two start per cycle).
-const KEY_BLOCK: usize = 64;
+/// Keys scored per block: four registers of eight, four independent sums in flight.
+const KEY_BLOCK: usize = 32;
 
 /// Several rows of one head. The keys each row sees are laid out once, in position order:
 /// the cached ones still in the first row's window, then the new rows' own; row r sees a
 /// contiguous run of them ending at its own. Keys are transposed (`hd` rows of keys) so a
 /// block of keys is scored with plain vector products, `KEY_BLOCK` at a time; every sum runs
-/// over the head dimension (scores) or the keys (outputs) in order, by fused multiply-add
-/// (`mul_add`: one instruction where AVX2 + FMA compiles it, the same single rounding in
-/// portable Rust), so the bits match the one-row path's per row only up to float rounding, but
-/// are the same on every instruction set. The new keys and values are stored last: a ring's overwritten slots
+/// over the head dimension (scores) or the keys (outputs) in order, so the bits match the
+/// one-row path's order of operations per row only up to float rounding, but are the same on
+/// every instruction set. The new keys and values are stored last: a ring's overwritten slots
 /// have left every row's window by then.
 #[inline(always)]
 fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
@@ -561,7 +559,7 @@ fn score_block(q: &[f32], keys_t: &[f32], stride: usize, block: usize) -> [f32; 
     for (i, &qi) in q.iter().enumerate() {
         let keys = &keys_t[i * stride + block..i * stride + block + KEY_BLOCK];
         for (a, &k) in acc.iter_mut().zip(keys) {
-            *a = qi.mul_add(k, *a);
+            *a += qi * k;
         }
     }
     acc
@@ -577,8 +575,7 @@ fn weighted_sum(out: &mut [f32], weights: &[f32], values: &[f32]) {
         let (v1, rest) = rest.split_at(hd);
         let (v2, v3) = rest.split_at(hd);
         for i in 0..hd {
-            let o = w[0].mul_add(v0[i], out[i]);
-            out[i] = w[3].mul_add(v3[i], w[2].mul_add(v2[i], w[1].mul_add(v1[i], o)));
+            out[i] = (((out[i] + w[0] * v0[i]) + w[1] * v1[i]) + w[2] * v2[i]) + w[3] * v3[i];
         }
     }
     let done = weights.len() / 4 * 4;
@@ -586,9 +583,7 @@ fn weighted_sum(out: &mut [f32], weights: &[f32], values: &[f32]) {
         .iter()
         .zip(values[done * hd..].chunks_exact(hd))
     {
-        for (o, &x) in out.iter_mut().zip(v) {
-            *o = w.mul_add(x, *o);
-        }
+        vector::add_scaled(out, w, v);
     }
 }
 
