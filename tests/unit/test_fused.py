@@ -209,3 +209,6 @@ def test_float_matrix_refuses_bad_weights():
         F32Matrix(np.zeros((4, 3), np.float32), np.zeros(3, np.float32))
     with pytest.raises(TypeError):
         F32Matrix(np.zeros((4, 3), np.float64))
+    misaligned = np.frombuffer(bytes(4 * 12 + 1), np.float32, count=12, offset=1).reshape(4, 3)
+    with pytest.raises(KernelError, match="weight must be aligned to its element size"):
+        F32Matrix(misaligned)

@@ -22,11 +22,12 @@ fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
     what: &str,
     a: &'a numpy::PyReadonlyArray<'_, T, D>,
 ) -> PyResult<&'a [T]> {
-    let not_c = || KernelError::new_err(format!("{what} must be C-contiguous"));
     if !a.is_c_contiguous() {
-        return Err(not_c());
+        return Err(KernelError::new_err(format!("{what} must be C-contiguous")));
     }
-    a.as_slice().map_err(|_| not_c())
+    // rust-numpy also refuses a misaligned array (a view at an odd byte offset)
+    a.as_slice()
+        .map_err(|_| KernelError::new_err(format!("{what} must be aligned to its element size")))
 }
 
 /// A new float array of `shape` that `fill` writes in full, the GIL released meanwhile.
@@ -260,9 +261,11 @@ enum MatrixArg<'py> {
     F32(Bound<'py, F32Matrix>),
 }
 
-/// The shared kernel matrix behind an argument of the kind `M`, or an error naming `what`.
+/// A kernel matrix kind a `MatrixArg` can hold.
 trait FromArg: Linear + Sized {
+    /// The Python class's name, for errors.
     const KIND: &'static str;
+    /// The shared matrix behind `arg`, if it is of this kind.
     fn from_arg(arg: &MatrixArg<'_>) -> Option<Arc<Self>>;
 }
 
@@ -286,6 +289,7 @@ impl FromArg for voxlet_kernels::F32Matrix {
     }
 }
 
+/// The shared matrix behind `arg`, or an error naming `what` when it is not of the kind `M`.
 fn shared<M: FromArg>(what: &str, arg: &MatrixArg<'_>) -> PyResult<Arc<M>> {
     M::from_arg(arg).ok_or_else(|| {
         KernelError::new_err(format!(
