@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -30,6 +31,11 @@ def fixture_path(name: str) -> Path:
             "or set VOXLET_SHARED"
         )
     return path
+
+
+def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    """Signal-to-noise ratio of `other` against `reference`, in dB."""
+    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
 
 
 def load_tiny(

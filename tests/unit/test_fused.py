@@ -7,13 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import load_tiny, snr_db
 from voxlet import TTS
 from voxlet._audio import F32Matrix, Int8Matrix, KernelError
-
-
-def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
-    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
-
 
 # How close the native path stays to PyTorch's layers, in dB. float32: rounding only (another
 # order of additions). int8: float rounding in the norms, attention and GELU can also flip an
@@ -47,7 +43,6 @@ def test_both_precisions_run_every_stack_natively(tiny_tts, int8_tts):
 
 
 def test_float_stacks_stay_in_pytorch_without_the_fast_float_kernel(monkeypatch):
-    from tests.conftest import load_tiny
     from voxlet.model import fused
 
     monkeypatch.setattr(fused, "kernel_isa", lambda: "portable")

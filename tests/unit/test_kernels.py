@@ -7,12 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import snr_db
 from voxlet._audio import Int8Matrix, KernelError, kernel_isa
 from voxlet.model.quantize import Int8Linear
-
-
-def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
-    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
 
 
 @pytest.fixture

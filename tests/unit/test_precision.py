@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from tests.conftest import fixture_path, load_tiny
+from tests.conftest import fixture_path, load_tiny, snr_db
 from voxlet import TTS, ConfigError, GenerationOptions
 from voxlet.model.quantize import Int8Linear
 
 OPTS = GenerationOptions(temperature=0.0, eos_threshold=1e9, max_frames=12, on_no_eos="ignore")
 TEXT = "Hello world. This is a test."
-
-
-def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
-    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
 
 
 def test_int8_replaces_the_transformers_and_flow_head_linears(int8_tts, tiny_tts):
