@@ -146,7 +146,7 @@ class TTS:
         own_memory(network, keep=[*streamed, network.flow_lm.conditioner.embed.weight])
         fuse(network)
         tok = load_tokenizer(tok_path)
-        return TTS(cfg, loaded.network, tok, loaded.has_voice_cloning, precision, weights_path)
+        return TTS(cfg, network, tok, loaded.has_voice_cloning, precision, weights_path)
 
     # Voices -------------------------------------------------------------------------------
 

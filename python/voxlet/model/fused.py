@@ -34,11 +34,17 @@ def _scale(module: nn.Module) -> NDArray[np.float32] | None:
     return _vector(module.scale) if isinstance(module, LayerScale) else None
 
 
+def _int8_matrix(module: nn.Module) -> Int8Matrix | None:
+    """An int8 linear's (`Int8Linear`) matrix; None for any other module."""
+    matrix = getattr(module, "matrix", None)
+    return matrix if isinstance(matrix, Int8Matrix) else None
+
+
 def _matrix(module: nn.Module) -> Int8Matrix | F32Matrix:
     """The matrix a native call multiplies by: an int8 linear's own, or a float linear's
     weight read in place."""
-    int8 = getattr(module, "matrix", None)  # an Int8Linear's
-    if isinstance(int8, Int8Matrix):
+    int8 = _int8_matrix(module)
+    if int8 is not None:
         return int8
     if isinstance(module, nn.Linear) and module.weight.dtype == torch.float32:
         bias = None if module.bias is None else _vector(module.bias)
@@ -154,7 +160,7 @@ def _native_pays(linear: nn.Module) -> bool:
     (exact integer sums, vectorized even in portable Rust); float32 ones where the float kernel
     has its AVX2 + FMA path (elsewhere each fused multiply-add is a library call, and PyTorch's
     BLAS is faster)."""
-    return isinstance(getattr(linear, "matrix", None), Int8Matrix) or kernel_isa() == "avx2"
+    return _int8_matrix(linear) is not None or kernel_isa() == "avx2"
 
 
 def fuse(network: PocketTTS) -> None:
