@@ -36,7 +36,7 @@ fn mimi_transformer(c: &mut Criterion) {
             feed_forward: vec![0.01; d],
         }),
     };
-    let model = Transformer::new(vec![layer(), layer()], heads, Some(context)).unwrap();
+    let model = Transformer::new(vec![layer(), layer()], heads, heads, Some(context)).unwrap();
     let hd = d / heads;
     let mut group = c.benchmark_group("int8_transformer_mimi");
     for rows in [16, 64] {

@@ -1,7 +1,7 @@
 //! The flow head of FlowLM over int8 or float linears, evaluated in one call: an MLP whose residual
 //! blocks are modulated (adaLN) by a condition.
 //!
-//! `y = time + cond(c)`, `h = input(x)`; each block takes `shift, scale, gate` from
+//! `y = time + cond(c)` (`y = cond(c)` for the heads without time inputs), `h = input(x)`; each block takes `shift, scale, gate` from
 //! `modulation(silu(y))` and computes `h += gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) +
 //! shift)))`; the final layer takes `shift, scale` the same way and returns
 //! `linear(LN'(h) * (1 + scale) + shift)`, LN' without affine parameters. Every linear has a
@@ -95,11 +95,12 @@ impl<M: Linear> FlowHead<M> {
     }
 
     /// The velocity `out` (rows of latent) at condition rows `c`, latent rows `x` and the time
-    /// embedding `time` (dim, shared by every row). Linears use up to `threads` threads.
+    /// embedding `time` (dim, shared by every row; None for a head without time inputs).
+    /// Linears use up to `threads` threads.
     pub fn velocity(
         &self,
         c: &[f32],
-        time: &[f32],
+        time: Option<&[f32]>,
         x: &[f32],
         out: &mut [f32],
         threads: usize,
@@ -113,7 +114,9 @@ impl<M: Linear> FlowHead<M> {
             });
         }
         let rows = c.len() / self.cond_width();
-        check_len("time", dim, time.len())?;
+        if let Some(time) = time {
+            check_len("time", dim, time.len())?;
+        }
         check_len("x (a latent per row of c)", rows * latent, x.len())?;
         check_len("out (a latent per row of c)", rows * latent, out.len())?;
         let isa = Isa::best();
@@ -132,7 +135,7 @@ impl<M: Linear> FlowHead<M> {
     unsafe fn velocity_avx2(
         &self,
         c: &[f32],
-        time: &[f32],
+        time: Option<&[f32]>,
         x: &[f32],
         out: &mut [f32],
         threads: usize,
@@ -145,7 +148,7 @@ impl<M: Linear> FlowHead<M> {
         &self,
         isa: Isa,
         c: &[f32],
-        time: &[f32],
+        time: Option<&[f32]>,
         x: &[f32],
         out: &mut [f32],
         threads: usize,
@@ -154,8 +157,10 @@ impl<M: Linear> FlowHead<M> {
         let rows = x.len() / self.latent();
         let mut y = vec![0.0; rows * dim];
         self.cond.matmul_on(isa, c, &mut y, threads)?;
-        for row in y.chunks_exact_mut(dim) {
-            row.iter_mut().zip(time).for_each(|(a, &t)| *a += t);
+        if let Some(time) = time {
+            for row in y.chunks_exact_mut(dim) {
+                row.iter_mut().zip(time).for_each(|(a, &t)| *a += t);
+            }
         }
         vector::silu(&mut y); // every modulation reads silu(y)
         let mut h = vec![0.0; rows * dim];

@@ -4,9 +4,12 @@
 //!
 //! Each layer computes `x += s1 * Wo Attn(RoPE(Wqkv LN1(x)))`, then `x += s2 * W2 GELU(W1
 //! LN2(x))`, with tanh GELU, no biases on the linears and per-channel layer scales s1, s2 where
-//! the layer has them. Keys (rotated) and values of the new positions are written into the
-//! caller's caches, laid out `(heads, slots, head_dim)`, and each query attends causally with
-//! scale `1 / sqrt(head_dim)`:
+//! the layer has them. Attention has H query heads of width `head_dim` (their concatenation,
+//! the attention width A = H head_dim, need not be d_model) and G key/value heads (grouped-query
+//! attention, G dividing H): `Wqkv` writes `[Q: A | K: G head_dim | V: G head_dim]` per row and
+//! query head h reads kv head `h / (H / G)`, contiguous groups. Keys (rotated) and values of the
+//! new positions are written into the caller's caches, laid out `(kv_heads, slots, head_dim)`,
+//! and each query attends causally with scale `1 / sqrt(head_dim)`:
 //! - without a context (FlowLM), to every position up to its own; position p sits in slot p;
 //! - with a context c (Mimi), to the last c positions up to its own; the cache is a ring of c
 //!   slots, position p in slot p mod c. Rows are written and attended one after another, so a
@@ -39,8 +42,9 @@ pub struct LayerScale {
 #[derive(Debug)]
 pub struct Layer<M: Linear> {
     pub norm1: Norm,
-    /// `(3 d, d)`: queries, keys, values stacked.
+    /// `(A + 2 G head_dim, d)`: queries, keys, values stacked.
     pub in_proj: Arc<M>,
+    /// `(d, A)`.
     pub out_proj: Arc<M>,
     pub norm2: Norm,
     pub linear1: Arc<M>,
@@ -48,7 +52,7 @@ pub struct Layer<M: Linear> {
     pub layer_scale: Option<LayerScale>,
 }
 
-/// One layer's cache: keys and values, each `(heads, slots, head_dim)` row-major.
+/// One layer's cache: keys and values, each `(kv_heads, slots, head_dim)` row-major.
 pub struct KvCache<'a> {
     pub keys: &'a mut [f32],
     pub values: &'a mut [f32],
@@ -60,6 +64,8 @@ pub struct Transformer<M: Linear> {
     layers: Vec<Layer<M>>,
     d_model: usize,
     heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
     ffn: usize,
     context: Option<usize>,
 }
@@ -80,10 +86,16 @@ struct Scratch {
 
 impl<M: Linear> Transformer<M> {
     /// Checks that every layer has the shapes of a `d_model`-wide transformer with `heads`
-    /// heads of even width (pairs for the rotation) and one feed-forward width. `context`: how
-    /// many positions a query sees (its own included) through a ring cache of that many slots,
-    /// or None for every position since the start.
-    pub fn new(layers: Vec<Layer<M>>, heads: usize, context: Option<usize>) -> Result<Self> {
+    /// query heads of even width (pairs for the rotation), their width the attention width
+    /// (`out_proj`'s columns) over `heads`, `kv_heads` key/value heads dividing `heads`, and one
+    /// feed-forward width. `context`: how many positions a query sees (its own included)
+    /// through a ring cache of that many slots, or None for every position since the start.
+    pub fn new(
+        layers: Vec<Layer<M>>,
+        heads: usize,
+        kv_heads: usize,
+        context: Option<usize>,
+    ) -> Result<Self> {
         if context == Some(0) {
             return Err(KernelError::InvalidArgument {
                 what: "context",
@@ -95,18 +107,32 @@ impl<M: Linear> Transformer<M> {
             value: "none given".into(),
         })?;
         let d = first.in_proj.cols();
+        let attn = first.out_proj.cols();
         let ffn = first.linear1.rows();
-        if heads == 0 || !d.is_multiple_of(heads) || !(d / heads).is_multiple_of(2) {
+        if heads == 0 || !attn.is_multiple_of(heads) || !(attn / heads).is_multiple_of(2) {
             return Err(KernelError::InvalidArgument {
                 what: "heads",
-                value: format!("{heads} heads do not split d_model {d} into even widths"),
+                value: format!(
+                    "{heads} heads do not split the attention width {attn} into even widths"
+                ),
             });
         }
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+            return Err(KernelError::InvalidArgument {
+                what: "kv_heads",
+                value: format!("{kv_heads} key/value heads do not divide {heads} query heads"),
+            });
+        }
+        let head_dim = attn / heads;
         for layer in &layers {
-            check_len("in_proj rows", 3 * d, layer.in_proj.rows())?;
+            check_len(
+                "in_proj rows",
+                attn + 2 * kv_heads * head_dim,
+                layer.in_proj.rows(),
+            )?;
             check_len("in_proj cols", d, layer.in_proj.cols())?;
             check_len("out_proj rows", d, layer.out_proj.rows())?;
-            check_len("out_proj cols", d, layer.out_proj.cols())?;
+            check_len("out_proj cols", attn, layer.out_proj.cols())?;
             check_len("linear1 rows", ffn, layer.linear1.rows())?;
             check_len("linear1 cols", d, layer.linear1.cols())?;
             check_len("linear2 rows", d, layer.linear2.rows())?;
@@ -122,6 +148,8 @@ impl<M: Linear> Transformer<M> {
             layers,
             d_model: d,
             heads,
+            kv_heads,
+            head_dim,
             ffn,
             context,
         })
@@ -135,12 +163,21 @@ impl<M: Linear> Transformer<M> {
         self.heads
     }
 
+    pub fn kv_heads(&self) -> usize {
+        self.kv_heads
+    }
+
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }
 
-    fn head_dim(&self) -> usize {
-        self.d_model / self.heads
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+    }
+
+    /// Values of one row of `in_proj`'s output: queries, keys and values.
+    fn qkv_width(&self) -> usize {
+        (self.heads + 2 * self.kv_heads) * self.head_dim
     }
 
     /// Advances `x` (`t` rows of `d_model` values, in place) through every layer at positions
@@ -198,10 +235,14 @@ impl<M: Linear> Transformer<M> {
             None => {}
         }
         for cache in caches.iter() {
-            check_len("cached keys", self.heads * capacity * hd, cache.keys.len())?;
+            check_len(
+                "cached keys",
+                self.kv_heads * capacity * hd,
+                cache.keys.len(),
+            )?;
             check_len(
                 "cached values",
-                self.heads * capacity * hd,
+                self.kv_heads * capacity * hd,
                 cache.values.len(),
             )?;
         }
@@ -248,8 +289,8 @@ impl<M: Linear> Transformer<M> {
         let (d, rows) = (self.d_model, at.rows);
         let mut s = Scratch {
             normed: vec![0.0; rows * d],
-            qkv: vec![0.0; rows * 3 * d],
-            attended: vec![0.0; rows * d],
+            qkv: vec![0.0; rows * self.qkv_width()],
+            attended: vec![0.0; rows * self.heads * self.head_dim],
             projected: vec![0.0; rows * d],
             hidden: vec![0.0; rows * self.ffn],
         };
@@ -283,8 +324,9 @@ impl<M: Linear> Transformer<M> {
     }
 
     /// Rotates q and k of every row of `s.qkv`, stores k and v at their positions, and writes
-    /// each row's attention into `s.attended`; heads are split across threads when there are
-    /// several rows (one row's attention is too short to pay for waking a helper).
+    /// each row's attention into `s.attended`; kv heads (with the query heads they serve) are
+    /// split across threads when there are several rows (one row's attention is too short to
+    /// pay for waking a helper).
     fn attend(
         &self,
         isa: Isa,
@@ -294,23 +336,32 @@ impl<M: Linear> Transformer<M> {
         turns: &[f32],
         threads: usize,
     ) {
-        let (d, hd, heads) = (self.d_model, self.head_dim(), self.heads);
-        for (r, row) in s.qkv.chunks_exact_mut(3 * d).enumerate() {
+        let hd = self.head_dim;
+        let lanes = Lanes {
+            width: self.qkv_width(),
+            head_dim: hd,
+            keys: self.heads * hd,
+            values: (self.heads + self.kv_heads) * hd,
+            group: self.heads / self.kv_heads,
+        };
+        let rotated = lanes.values; // queries and keys
+        for (r, row) in s.qkv.chunks_exact_mut(lanes.width).enumerate() {
             let turn = &turns[r * hd..(r + 1) * hd];
-            for pair in row[..2 * d].chunks_exact_mut(hd) {
-                vector::rotate_pairs(pair, turn); // q and k of every head
+            for pair in row[..rotated].chunks_exact_mut(hd) {
+                vector::rotate_pairs(pair, turn); // q of every head, k of every kv head
             }
         }
         let block = at.capacity * hd;
-        let mut outputs = vec![0.0f32; heads * at.rows * hd]; // head-major
+        let group_out = lanes.group * at.rows * hd;
+        let mut outputs = vec![0.0f32; self.heads * at.rows * hd]; // head-major
         let jobs: Vec<HeadJob> = cache
             .keys
             .chunks_exact_mut(block)
             .zip(cache.values.chunks_exact_mut(block))
-            .zip(outputs.chunks_exact_mut(at.rows * hd))
+            .zip(outputs.chunks_exact_mut(group_out))
             .enumerate()
-            .map(|(head, ((keys, values), out))| HeadJob {
-                head,
+            .map(|(kv_head, ((keys, values), out))| HeadJob {
+                kv_head,
                 keys,
                 values,
                 out,
@@ -318,13 +369,13 @@ impl<M: Linear> Transformer<M> {
             .collect();
         let qkv = &s.qkv;
         let threads = if at.rows > 1 {
-            threads.clamp(1, heads)
+            threads.clamp(1, self.kv_heads)
         } else {
             1
         };
         if threads == 1 {
             for job in jobs {
-                attend_head(isa, job, qkv, d, hd, at);
+                attend_head(isa, job, qkv, lanes, at);
             }
         } else {
             let mut shares: Vec<Vec<HeadJob>> = (0..threads).map(|_| Vec::new()).collect();
@@ -336,16 +387,17 @@ impl<M: Linear> Transformer<M> {
                 .map(|share| {
                     Box::new(move || {
                         for job in share {
-                            attend_head(isa, job, qkv, d, hd, at);
+                            attend_head(isa, job, qkv, lanes, at);
                         }
                     }) as Box<dyn FnOnce() + Send>
                 })
                 .collect();
             pool::run_all(tasks);
         }
+        let attn = self.heads * hd;
         for (h, out) in outputs.chunks_exact(at.rows * hd).enumerate() {
             for (r, o) in out.chunks_exact(hd).enumerate() {
-                s.attended[r * d + h * hd..r * d + (h + 1) * hd].copy_from_slice(o);
+                s.attended[r * attn + h * hd..r * attn + (h + 1) * hd].copy_from_slice(o);
             }
         }
     }
@@ -402,21 +454,49 @@ impl Span {
     }
 }
 
-/// One head's share of an attention: its cache blocks `(capacity, head_dim)` and its output
-/// rows `(rows, head_dim)`.
+/// Where a row of `in_proj`'s output holds what: `width` values, query head h at
+/// `h * head_dim`, kv head g's key at `keys + g * head_dim` and value at `values + g *
+/// head_dim`; `group` query heads per kv head.
+#[derive(Clone, Copy)]
+struct Lanes {
+    width: usize,
+    head_dim: usize,
+    keys: usize,
+    values: usize,
+    group: usize,
+}
+
+impl Lanes {
+    fn query(&self, head: usize) -> std::ops::Range<usize> {
+        head * self.head_dim..(head + 1) * self.head_dim
+    }
+
+    fn key(&self, kv_head: usize) -> std::ops::Range<usize> {
+        let at = self.keys + kv_head * self.head_dim;
+        at..at + self.head_dim
+    }
+
+    fn value(&self, kv_head: usize) -> std::ops::Range<usize> {
+        let at = self.values + kv_head * self.head_dim;
+        at..at + self.head_dim
+    }
+}
+
+/// One kv head's share of an attention: its cache blocks `(capacity, head_dim)` and the
+/// output rows `(group, rows, head_dim)` of the query heads it serves.
 struct HeadJob<'a> {
-    head: usize,
+    kv_head: usize,
     keys: &'a mut [f32],
     values: &'a mut [f32],
     out: &'a mut [f32],
 }
 
-fn attend_head(isa: Isa, job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
+fn attend_head(isa: Isa, job: HeadJob<'_>, qkv: &[f32], lanes: Lanes, at: Span) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: forward_on checked AVX2 support before any head was handed out.
-        Isa::Avx2 => unsafe { attend_head_avx2(job, qkv, d, hd, at) },
-        _ => attend_head_with(job, qkv, d, hd, at),
+        Isa::Avx2 => unsafe { attend_head_avx2(job, qkv, lanes, at) },
+        _ => attend_head_with(job, qkv, lanes, at),
     }
 }
 
@@ -424,35 +504,35 @@ fn attend_head(isa: Isa, job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at:
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_head_avx2(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
-    attend_head_with(job, qkv, d, hd, at);
+unsafe fn attend_head_avx2(job: HeadJob<'_>, qkv: &[f32], lanes: Lanes, at: Span) {
+    attend_head_with(job, qkv, lanes, at);
 }
 
-/// One row: stores its key and value in their slot, then the softmax of its query against
-/// the keys it sees (scaled by `1 / sqrt(head_dim)`) times their values. Several rows: as if one
-/// after another, through `attend_rows`.
+/// One row: stores its key and value in their slot, then, for each query head of the group,
+/// the softmax of its query against the keys it sees (scaled by `1 / sqrt(head_dim)`) times
+/// their values. Several rows: as if one after another, through `attend_rows`.
 #[inline(always)]
-fn attend_head_with(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
+fn attend_head_with(job: HeadJob<'_>, qkv: &[f32], lanes: Lanes, at: Span) {
     if at.rows > 1 {
-        return attend_rows(job, qkv, d, hd, at);
+        return attend_rows(job, qkv, lanes, at);
     }
-    let lane = job.head * hd..(job.head + 1) * hd;
+    let hd = lanes.head_dim;
     let (slot, seen) = at.slots(0);
     let at_slot = slot * hd..(slot + 1) * hd;
-    job.keys[at_slot.clone()].copy_from_slice(&qkv[d + lane.start..d + lane.end]);
-    job.values[at_slot].copy_from_slice(&qkv[2 * d + lane.start..2 * d + lane.end]);
-    let q = &qkv[lane];
+    job.keys[at_slot.clone()].copy_from_slice(&qkv[lanes.key(job.kv_head)]);
+    job.values[at_slot].copy_from_slice(&qkv[lanes.value(job.kv_head)]);
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut scores: Vec<f32> = job
-        .keys
-        .chunks_exact(hd)
-        .take(seen)
-        .map(|key| vector::dot(q, key) * scale)
-        .collect();
-    vector::softmax(&mut scores);
-    job.out.fill(0.0);
-    for (&p, value) in scores.iter().zip(job.values.chunks_exact(hd)) {
-        vector::add_scaled(job.out, p, value);
+    let mut scores = vec![0.0f32; seen];
+    for (g, out) in job.out.chunks_exact_mut(hd).enumerate() {
+        let q = &qkv[lanes.query(job.kv_head * lanes.group + g)];
+        for (s, key) in scores.iter_mut().zip(job.keys.chunks_exact(hd)) {
+            *s = vector::dot(q, key) * scale;
+        }
+        vector::softmax(&mut scores);
+        out.fill(0.0);
+        for (&p, value) in scores.iter().zip(job.values.chunks_exact(hd)) {
+            vector::add_scaled(out, p, value);
+        }
     }
 }
 
@@ -468,8 +548,9 @@ const KEY_BLOCK: usize = 32;
 /// every instruction set. The new keys and values are stored last: a ring's overwritten slots
 /// have left every row's window by then.
 #[inline(always)]
-fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
-    let lane = job.head * hd..(job.head + 1) * hd;
+fn attend_rows(job: HeadJob<'_>, qkv: &[f32], lanes: Lanes, at: Span) {
+    let hd = lanes.head_dim;
+    let (key_lane, value_lane) = (lanes.key(job.kv_head), lanes.value(job.kv_head));
     let first = at.position;
     let oldest = if at.ring {
         (first + 1).saturating_sub(at.capacity)
@@ -483,15 +564,11 @@ fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
     // keys transposed (hd, stride), zero padded; values in order (n, hd)
     let mut keys_t = vec![0.0f32; hd * stride];
     let mut values = Vec::with_capacity(n * hd);
-    let new_rows = qkv.chunks_exact(3 * d);
+    let new_rows = qkv.chunks_exact(lanes.width);
     let key_rows = old
         .clone()
         .map(|p| &job.keys[slot(p) * hd..(slot(p) + 1) * hd])
-        .chain(
-            new_rows
-                .clone()
-                .map(|row| &row[d + lane.start..d + lane.end]),
-        );
+        .chain(new_rows.clone().map(|row| &row[key_lane.clone()]));
     for (j, key) in key_rows.enumerate() {
         for (i, &k) in key.iter().enumerate() {
             keys_t[i * stride + j] = k;
@@ -501,7 +578,7 @@ fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
         values.extend_from_slice(&job.values[slot(p) * hd..(slot(p) + 1) * hd]);
     }
     for row in new_rows.clone() {
-        values.extend_from_slice(&row[2 * d + lane.start..2 * d + lane.end]);
+        values.extend_from_slice(&row[value_lane.clone()]);
     }
     // row r sees positions (p - capacity, p] of a ring, [0, p] otherwise: keys start..end
     let seen = |r: usize| {
@@ -512,17 +589,54 @@ fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
         };
         start..old.len() + r + 1
     };
+    let mut scores = vec![0.0f32; at.rows * stride];
+    for (g, out) in job.out.chunks_exact_mut(at.rows * hd).enumerate() {
+        let lane = lanes.query(job.kv_head * lanes.group + g);
+        let queries: Vec<&[f32]> = new_rows.clone().map(|row| &row[lane.clone()]).collect();
+        attend_query_head(
+            &queries,
+            &keys_t,
+            &values,
+            &mut scores,
+            out,
+            stride,
+            n,
+            hd,
+            &seen,
+        );
+    }
+    for (r, row) in new_rows.enumerate() {
+        let s = slot(first + r);
+        job.keys[s * hd..(s + 1) * hd].copy_from_slice(&row[key_lane.clone()]);
+        job.values[s * hd..(s + 1) * hd].copy_from_slice(&row[value_lane.clone()]);
+    }
+}
+
+/// One query head over several rows: `queries` (a row each), the keys transposed `(hd,
+/// stride)` and the values `(n, hd)` every row may see, row r seeing keys `seen(r)`; writes
+/// each row's output into `out` `(rows, hd)`, `scores` `(rows, stride)` as scratch.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn attend_query_head<F: Fn(usize) -> std::ops::Range<usize>>(
+    queries: &[&[f32]],
+    keys_t: &[f32],
+    values: &[f32],
+    scores: &mut [f32],
+    out: &mut [f32],
+    stride: usize,
+    n: usize,
+    hd: usize,
+    seen: &F,
+) {
     // block by block of keys, every row that sees some of it (the block stays in L1)
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut scores = vec![0.0f32; at.rows * stride];
-    let queries: Vec<&[f32]> = new_rows.clone().map(|row| &row[lane.clone()]).collect();
     for block in (0..n).step_by(KEY_BLOCK) {
         for (r, q) in queries.iter().enumerate() {
             let range = seen(r);
             if block >= range.end || block + KEY_BLOCK <= range.start {
                 continue;
             }
-            let sums = score_block(q, &keys_t, stride, block);
+            let sums = score_block(q, keys_t, stride, block);
             let row = &mut scores[r * stride + block..r * stride + block + KEY_BLOCK];
             for (s, v) in row.iter_mut().zip(sums) {
                 *s = v * scale;
@@ -533,9 +647,9 @@ fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
         vector::softmax(&mut weights[seen(r)]);
     }
     // and values block by block, each row's output summed over its keys in order
-    job.out.fill(0.0);
+    out.fill(0.0);
     for block in (0..n).step_by(KEY_BLOCK) {
-        for (r, out) in job.out.chunks_exact_mut(hd).enumerate() {
+        for (r, out) in out.chunks_exact_mut(hd).enumerate() {
             let range = seen(r);
             let (from, to) = (block.max(range.start), (block + KEY_BLOCK).min(range.end));
             if from < to {
@@ -543,12 +657,6 @@ fn attend_rows(job: HeadJob<'_>, qkv: &[f32], d: usize, hd: usize, at: Span) {
                 weighted_sum(out, weights, &values[from * hd..to * hd]);
             }
         }
-    }
-    for (r, row) in new_rows.enumerate() {
-        let s = slot(first + r);
-        job.keys[s * hd..(s + 1) * hd].copy_from_slice(&row[d + lane.start..d + lane.end]);
-        job.values[s * hd..(s + 1) * hd]
-            .copy_from_slice(&row[2 * d + lane.start..2 * d + lane.end]);
     }
 }
 
@@ -604,68 +712,77 @@ mod tests {
     }
 
     /// Several rows through `attend_rows` equal the rows one at a time through the one-row
-    /// path, to rounding: the same keys in the same cache slots, the same outputs.
+    /// path, to rounding: the same keys in the same cache slots, the same outputs; with plain
+    /// and grouped kv heads.
     #[test]
     fn several_rows_attend_as_one_row_after_another() {
-        let (heads, hd) = (2usize, 16usize);
-        let d = heads * hd;
-        for (ring, capacity, position, rows) in [
-            (false, 100, 0, 45),
-            (false, 100, 30, 21),
-            (true, 37, 0, 45),
-            (true, 37, 50, 40),
-            (true, 37, 10, 3),
-        ] {
-            let qkv = pseudo(rows * 3 * d, 1);
-            let mut keys = pseudo(heads * capacity * hd, 2);
-            let mut values = pseudo(heads * capacity * hd, 3);
-            let (mut keys_one, mut values_one) = (keys.clone(), values.clone());
-            let mut out = vec![0.0; heads * rows * hd];
-            let mut out_one = vec![0.0; heads * rows * hd];
-            let at = Span {
-                capacity,
-                position,
-                rows,
-                ring,
+        let hd = 16usize;
+        for (heads, kv_heads) in [(2usize, 2usize), (6, 2), (3, 1)] {
+            let lanes = Lanes {
+                width: (heads + 2 * kv_heads) * hd,
+                head_dim: hd,
+                keys: heads * hd,
+                values: (heads + kv_heads) * hd,
+                group: heads / kv_heads,
             };
-            for h in 0..heads {
-                let block = h * capacity * hd..(h + 1) * capacity * hd;
-                let job = HeadJob {
-                    head: h,
-                    keys: &mut keys[block.clone()],
-                    values: &mut values[block.clone()],
-                    out: &mut out[h * rows * hd..(h + 1) * rows * hd],
+            for (ring, capacity, position, rows) in [
+                (false, 100, 0, 45),
+                (false, 100, 30, 21),
+                (true, 37, 0, 45),
+                (true, 37, 50, 40),
+                (true, 37, 10, 3),
+            ] {
+                let qkv = pseudo(rows * lanes.width, 1);
+                let mut keys = pseudo(kv_heads * capacity * hd, 2);
+                let mut values = pseudo(kv_heads * capacity * hd, 3);
+                let (mut keys_one, mut values_one) = (keys.clone(), values.clone());
+                let group_out = lanes.group * rows * hd;
+                let mut out = vec![0.0; heads * rows * hd];
+                let mut out_one = vec![0.0; heads * rows * hd];
+                let at = Span {
+                    capacity,
+                    position,
+                    rows,
+                    ring,
                 };
-                attend_head(Isa::Portable, job, &qkv, d, hd, at);
-                for r in 0..rows {
-                    let one = Span {
-                        position: position + r,
-                        rows: 1,
-                        ..at
-                    };
+                for g in 0..kv_heads {
+                    let block = g * capacity * hd..(g + 1) * capacity * hd;
                     let job = HeadJob {
-                        head: h,
-                        keys: &mut keys_one[block.clone()],
-                        values: &mut values_one[block.clone()],
-                        out: &mut out_one[(h * rows + r) * hd..(h * rows + r + 1) * hd],
+                        kv_head: g,
+                        keys: &mut keys[block.clone()],
+                        values: &mut values[block.clone()],
+                        out: &mut out[g * group_out..(g + 1) * group_out],
                     };
-                    attend_head(
-                        Isa::Portable,
-                        job,
-                        &qkv[r * 3 * d..(r + 1) * 3 * d],
-                        d,
-                        hd,
-                        one,
+                    attend_head(Isa::Portable, job, &qkv, lanes, at);
+                    for r in 0..rows {
+                        let one = Span {
+                            position: position + r,
+                            rows: 1,
+                            ..at
+                        };
+                        let mut row_out = vec![0.0; lanes.group * hd];
+                        let job = HeadJob {
+                            kv_head: g,
+                            keys: &mut keys_one[block.clone()],
+                            values: &mut values_one[block.clone()],
+                            out: &mut row_out,
+                        };
+                        let row = &qkv[r * lanes.width..(r + 1) * lanes.width];
+                        attend_head(Isa::Portable, job, row, lanes, one);
+                        for (q, o) in row_out.chunks_exact(hd).enumerate() {
+                            let at = g * group_out + (q * rows + r) * hd;
+                            out_one[at..at + hd].copy_from_slice(o);
+                        }
+                    }
+                }
+                assert_eq!(keys, keys_one);
+                assert_eq!(values, values_one);
+                for (a, b) in out.iter().zip(&out_one) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{heads}/{kv_heads} {ring} {position} {rows}: {a} {b}"
                     );
                 }
-            }
-            assert_eq!(keys, keys_one);
-            assert_eq!(values, values_one);
-            for (a, b) in out.iter().zip(&out_one) {
-                assert!(
-                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                    "{ring} {position} {rows}: {a} {b}"
-                );
             }
         }
     }

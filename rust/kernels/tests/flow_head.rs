@@ -111,7 +111,7 @@ fn close_to_a_float_reference_row_by_row() {
     let x = values(rows * LATENT, 6);
     let time = values(DIM, 7);
     let mut out = vec![0.0; rows * LATENT];
-    head.velocity(&c, &time, &x, &mut out, 1).unwrap();
+    head.velocity(&c, Some(&time), &x, &mut out, 1).unwrap();
     for r in 0..rows {
         let want = reference(
             &c[r * COND..(r + 1) * COND],
@@ -124,9 +124,31 @@ fn close_to_a_float_reference_row_by_row() {
     }
     // one row alone gives what it gives among others, to the activation quantization
     let mut alone = vec![0.0; LATENT];
-    head.velocity(&c[..COND], &time, &x[..LATENT], &mut alone, 2)
+    head.velocity(&c[..COND], Some(&time), &x[..LATENT], &mut alone, 2)
         .unwrap();
     assert!(snr_db(&alone, &out[..LATENT]) > 30.0);
+}
+
+/// A head without time inputs (`pointwise`, `drifting`) conditions on `cond(c)` alone: the
+/// same as a zero time embedding, and not the same as another one.
+#[test]
+fn no_time_is_a_zero_time_embedding() {
+    let head = head();
+    let rows = 2;
+    let c = values(rows * COND, 5);
+    let x = values(rows * LATENT, 6);
+    let (mut none, mut zero, mut some) = (
+        vec![0.0; rows * LATENT],
+        vec![0.0; rows * LATENT],
+        vec![0.0; rows * LATENT],
+    );
+    head.velocity(&c, None, &x, &mut none, 1).unwrap();
+    head.velocity(&c, Some(&[0.0; DIM]), &x, &mut zero, 1)
+        .unwrap();
+    head.velocity(&c, Some(&values(DIM, 7)), &x, &mut some, 1)
+        .unwrap();
+    assert_eq!(none, zero);
+    assert_ne!(none, some);
 }
 
 #[test]
@@ -135,15 +157,15 @@ fn refuses_inputs_that_do_not_fit() {
     let mut out = vec![0.0; LATENT];
     let (c, x, t) = (vec![0.0; COND], vec![0.0; LATENT], vec![0.0; DIM]);
     assert!(matches!(
-        head.velocity(&c[..COND - 1], &t, &x, &mut out, 1),
+        head.velocity(&c[..COND - 1], Some(&t), &x, &mut out, 1),
         Err(KernelError::ShapeMismatch { expected: COND, .. })
     ));
     assert!(matches!(
-        head.velocity(&c, &t[..DIM - 1], &x, &mut out, 1),
+        head.velocity(&c, Some(&t[..DIM - 1]), &x, &mut out, 1),
         Err(KernelError::ShapeMismatch { what: "time", .. })
     ));
     assert!(matches!(
-        head.velocity(&c, &t, &x[..LATENT - 1], &mut out, 1),
+        head.velocity(&c, Some(&t), &x[..LATENT - 1], &mut out, 1),
         Err(KernelError::ShapeMismatch {
             expected: LATENT,
             ..

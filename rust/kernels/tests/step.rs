@@ -127,7 +127,7 @@ fn layers<M: TestMatrix>(kind: Kind) -> Vec<Layer<M>> {
 }
 
 fn model<M: TestMatrix>(kind: Kind) -> Transformer<M> {
-    Transformer::new(layers(kind), HEADS, kind.context()).unwrap()
+    Transformer::new(layers(kind), HEADS, HEADS, kind.context()).unwrap()
 }
 
 /// Rotation of one position: [cos, sin] per pair of a head.
@@ -476,16 +476,16 @@ fn refuses_inputs_that_do_not_fit() {
         })
     );
 
-    assert!(Transformer::<Int8Matrix>::new(vec![], HEADS, None).is_err());
+    assert!(Transformer::<Int8Matrix>::new(vec![], HEADS, HEADS, None).is_err());
     let layers = layers::<Int8Matrix>;
-    assert!(Transformer::new(layers(Kind::Linear), HEADS, Some(0)).is_err());
-    assert!(Transformer::new(layers(Kind::Linear), 3, None).is_err()); // 64 / 3
-    assert!(Transformer::new(layers(Kind::Linear), 64, None).is_err()); // width 1: no pairs
+    assert!(Transformer::new(layers(Kind::Linear), HEADS, HEADS, Some(0)).is_err());
+    assert!(Transformer::new(layers(Kind::Linear), 3, 3, None).is_err()); // 64 / 3
+    assert!(Transformer::new(layers(Kind::Linear), 64, 64, None).is_err()); // width 1: no pairs
     let layer = layer::<Int8Matrix>;
     let mut bad = layer(0, false);
     bad.linear2 = matrix(D, FFN + 1, 5);
     assert_eq!(
-        Transformer::new(vec![layer(0, false), bad], HEADS, None).unwrap_err(),
+        Transformer::new(vec![layer(0, false), bad], HEADS, HEADS, None).unwrap_err(),
         KernelError::ShapeMismatch {
             what: "linear2 cols",
             expected: FFN,
@@ -494,5 +494,5 @@ fn refuses_inputs_that_do_not_fit() {
     );
     let mut short_scale = layer(0, true);
     short_scale.layer_scale.as_mut().unwrap().feed_forward.pop();
-    assert!(Transformer::new(vec![short_scale], HEADS, Some(CONTEXT)).is_err());
+    assert!(Transformer::new(vec![short_scale], HEADS, HEADS, Some(CONTEXT)).is_err());
 }
