@@ -1,10 +1,5 @@
-//! `voxlet._audio`: Python bindings of the voxlet-audio and voxlet-kernels crates. Type and
-//! error conversion only; all logic lives in `rust/audio` and `rust/kernels`. Each docstring starts with the typed Python signature, from
-//! which `tools/gen_stubs.py` writes `_audio.pyi`.
-
-mod convert;
-mod errors;
-mod kernels;
+//! Bindings of the audio core (`rust/audio`): PCM conversion, resampling, WAV reading and
+//! writing, and the PCM pipeline (ring, resampler, sink). Type and error conversion only.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -44,7 +39,7 @@ fn sample_format(name: &str) -> PyResult<SampleFormat> {
 /// when given (at least len(pcm) long) and returns it, else a new array. Releases the GIL.
 #[pyfunction]
 #[pyo3(signature = (pcm, out=None))]
-fn f32_to_i16<'py>(
+pub fn f32_to_i16<'py>(
     py: Python<'py>,
     pcm: PyReadonlyArray1<'py, f32>,
     out: Option<Bound<'py, PyArray1<i16>>>,
@@ -64,7 +59,7 @@ fn f32_to_i16<'py>(
 /// int16 PCM to float: x / 32768. Writes into `out` when given, else a new array.
 #[pyfunction]
 #[pyo3(signature = (pcm, out=None))]
-fn i16_to_f32<'py>(
+pub fn i16_to_f32<'py>(
     py: Python<'py>,
     pcm: PyReadonlyArray1<'py, i16>,
     out: Option<Bound<'py, PyArray1<f32>>>,
@@ -84,7 +79,7 @@ fn i16_to_f32<'py>(
 /// bytearray with np.frombuffer for zero copy). Returns the bytes written. Releases the GIL.
 #[pyfunction]
 #[pyo3(signature = (pcm, out, format="s16"))]
-fn f32_to_bytes_into(
+pub fn f32_to_bytes_into(
     py: Python<'_>,
     pcm: PyReadonlyArray1<'_, f32>,
     mut out: PyReadwriteArray1<'_, u8>,
@@ -105,7 +100,7 @@ fn f32_to_bytes_into(
 /// Float PCM to little-endian bytes ('s16' or 'f32'), built directly as a bytes object.
 #[pyfunction]
 #[pyo3(signature = (pcm, format="s16"))]
-fn f32_to_bytes<'py>(
+pub fn f32_to_bytes<'py>(
     py: Python<'py>,
     pcm: PyReadonlyArray1<'py, f32>,
     format: &str,
@@ -128,7 +123,7 @@ fn f32_to_bytes<'py>(
 /// Releases the GIL.
 #[pyfunction]
 #[pyo3(signature = (pcm, input_rate_hz, output_rate_hz, channels=1))]
-fn resample<'py>(
+pub fn resample<'py>(
     py: Python<'py>,
     pcm: PyReadonlyArray1<'py, f32>,
     input_rate_hz: u32,
@@ -146,7 +141,7 @@ fn resample<'py>(
 ///
 /// Reads a WAV file (PCM 8/16/24/32-bit, float 32/64, extensible) -> (samples (N, C), rate Hz).
 #[pyfunction]
-fn read_wav<'py>(py: Python<'py>, path: &str) -> PyResult<(Bound<'py, PyArray2<f32>>, u32)> {
+pub fn read_wav<'py>(py: Python<'py>, path: &str) -> PyResult<(Bound<'py, PyArray2<f32>>, u32)> {
     let bytes =
         std::fs::read(path).map_err(|e| AudioError::new_err(format!("cannot read {path}: {e}")))?;
     let data = py
@@ -163,7 +158,7 @@ fn read_wav<'py>(py: Python<'py>, path: &str) -> PyResult<(Bound<'py, PyArray2<f
 /// A 44-byte WAV header; without `data_bytes` the sizes say 'unknown' (0xFFFFFFFF), for pipes.
 #[pyfunction]
 #[pyo3(signature = (sample_rate_hz, channels=1, format="s16", data_bytes=None))]
-fn wav_header<'py>(
+pub fn wav_header<'py>(
     py: Python<'py>,
     sample_rate_hz: u32,
     channels: u16,
@@ -178,8 +173,8 @@ fn wav_header<'py>(
 /// WavWriter(path: str, sample_rate_hz: int, channels: int = 1, format: str = 's16')
 ///
 /// Streams float PCM into a WAV file; `close` patches the header sizes.
-#[pyclass(frozen, module = "voxlet._audio")]
-struct WavWriter {
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct WavWriter {
     inner: Mutex<Option<voxlet_audio::WavWriter<BufWriter<File>>>>,
 }
 
@@ -232,8 +227,8 @@ impl WavWriter {
 /// StreamResampler(input_rate_hz: int, output_rate_hz: int, channels: int = 1)
 ///
 /// Streaming resampler for interleaved float PCM; chunked output equals one-shot output.
-#[pyclass(frozen, module = "voxlet._audio")]
-struct StreamResampler {
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct StreamResampler {
     inner: Mutex<voxlet_audio::StreamResampler>,
 }
 
@@ -299,8 +294,8 @@ impl StreamResampler {
 ///
 /// Resampler -> lock-free SPSC ring. One writer thread calls push/finish, one reader thread
 /// calls pop_into/pop_i16_into; neither holds the GIL while working.
-#[pyclass(frozen, module = "voxlet._audio")]
-struct PcmPipeline {
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct PcmPipeline {
     inner: voxlet_audio::PcmPipeline,
 }
 
@@ -451,30 +446,4 @@ impl PcmPipeline {
     fn is_cancelled(&self) -> bool {
         self.inner.is_cancelled()
     }
-}
-
-#[pymodule]
-fn _audio(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("AudioError", m.py().get_type::<AudioError>())?;
-    m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
-    m.add_class::<kernels::Int8Matrix>()?;
-    m.add_class::<kernels::F32Matrix>()?;
-    m.add_class::<kernels::Transformer>()?;
-    m.add_class::<kernels::FlowHead>()?;
-    m.add_function(wrap_pyfunction!(kernels::kernel_isa, m)?)?;
-    m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
-    m.add_function(wrap_pyfunction!(kernels::elu_into, m)?)?;
-    m.add_function(wrap_pyfunction!(kernels::gelu_tanh_, m)?)?;
-    m.add_function(wrap_pyfunction!(kernels::overlap_add, m)?)?;
-    m.add_function(wrap_pyfunction!(f32_to_i16, m)?)?;
-    m.add_function(wrap_pyfunction!(i16_to_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(f32_to_bytes_into, m)?)?;
-    m.add_function(wrap_pyfunction!(f32_to_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(resample, m)?)?;
-    m.add_function(wrap_pyfunction!(read_wav, m)?)?;
-    m.add_function(wrap_pyfunction!(wav_header, m)?)?;
-    m.add_class::<WavWriter>()?;
-    m.add_class::<StreamResampler>()?;
-    m.add_class::<PcmPipeline>()?;
-    Ok(())
 }

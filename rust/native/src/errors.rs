@@ -1,11 +1,11 @@
-//! The one bridge from the core's `AudioError` to Python's `voxlet._audio.AudioError`.
+//! The one bridge from the core's `AudioError` to Python's `voxlet._native.AudioError`.
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::PyErr;
 
 create_exception!(
-    _audio,
+    _native,
     AudioError,
     PyValueError,
     "Invalid audio input or state (a ValueError)."
@@ -17,7 +17,7 @@ pub fn to_py(err: voxlet_audio::AudioError) -> PyErr {
 }
 
 create_exception!(
-    _audio,
+    _native,
     KernelError,
     PyValueError,
     "Invalid input to a compute kernel (a ValueError)."

@@ -67,7 +67,7 @@ fn contiguous_mut<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
 /// optional bias. `apply` quantizes each activation row symmetrically too (8-bit for a single
 /// row, 7-bit for several), sums products exactly in int32 (AVX2 where the CPU has it, else
 /// portable code with the same bits) and scales back.
-#[pyclass(frozen, module = "voxlet._audio")]
+#[pyclass(frozen, module = "voxlet._native")]
 pub struct Int8Matrix {
     inner: Arc<voxlet_kernels::Int8Matrix>,
 }
@@ -169,7 +169,7 @@ impl AsRef<[f32]> for ArrayWeights {
 /// Products sum in float32 by fused multiply-add in a fixed order, so every instruction set,
 /// thread count and row position gives the same bits. The weights must not be written while
 /// a product runs.
-#[pyclass(frozen, module = "voxlet._audio")]
+#[pyclass(frozen, module = "voxlet._native")]
 pub struct F32Matrix {
     inner: Arc<voxlet_kernels::F32Matrix>,
 }
@@ -261,94 +261,174 @@ enum MatrixArg<'py> {
     F32(Bound<'py, F32Matrix>),
 }
 
-/// A kernel matrix kind a `MatrixArg` can hold.
-trait FromArg: Linear + Sized {
+/// A matrix a stack multiplies by, shared with whoever else holds it.
+#[derive(Clone)]
+enum AnyMatrix {
+    Int8(Arc<voxlet_kernels::Int8Matrix>),
+    F32(Arc<voxlet_kernels::F32Matrix>),
+}
+
+impl From<MatrixArg<'_>> for AnyMatrix {
+    fn from(arg: MatrixArg<'_>) -> Self {
+        match arg {
+            MatrixArg::Int8(m) => AnyMatrix::Int8(Arc::clone(&m.get().inner)),
+            MatrixArg::F32(m) => AnyMatrix::F32(Arc::clone(&m.get().inner)),
+        }
+    }
+}
+
+/// A kernel matrix kind an `AnyMatrix` can hold.
+trait Kind: Linear + Sized {
     /// The Python class's name, for errors.
     const KIND: &'static str;
-    /// The shared matrix behind `arg`, if it is of this kind.
-    fn from_arg(arg: &MatrixArg<'_>) -> Option<Arc<Self>>;
+    /// The shared matrix behind `m`, if it is of this kind.
+    fn of(m: &AnyMatrix) -> Option<Arc<Self>>;
 }
 
-impl FromArg for voxlet_kernels::Int8Matrix {
+impl Kind for voxlet_kernels::Int8Matrix {
     const KIND: &'static str = "Int8Matrix";
-    fn from_arg(arg: &MatrixArg<'_>) -> Option<Arc<Self>> {
-        match arg {
-            MatrixArg::Int8(m) => Some(Arc::clone(&m.get().inner)),
-            MatrixArg::F32(_) => None,
+    fn of(m: &AnyMatrix) -> Option<Arc<Self>> {
+        match m {
+            AnyMatrix::Int8(m) => Some(Arc::clone(m)),
+            AnyMatrix::F32(_) => None,
         }
     }
 }
 
-impl FromArg for voxlet_kernels::F32Matrix {
+impl Kind for voxlet_kernels::F32Matrix {
     const KIND: &'static str = "F32Matrix";
-    fn from_arg(arg: &MatrixArg<'_>) -> Option<Arc<Self>> {
-        match arg {
-            MatrixArg::F32(m) => Some(Arc::clone(&m.get().inner)),
-            MatrixArg::Int8(_) => None,
+    fn of(m: &AnyMatrix) -> Option<Arc<Self>> {
+        match m {
+            AnyMatrix::F32(m) => Some(Arc::clone(m)),
+            AnyMatrix::Int8(_) => None,
         }
     }
 }
 
-/// The shared matrix behind `arg`, or an error naming `what` when it is not of the kind `M`.
-fn shared<M: FromArg>(what: &str, arg: &MatrixArg<'_>) -> PyResult<Arc<M>> {
-    M::from_arg(arg).ok_or_else(|| {
+/// The shared matrix behind `m`, or an error naming `what` and `name` when it is not of the
+/// kind `M`.
+fn shared<M: Kind>(what: &str, name: &str, m: &AnyMatrix) -> PyResult<Arc<M>> {
+    M::of(m).ok_or_else(|| {
         KernelError::new_err(format!(
-            "{what}: every matrix must be an {} like the first",
+            "{what}: {name} must be an {} like every other matrix of the stack",
             M::KIND
         ))
     })
 }
 
-/// One layer as `Transformer` takes it: norm1 weight and bias, in_proj, out_proj, norm2
-/// weight and bias, linear1, linear2, and the two layer scales or None.
-type LayerArgs<'py> = (
-    PyReadonlyArray1<'py, f32>,
-    PyReadonlyArray1<'py, f32>,
-    MatrixArg<'py>,
-    MatrixArg<'py>,
-    PyReadonlyArray1<'py, f32>,
-    PyReadonlyArray1<'py, f32>,
-    MatrixArg<'py>,
-    MatrixArg<'py>,
-    Option<PyReadonlyArray1<'py, f32>>,
-    Option<PyReadonlyArray1<'py, f32>>,
-);
-
-fn norm(weight: &PyReadonlyArray1<'_, f32>, bias: &PyReadonlyArray1<'_, f32>, eps: f32) -> Norm {
-    Norm {
-        weight: weight.as_array().to_vec(),
-        bias: bias.as_array().to_vec(),
-        eps,
+/// A 1-d float array's values, copied, checked to be `len` long.
+fn values(what: &str, a: &PyReadonlyArray1<'_, f32>, len: Option<usize>) -> PyResult<Vec<f32>> {
+    let v = contiguous(what, a)?.to_vec();
+    match len {
+        Some(n) if v.len() != n => Err(KernelError::new_err(format!(
+            "{what}: {} values, expected {n}",
+            v.len()
+        ))),
+        _ => Ok(v),
     }
 }
 
-fn layers<M: FromArg>(args: &[LayerArgs<'_>], eps: f32) -> PyResult<Vec<Layer<M>>> {
-    let what = "Transformer";
-    args.iter()
-        .map(|(n1w, n1b, qkv, out, n2w, n2b, l1, l2, s1, s2)| {
-            let layer_scale = match (s1, s2) {
-                (None, None) => None,
-                (Some(s1), Some(s2)) => Some(LayerScale {
-                    attention: s1.as_array().to_vec(),
-                    feed_forward: s2.as_array().to_vec(),
-                }),
-                _ => {
-                    return Err(KernelError::new_err(
-                        "Transformer: give both layer scales of a layer, or neither",
-                    ))
-                }
-            };
-            Ok(Layer {
-                norm1: norm(n1w, n1b, eps),
-                in_proj: shared(what, qkv)?,
-                out_proj: shared(what, out)?,
-                norm2: norm(n2w, n2b, eps),
-                linear1: shared(what, l1)?,
-                linear2: shared(what, l2)?,
-                layer_scale,
-            })
+/// NormWeights(weight: NDArray[np.float32], bias: NDArray[np.float32], eps: float)
+///
+/// A layer norm's affine parameters (copied, of equal length) and epsilon.
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct NormWeights {
+    inner: Norm,
+}
+
+#[pymethods]
+impl NormWeights {
+    #[new]
+    fn new(
+        weight: PyReadonlyArray1<'_, f32>,
+        bias: PyReadonlyArray1<'_, f32>,
+        eps: f32,
+    ) -> PyResult<Self> {
+        let weight = values("NormWeights weight", &weight, None)?;
+        let bias = values("NormWeights bias", &bias, Some(weight.len()))?;
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(KernelError::new_err(format!(
+                "NormWeights eps: must be a positive number, got {eps}"
+            )));
+        }
+        Ok(Self {
+            inner: Norm { weight, bias, eps },
         })
-        .collect()
+    }
+}
+
+/// LayerWeights(norm1: NormWeights, in_proj: Int8Matrix | F32Matrix, out_proj: Int8Matrix | F32Matrix, norm2: NormWeights, linear1: Int8Matrix | F32Matrix, linear2: Int8Matrix | F32Matrix, layer_scale_1: NDArray[np.float32] | None = None, layer_scale_2: NDArray[np.float32] | None = None)
+///
+/// One pre-norm transformer layer, by name: `in_proj` (queries, keys, values stacked),
+/// `out_proj`, the feed-forward `linear1` and `linear2` (shared, not copied), the two norms,
+/// and the per-channel scales of the attention and feed-forward branches (both or neither).
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct LayerWeights {
+    norm1: Norm,
+    in_proj: AnyMatrix,
+    out_proj: AnyMatrix,
+    norm2: Norm,
+    linear1: AnyMatrix,
+    linear2: AnyMatrix,
+    layer_scale: Option<LayerScale>,
+}
+
+#[pymethods]
+impl LayerWeights {
+    #[new]
+    #[pyo3(signature = (norm1, in_proj, out_proj, norm2, linear1, linear2, layer_scale_1=None, layer_scale_2=None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature, by keyword
+    fn new(
+        norm1: &Bound<'_, NormWeights>,
+        in_proj: MatrixArg<'_>,
+        out_proj: MatrixArg<'_>,
+        norm2: &Bound<'_, NormWeights>,
+        linear1: MatrixArg<'_>,
+        linear2: MatrixArg<'_>,
+        layer_scale_1: Option<PyReadonlyArray1<'_, f32>>,
+        layer_scale_2: Option<PyReadonlyArray1<'_, f32>>,
+    ) -> PyResult<Self> {
+        let layer_scale = match (layer_scale_1, layer_scale_2) {
+            (None, None) => None,
+            (Some(s1), Some(s2)) => Some(LayerScale {
+                attention: values("LayerWeights layer_scale_1", &s1, None)?,
+                feed_forward: values("LayerWeights layer_scale_2", &s2, None)?,
+            }),
+            _ => {
+                return Err(KernelError::new_err(
+                    "LayerWeights: give both layer scales, or neither",
+                ))
+            }
+        };
+        Ok(Self {
+            norm1: norm1.get().inner.clone(),
+            in_proj: in_proj.into(),
+            out_proj: out_proj.into(),
+            norm2: norm2.get().inner.clone(),
+            linear1: linear1.into(),
+            linear2: linear2.into(),
+            layer_scale,
+        })
+    }
+}
+
+impl LayerWeights {
+    fn layer<M: Kind>(&self) -> PyResult<Layer<M>> {
+        let what = "Transformer";
+        Ok(Layer {
+            norm1: self.norm1.clone(),
+            in_proj: shared(what, "in_proj", &self.in_proj)?,
+            out_proj: shared(what, "out_proj", &self.out_proj)?,
+            norm2: self.norm2.clone(),
+            linear1: shared(what, "linear1", &self.linear1)?,
+            linear2: shared(what, "linear2", &self.linear2)?,
+            layer_scale: self.layer_scale.clone(),
+        })
+    }
+}
+
+fn layers<M: Kind>(weights: &[Bound<'_, LayerWeights>]) -> PyResult<Vec<Layer<M>>> {
+    weights.iter().map(|w| w.get().layer()).collect()
 }
 
 /// The kernel transformer over one kind of matrix.
@@ -357,16 +437,16 @@ enum AnyTransformer {
     F32(voxlet_kernels::Transformer<voxlet_kernels::F32Matrix>),
 }
 
-/// Transformer(layers: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, NDArray[np.float32] | None, NDArray[np.float32] | None]], heads: int, eps: float = 1e-5, context: int | None = None)
+/// Transformer(layers: list[LayerWeights], heads: int, kv_heads: int | None = None, context: int | None = None)
 ///
 /// A pre-norm transformer (tanh GELU, no biases, interleaved-pair RoPE) advanced some
 /// positions of one sequence per `forward` call, its linears all int8 or all float32
-/// matrices. Each layer is (norm1 weight, norm1 bias, in_proj, out_proj, norm2 weight, norm2
-/// bias, linear1, linear2, attention layer scale, feed-forward layer scale), the scales both
-/// None or both given; the matrices are shared, not copied. `context`: queries see that many
-/// positions (their own included) through ring caches of that many slots; None: every
-/// position, caches indexed by position.
-#[pyclass(frozen, module = "voxlet._audio")]
+/// matrices. `heads` query heads split the attention width (out_proj's columns, which need not
+/// be d_model); `kv_heads` key/value heads (default: `heads`) each serve `heads / kv_heads`
+/// contiguous query heads (grouped-query attention), and the caches hold only them.
+/// `context`: queries see that many positions (their own included) through ring caches of
+/// that many slots; None: every position, caches indexed by position.
+#[pyclass(frozen, module = "voxlet._native")]
 pub struct Transformer {
     inner: AnyTransformer,
 }
@@ -374,20 +454,21 @@ pub struct Transformer {
 #[pymethods]
 impl Transformer {
     #[new]
-    #[pyo3(signature = (layers, heads, eps=1e-5, context=None))]
+    #[pyo3(signature = (layers, heads, kv_heads=None, context=None))]
     fn new(
-        layers: Vec<LayerArgs<'_>>,
+        layers: Vec<Bound<'_, LayerWeights>>,
         heads: usize,
-        eps: f32,
+        kv_heads: Option<usize>,
         context: Option<usize>,
     ) -> PyResult<Self> {
-        let inner = match layers.first().map(|l| &l.2) {
-            Some(MatrixArg::F32(_)) => AnyTransformer::F32(
-                voxlet_kernels::Transformer::new(self::layers(&layers, eps)?, heads, context)
+        let kv = kv_heads.unwrap_or(heads);
+        let inner = match layers.first().map(|l| &l.get().in_proj) {
+            Some(AnyMatrix::F32(_)) => AnyTransformer::F32(
+                voxlet_kernels::Transformer::new(self::layers(&layers)?, heads, kv, context)
                     .map_err(to_py)?,
             ),
             _ => AnyTransformer::Int8(
-                voxlet_kernels::Transformer::new(self::layers(&layers, eps)?, heads, context)
+                voxlet_kernels::Transformer::new(self::layers(&layers)?, heads, kv, context)
                     .map_err(to_py)?,
             ),
         };
@@ -398,8 +479,8 @@ impl Transformer {
     ///
     /// Advances x (T rows of d_model values, C-contiguous, any shape) in place through every
     /// layer at positions position..position + T, writing their rotated keys and their values
-    /// into each layer's caches (C-contiguous, (..., heads, slots, head_dim)); row r attends to
-    /// position + r and the positions before it that its window holds. `turns` holds each
+    /// into each layer's caches (C-contiguous, (..., kv_heads, slots, head_dim)); row r attends
+    /// to position + r and the positions before it that its window holds. `turns` holds each
     /// row's rotation, [cos, sin] per pair of a head (T * head_dim values). Releases the GIL
     /// once.
     #[pyo3(signature = (x, keys, values, position, turns, threads=1))]
@@ -418,7 +499,7 @@ impl Transformer {
             Some(shape) if shape.len() >= 3 => shape[shape.len() - 2],
             shape => {
                 return Err(KernelError::new_err(format!(
-                    "forward: keys must be (..., heads, capacity, head_dim) arrays, got {shape:?}"
+                    "forward: keys must be (..., kv_heads, slots, head_dim), got {shape:?}"
                 )))
             }
         };
@@ -538,47 +619,68 @@ pub fn overlap_add<'py>(
 /// Above this many elements an activation releases the GIL while it runs.
 const DETACH_ELEMENTS: usize = 1 << 14;
 
-/// One residual block as `FlowHead` takes it: norm weight and bias, mlp_in, mlp_out,
-/// modulation.
-type FlowBlockArgs<'py> = (
-    PyReadonlyArray1<'py, f32>,
-    PyReadonlyArray1<'py, f32>,
-    MatrixArg<'py>,
-    MatrixArg<'py>,
-    MatrixArg<'py>,
-);
+/// FlowBlockWeights(norm: NormWeights, mlp_in: Int8Matrix | F32Matrix, mlp_out: Int8Matrix | F32Matrix, modulation: Int8Matrix | F32Matrix)
+///
+/// One residual block of the flow head, by name: its norm, the MLP's two linears and the
+/// modulation (shift, scale and gate stacked), shared.
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct FlowBlockWeights {
+    norm: Norm,
+    mlp_in: AnyMatrix,
+    mlp_out: AnyMatrix,
+    modulation: AnyMatrix,
+}
 
-/// The flow head's matrices, in `FlowHead`'s argument order.
+#[pymethods]
+impl FlowBlockWeights {
+    #[new]
+    fn new(
+        norm: &Bound<'_, NormWeights>,
+        mlp_in: MatrixArg<'_>,
+        mlp_out: MatrixArg<'_>,
+        modulation: MatrixArg<'_>,
+    ) -> Self {
+        Self {
+            norm: norm.get().inner.clone(),
+            mlp_in: mlp_in.into(),
+            mlp_out: mlp_out.into(),
+            modulation: modulation.into(),
+        }
+    }
+}
+
+/// The flow head's weights, in `FlowHead`'s argument order.
 struct FlowHeadArgs<'a, 'py> {
-    cond: &'a MatrixArg<'py>,
-    input: &'a MatrixArg<'py>,
-    blocks: &'a [FlowBlockArgs<'py>],
-    final_modulation: &'a MatrixArg<'py>,
-    final_linear: &'a MatrixArg<'py>,
+    cond: &'a AnyMatrix,
+    input: &'a AnyMatrix,
+    blocks: &'a [Bound<'py, FlowBlockWeights>],
+    final_modulation: &'a AnyMatrix,
+    final_linear: &'a AnyMatrix,
     eps: f32,
 }
 
 impl FlowHeadArgs<'_, '_> {
-    fn build<M: FromArg>(&self) -> PyResult<voxlet_kernels::FlowHead<M>> {
+    fn build<M: Kind>(&self) -> PyResult<voxlet_kernels::FlowHead<M>> {
         let what = "FlowHead";
         let blocks = self
             .blocks
             .iter()
-            .map(|(w, b, mlp_in, mlp_out, modulation)| {
+            .map(|b| {
+                let b = b.get();
                 Ok(FlowBlock {
-                    norm: norm(w, b, self.eps),
-                    mlp_in: shared(what, mlp_in)?,
-                    mlp_out: shared(what, mlp_out)?,
-                    modulation: shared(what, modulation)?,
+                    norm: b.norm.clone(),
+                    mlp_in: shared(what, "mlp_in", &b.mlp_in)?,
+                    mlp_out: shared(what, "mlp_out", &b.mlp_out)?,
+                    modulation: shared(what, "modulation", &b.modulation)?,
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
         voxlet_kernels::FlowHead::new(
-            shared(what, self.cond)?,
-            shared(what, self.input)?,
+            shared(what, "cond", self.cond)?,
+            shared(what, "input", self.input)?,
             blocks,
-            shared(what, self.final_modulation)?,
-            shared(what, self.final_linear)?,
+            shared(what, "final_modulation", self.final_modulation)?,
+            shared(what, "final_linear", self.final_linear)?,
             self.eps,
         )
         .map_err(to_py)
@@ -591,15 +693,15 @@ enum AnyFlowHead {
     F32(voxlet_kernels::FlowHead<voxlet_kernels::F32Matrix>),
 }
 
-/// FlowHead(cond: Int8Matrix | F32Matrix, input: Int8Matrix | F32Matrix, blocks: list[tuple[NDArray[np.float32], NDArray[np.float32], Int8Matrix | F32Matrix, Int8Matrix | F32Matrix, Int8Matrix | F32Matrix]], final_modulation: Int8Matrix | F32Matrix, final_linear: Int8Matrix | F32Matrix, eps: float = 1e-6)
+/// FlowHead(cond: Int8Matrix | F32Matrix, input: Int8Matrix | F32Matrix, blocks: list[FlowBlockWeights], final_modulation: Int8Matrix | F32Matrix, final_linear: Int8Matrix | F32Matrix, eps: float = 1e-6)
 ///
 /// FlowLM's flow head (an adaLN-modulated residual MLP) evaluated in one call, its linears all
-/// int8 or all float32 matrices: y = time + cond(c); h = input(x); each block (norm weight,
-/// norm bias, mlp_in, mlp_out, modulation) adds gate * mlp_out(silu(mlp_in(LN(h) * (1 +
-/// scale) + shift))) with shift, scale, gate = modulation(silu(y)); then
-/// final_linear(LN'(h) * (1 + scale) + shift) with shift, scale = final_modulation(silu(y)),
-/// LN' without affine. The matrices are shared.
-#[pyclass(frozen, module = "voxlet._audio")]
+/// int8 or all float32 matrices: y = time + cond(c) (cond(c) alone for heads without time
+/// inputs); h = input(x); each block adds gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) +
+/// shift))) with shift, scale, gate = modulation(silu(y)); then final_linear(LN'(h) * (1 +
+/// scale) + shift) with shift, scale = final_modulation(silu(y)), LN' without affine and of
+/// epsilon `eps`. The matrices are shared.
+#[pyclass(frozen, module = "voxlet._native")]
 pub struct FlowHead {
     inner: AnyFlowHead,
 }
@@ -611,11 +713,17 @@ impl FlowHead {
     fn new(
         cond: MatrixArg<'_>,
         input: MatrixArg<'_>,
-        blocks: Vec<FlowBlockArgs<'_>>,
+        blocks: Vec<Bound<'_, FlowBlockWeights>>,
         final_modulation: MatrixArg<'_>,
         final_linear: MatrixArg<'_>,
         eps: f32,
     ) -> PyResult<Self> {
+        let cond = AnyMatrix::from(cond);
+        let (input, final_modulation, final_linear) = (
+            AnyMatrix::from(input),
+            AnyMatrix::from(final_modulation),
+            AnyMatrix::from(final_linear),
+        );
         let args = FlowHeadArgs {
             cond: &cond,
             input: &input,
@@ -625,31 +733,28 @@ impl FlowHead {
             eps,
         };
         let inner = match cond {
-            MatrixArg::F32(_) => AnyFlowHead::F32(args.build()?),
-            MatrixArg::Int8(_) => AnyFlowHead::Int8(args.build()?),
+            AnyMatrix::F32(_) => AnyFlowHead::F32(args.build()?),
+            AnyMatrix::Int8(_) => AnyFlowHead::Int8(args.build()?),
         };
         Ok(Self { inner })
     }
 
-    /// velocity(self, c: NDArray[np.float32], time: NDArray[np.float32], x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
+    /// velocity(self, c: NDArray[np.float32], time: NDArray[np.float32] | None, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
     ///
     /// The velocity (rows, latent) for condition rows c (rows, condition width), latent rows x
-    /// (rows, latent) and the time embedding (dim,) shared by every row; C-contiguous inputs.
-    /// Releases the GIL once.
+    /// (rows, latent) and the time embedding (dim,) shared by every row, or None for a head
+    /// without time inputs; C-contiguous inputs. Releases the GIL once.
     #[pyo3(signature = (c, time, x, threads=1))]
     fn velocity<'py>(
         &self,
         py: Python<'py>,
         c: PyReadonlyArrayDyn<'py, f32>,
-        time: PyReadonlyArrayDyn<'py, f32>,
+        time: Option<PyReadonlyArrayDyn<'py, f32>>,
         x: PyReadonlyArrayDyn<'py, f32>,
         threads: usize,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
-        let (c, time, x) = (
-            contiguous("c", &c)?,
-            contiguous("time", &time)?,
-            contiguous("x", &x)?,
-        );
+        let (c, x) = (contiguous("c", &c)?, contiguous("x", &x)?);
+        let time = time.as_ref().map(|t| contiguous("time", t)).transpose()?;
         let latent = match &self.inner {
             AnyFlowHead::Int8(h) => h.latent(),
             AnyFlowHead::F32(h) => h.latent(),
