@@ -65,14 +65,13 @@ def load(variant: str) -> TTS:
         raise SystemExit(f"{weights} is missing: run benches/bench_rtf.py once first")
     config = official_config("english")
     if variant in ("voxlet", "torch-layers"):
-        tts = TTS.load(config=config, weights=weights, tokenizer=TOKENIZER, precision="int8")
-        if variant == "torch-layers":
-            flow_lm, mimi = tts.network.flow_lm, tts.network.mimi
-            flow_lm.transformer.native_stack = None
-            flow_lm.flow_net.native_velocity = None
-            mimi.decoder_transformer.transformer.native_stack = None
-        return tts
-    tts = TTS.load(config=config, weights=weights, tokenizer=TOKENIZER, precision="fp32")
+        backend = "native" if variant == "voxlet" else "torch"
+        return TTS.load(
+            config=config, weights=weights, tokenizer=TOKENIZER, precision="int8", backend=backend
+        )
+    tts = TTS.load(
+        config=config, weights=weights, tokenizer=TOKENIZER, precision="fp32", backend="torch"
+    )
     net = tts.network
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's deprecation notice for quantize_per_channel

@@ -13,7 +13,7 @@ import statistics
 import time
 
 # isort: off
-from voxlet._audio import Int8Matrix  # voxlet before torch: its OpenMP settings
+from voxlet._native import Int8Matrix  # voxlet before torch: its OpenMP settings
 import torch
 
 # isort: on

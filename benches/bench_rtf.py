@@ -10,6 +10,7 @@ page cache). Medians of --runs runs (first audio: 3 samples per run).
 
     .venv/bin/python benches/bench_rtf.py   # writes bench-out/english-random.safetensors once
     .venv/bin/python benches/bench_rtf.py --runs 1 --quick
+    .venv/bin/python benches/bench_rtf.py --model english_2m   # a small layout (english_7m, _18m)
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def worker(args: argparse.Namespace) -> dict:
     from voxlet.runtime import StreamOptions
 
     tts = TTS.load(
-        config=official_config("english"),
+        config=official_config(args.model),
         weights=args.weights,
         tokenizer=TOKENIZER,
         precision=args.precision,
@@ -185,6 +186,7 @@ def worker(args: argparse.Namespace) -> dict:
             late = np.asarray(arrivals) - due
             results["realtime_sink_max_late_ms"].append(1000 * float(late.max()))
     out: dict[str, object] = {
+        "model": args.model,
         "precision": args.precision,
         "threads_per_worker": args.threads,
         "frames_per_decode": args.frames_per_decode,
@@ -199,6 +201,19 @@ def worker(args: argparse.Namespace) -> dict:
     return out
 
 
+def random_weights(model: str) -> Path:
+    """bench-out/MODEL-random.safetensors: a random checkpoint in the model's layout, written
+    once."""
+    path = ROOT / "bench-out" / f"{model}-random.safetensors"
+    if not path.is_file():
+        sys.path.insert(0, str(ROOT))
+        from benches.make_checkpoint import write_checkpoint
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_checkpoint(path, model)
+    return path
+
+
 def torch_baseline_mb() -> float:
     """VmRSS of a process that has only imported torch."""
     code = (
@@ -211,9 +226,8 @@ def torch_baseline_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--weights", type=Path, default=ROOT / "bench-out" / "english-random.safetensors"
-    )
+    parser.add_argument("--model", default="english", help="an official layout (random weights)")
+    parser.add_argument("--weights", type=Path, help="default: bench-out/MODEL-random.safetensors")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker thread")
@@ -230,18 +244,15 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)), flush=True)
         return
-    if not args.weights.is_file():
-        sys.path.insert(0, str(ROOT))
-        from benches.make_checkpoint import write_checkpoint
-
-        args.weights.parent.mkdir(parents=True, exist_ok=True)
-        write_checkpoint(args.weights, "english")
+    args.weights = args.weights or random_weights(args.model)
     subprocess.run(["cat", str(args.weights)], stdout=subprocess.DEVNULL, check=True)  # page cache
     baseline = torch_baseline_mb()
     cmd = [
         sys.executable,
         __file__,
         "--worker",
+        "--model",
+        args.model,
         "--weights",
         str(args.weights),
         "--precision",

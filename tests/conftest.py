@@ -34,8 +34,9 @@ def fixture_path(name: str) -> Path:
 
 
 def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
-    """Signal-to-noise ratio of `other` against `reference`, in dB."""
-    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
+    """Signal-to-noise ratio of `other` against `reference`, in dB (inf where they are equal)."""
+    noise = ((reference - other) ** 2).sum()
+    return float("inf") if noise == 0 else float(10 * np.log10((reference**2).sum() / noise))
 
 
 def load_tiny(

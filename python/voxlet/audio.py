@@ -1,4 +1,4 @@
-"""PCM helpers and audio files: the one module that imports the Rust extension `voxlet._audio`.
+"""PCM helpers and audio files: the one module that imports the Rust extension `voxlet._native`.
 
 Every resample, ring and PCM conversion in voxlet goes through here; nothing loops per sample
 in Python.
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from voxlet._audio import (
+from voxlet._native import (
     AudioError,
     PcmPipeline,
     StreamResampler,
@@ -23,7 +23,7 @@ from voxlet._audio import (
     read_wav,
     wav_header,
 )
-from voxlet._audio import resample as _resample_interleaved
+from voxlet._native import resample as _resample_interleaved
 
 __all__ = [
     "AudioError",

@@ -25,9 +25,18 @@ ENV_VARS = ("VOXLET_WEIGHTS", "VOXLET_TOKENIZER", "VOXLET_CACHE_DIR", "VOXLET_OF
 
 @dataclass(frozen=True, slots=True)
 class FlowConfig:
+    """The flow head. `lsd`: two time embedders, `lsd_steps` evaluations a frame; `pointwise`
+    (english_2m) and `drifting` (english_7m, 18m): no time inputs, one evaluation a frame,
+    returning x0 + f(z, x0) and f(z, x0) respectively."""
+
     dim: int
     depth: int
-    type: Literal["lsd"] = "lsd"
+    type: Literal["lsd", "pointwise", "drifting"] = "lsd"
+
+    @property
+    def timed(self) -> bool:
+        """Whether the head takes time inputs (has time embedders)."""
+        return self.type == "lsd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,20 @@ class FlowLMTransformerConfig:
     @property
     def ffn_dim(self) -> int:
         return self.dim_feedforward or self.d_model * self.hidden_scale
+
+    @property
+    def attention_dim(self) -> int:
+        """Width of the queries and of the concatenated attention output (A)."""
+        return self.attn_dim or self.d_model
+
+    @property
+    def kv_heads(self) -> int:
+        """Number of key/value heads (G); each serves num_heads / G contiguous query heads."""
+        return self.num_kv_heads or self.num_heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.attention_dim // self.num_heads
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +137,16 @@ class MimiConfig:
     weights_path: str | None = None
     decoder_seanet: SEANetConfig | None = None
     decoder_transformer: MimiTransformerConfig | None = None
+
+    @property
+    def decoder_seanet_config(self) -> SEANetConfig:
+        """The decoder side's SEANet: `decoder_seanet`, else the encoder's `seanet`."""
+        return self.decoder_seanet or self.seanet
+
+    @property
+    def decoder_transformer_config(self) -> MimiTransformerConfig:
+        """The decoder side's transformer: `decoder_transformer`, else `transformer`."""
+        return self.decoder_transformer or self.transformer
 
     @property
     def hop_samples(self) -> int:
@@ -205,44 +238,89 @@ class ModelConfig:
 def _validate(cfg: ModelConfig) -> None:
     """Checks the relations the implementation relies on; raises ConfigError naming the key."""
     fl, mi = cfg.flow_lm, cfg.mimi
-    unsupported = {
-        "flow_lm.transformer.num_kv_heads": fl.transformer.num_kv_heads,
-        "flow_lm.transformer.attn_dim": fl.transformer.attn_dim,
+    tr = fl.transformer
+    for key, value in {
+        "flow_lm.transformer.d_model": tr.d_model,
+        "flow_lm.transformer.num_heads": tr.num_heads,
+        "flow_lm.transformer.num_layers": tr.num_layers,
+        "flow_lm.transformer.hidden_scale": tr.hidden_scale,
+        "flow_lm.flow.dim": fl.flow.dim,
+        "flow_lm.flow.depth": fl.flow.depth,
+        "flow_lm.lookup_table.n_bins": fl.lookup_table.n_bins,
+    }.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be positive, got {value}")
+    for key, opt in {
+        "flow_lm.transformer.attn_dim": tr.attn_dim,
+        "flow_lm.transformer.num_kv_heads": tr.num_kv_heads,
+        "flow_lm.transformer.dim_feedforward": tr.dim_feedforward,
         "flow_lm.lookup_table.rank": fl.lookup_table.rank,
         "flow_lm.z_dim": fl.z_dim,
-        "mimi.decoder_seanet": mi.decoder_seanet,
-        "mimi.decoder_transformer": mi.decoder_transformer,
-    }
-    for key, value in unsupported.items():
-        if value is not None:
-            raise ConfigError(
-                f"{key}: set to {value!r}, but voxlet does not support this architecture "
-                "feature yet (used by the small 2026-10 models)"
-            )
-    if fl.transformer.d_model % fl.transformer.num_heads:
-        raise ConfigError("flow_lm.transformer.d_model: must be divisible by num_heads")
-    if fl.lookup_table.dim != fl.transformer.d_model:
+    }.items():
+        unset_by_zero = key == "flow_lm.transformer.dim_feedforward"  # 0 means d_model x scale
+        if opt is not None and (opt < 0 or (opt == 0 and not unset_by_zero)):
+            raise ConfigError(f"{key}: must be positive when set, got {opt}")
+    if tr.attention_dim % tr.num_heads or tr.head_dim % 2:
+        raise ConfigError(
+            f"flow_lm.transformer.attn_dim: {tr.attention_dim} must split into "
+            f"{tr.num_heads} heads of even width"
+        )
+    if tr.num_heads % tr.kv_heads:
+        raise ConfigError(
+            f"flow_lm.transformer.num_kv_heads: {tr.kv_heads} must divide num_heads "
+            f"({tr.num_heads})"
+        )
+    if fl.lookup_table.dim != tr.d_model:
         raise ConfigError(
             f"flow_lm.lookup_table.dim: must equal flow_lm.transformer.d_model "
-            f"({fl.transformer.d_model}), got {fl.lookup_table.dim}"
+            f"({tr.d_model}), got {fl.lookup_table.dim}"
         )
     if mi.sample_rate != SAMPLE_RATE_HZ:
         raise ConfigError(f"mimi.sample_rate: must be {SAMPLE_RATE_HZ}, got {mi.sample_rate}")
-    if mi.channels != 1 or mi.seanet.channels != 1:
+    if mi.channels != 1 or mi.seanet.channels != 1 or mi.decoder_seanet_config.channels != 1:
         raise ConfigError("mimi.channels: only mono models are supported")
     if mi.quantizer.dimension != LATENT_DIM:
         raise ConfigError(f"mimi.quantizer.dimension: must be {LATENT_DIM}")
-    if mi.sample_rate % mi.hop_samples or mi.samples_per_frame % mi.hop_samples:
+    if mi.decoder_seanet_config.ratios != mi.seanet.ratios:
+        raise ConfigError("mimi.decoder_seanet.ratios: must equal mimi.seanet.ratios")
+    if (
+        mi.hop_samples <= 0
+        or mi.sample_rate % mi.hop_samples
+        or (mi.samples_per_frame % mi.hop_samples)
+    ):
         raise ConfigError("mimi.seanet.ratios: hop must divide the samples of one frame")
     if abs(mi.samples_per_frame * mi.frame_rate - mi.sample_rate) > 1e-6:
         raise ConfigError("mimi.frame_rate: sample_rate / frame_rate must be an integer")
-    t = mi.transformer
-    if t.d_model % t.num_heads or t.d_model != mi.seanet.dimension:
-        raise ConfigError(
-            "mimi.transformer.d_model: must equal mimi.seanet.dimension and divide by num_heads"
+    sides = [("seanet", "transformer", mi.seanet, mi.transformer)]
+    sides.append(
+        (
+            "decoder_seanet",
+            "decoder_transformer",
+            mi.decoder_seanet_config,
+            mi.decoder_transformer_config,
         )
-    if mi.seanet.n_filters * 2 ** len(mi.seanet.ratios) % mi.seanet.compress:
-        raise ConfigError("mimi.seanet.compress: must divide every SEANet width")
+    )
+    for sea_key, tr_key, sea, t in sides:
+        if min(t.d_model, t.num_heads, t.num_layers, t.context, t.dim_feedforward) <= 0:
+            raise ConfigError(
+                f"mimi.{tr_key}: d_model, heads, layers, context and FFN must be positive"
+            )
+        if t.d_model % t.num_heads or t.d_model != sea.dimension or (t.d_model // t.num_heads) % 2:
+            raise ConfigError(
+                f"mimi.{tr_key}.d_model: must equal mimi.{sea_key}.dimension and split into "
+                "num_heads heads of even width"
+            )
+        if (
+            sea.n_filters <= 0
+            or sea.compress <= 0
+            or sea.n_filters * 2 ** len(sea.ratios) % sea.compress
+        ):
+            raise ConfigError(f"mimi.{sea_key}.compress: must divide every SEANet width")
+    if mi.quantizer.output_dimension != mi.decoder_seanet_config.dimension:
+        raise ConfigError(
+            f"mimi.quantizer.output_dimension: must equal the decoder's width "
+            f"({mi.decoder_seanet_config.dimension}), got {mi.quantizer.output_dimension}"
+        )
 
 
 def _type_name(tp: Any) -> str:

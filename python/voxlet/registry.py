@@ -2,7 +2,9 @@
 
 All 6- and 24-layer models share one architecture; they differ in depth, hub revisions, text
 rules and defaults. english_2026-01 conditions voices on the 512-d pre-bottleneck (inner_dim 512)
-and has no `bos_before_voice`.
+and has no `bos_before_voice`. The small 2026-10 models (english_2m / 7m / 18m and their `_refl`
+forms, reward fine-tuned) add grouped-query attention, a low-rank text table, a z projection,
+time-free flow heads and a smaller decoder side of Mimi (`_SMALL`).
 """
 
 from __future__ import annotations
@@ -133,7 +135,39 @@ _ENTRIES: dict[str, _Entry] = {
     "dutch": _Entry(6, _R1, _N1, "dutch", _EU_TOK, _EUROPEAN_CHARS),
     "dutch_24l": _Entry(24, _R2, _N2, "dutch_24l", _EU_TOK, _EUROPEAN_CHARS),
 }
-_ALIASES = {"english": "english_2026-10"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Small:
+    """One small 2026-10 model's sizes (MODEL.md section 9.1)."""
+
+    d_model: int
+    heads: int
+    attn_dim: int | None
+    kv_heads: int | None
+    ffn: int | None  # dim_feedforward; None: d_model (hidden_scale 1)
+    rank: int | None
+    flow_type: str
+    flow_dim: int
+    decoder_filters: int
+    decoder_layers: int
+
+
+_SMALL_SIZES = {
+    "english_2m": _Small(112, 3, 192, 1, 96, 32, "pointwise", 64, 24, 4),
+    "english_7m": _Small(224, 8, 512, 2, None, 64, "drifting", 192, 32, 12),
+    "english_18m": _Small(512, 8, None, None, None, None, "drifting", 192, 32, 12),
+}
+_SMALL = {
+    f"{base}{refl}_2026-10": sizes for base, sizes in _SMALL_SIZES.items() for refl in ("", "_refl")
+}
+_SMALL_TOK = "08ffc58775e62aad9409511b9591c9af626270f3"
+_SMALL_CHARS = {"–": ",", "—": ",", "’": "'", "‘": "'"}
+
+_ALIASES = {
+    "english": "english_2026-10",
+    **{name.removesuffix("_2026-10"): name for name in _SMALL},
+}
 
 # Default predefined voice per language family; everything else defaults to "alba".
 DEFAULT_VOICES = {
@@ -152,7 +186,12 @@ PREDEFINED_VOICES = (
 
 def model_names() -> list[str]:
     """Every official model name, aliases included."""
-    return sorted([*_ENTRIES, *_ALIASES])
+    return sorted([*_ENTRIES, *_SMALL, *_ALIASES])
+
+
+def small_model_names() -> list[str]:
+    """The small 2026-10 models by their short names (english_2m, ..., english_18m_refl)."""
+    return sorted(name.removesuffix("_2026-10") for name in _SMALL)
 
 
 def canonical_name(name: str) -> str:
@@ -170,8 +209,89 @@ def language_dir(name: str) -> str:
     return "english" if name == "english" else canonical_name(name)
 
 
+def _seanet(dimension: int, n_filters: int, kernel: int) -> SEANetConfig:
+    return SEANetConfig(
+        dimension=dimension,
+        channels=1,
+        n_filters=n_filters,
+        n_residual_layers=1,
+        ratios=[6, 5, 4],
+        kernel_size=kernel,
+        residual_kernel_size=3,
+        last_kernel_size=3,
+        dilation_base=2,
+        pad_mode="constant",
+        compress=2,
+    )
+
+
+def _codec_transformer(d: int, heads: int, layers: int, context: int, ffn: int):
+    return MimiTransformerConfig(
+        d_model=d,
+        num_heads=heads,
+        num_layers=layers,
+        layer_scale=0.01,
+        context=context,
+        dim_feedforward=ffn,
+        input_dimension=d,
+        output_dimensions=[d],
+    )
+
+
+def _small_config(name: str, canonical: str, size: _Small) -> ModelConfig:
+    """A small 2026-10 model, as its reference config has it."""
+    folder = f"languages/{canonical}"
+    mimi = MimiConfig(
+        sample_rate=24000,
+        channels=1,
+        frame_rate=12.5,
+        inner_dim=32,
+        outer_dim=128,
+        seanet=_seanet(512, 64, 7),
+        transformer=_codec_transformer(512, 8, 2, 250, 2048),
+        quantizer=QuantizerConfig(dimension=32, output_dimension=128),
+        decoder_seanet=_seanet(128, size.decoder_filters, 3),
+        decoder_transformer=_codec_transformer(128, 4, size.decoder_layers, 50, 384),
+    )
+    flow_lm = FlowLMConfig(
+        flow=FlowConfig(dim=size.flow_dim, depth=4, type=size.flow_type),  # type: ignore[arg-type]
+        transformer=FlowLMTransformerConfig(
+            d_model=size.d_model,
+            num_heads=size.heads,
+            num_layers=8,
+            hidden_scale=1,
+            dim_feedforward=size.ffn,
+            attn_dim=size.attn_dim,
+            num_kv_heads=size.kv_heads,
+        ),
+        lookup_table=LookupTableConfig(
+            dim=size.d_model,
+            n_bins=4000,
+            tokenizer="sentencepiece",
+            tokenizer_path=f"{_NO_CLONING_REPO}/{folder}/tokenizer.model@{_SMALL_TOK}",
+            rank=size.rank,
+        ),
+        insert_bos_before_voice=True,
+        z_dim=64,
+    )
+    weights = f"{folder}/model.safetensors"
+    return ModelConfig(
+        flow_lm=flow_lm,
+        mimi=mimi,
+        weights_path=f"{_CLONING_REPO}/{weights}@{_EN10[0]}",
+        weights_path_without_voice_cloning=f"{_NO_CLONING_REPO}/{weights}@{_EN10[1]}",
+        default_temperature=0.3,
+        default_eos_threshold=-1.0,
+        replace_characters=dict(_SMALL_CHARS),
+        name=name,
+    )
+
+
 def official_config(name: str) -> ModelConfig:
     """The typed config of an official model by name (see `model_names()`)."""
+    small = _SMALL.get(canonical_name(name))
+    if small is not None:
+        return _small_config(name, canonical_name(name), small)
     entry = _ENTRIES.get(canonical_name(name))
     if entry is None:
         raise ConfigError(f"unknown model {name!r}; official models: {', '.join(model_names())}")
@@ -181,36 +301,14 @@ def official_config(name: str) -> ModelConfig:
         if entry.tokenizer_dir
         else ("tokenizer.json")
     )
-    seanet = SEANetConfig(
-        dimension=512,
-        channels=1,
-        n_filters=64,
-        n_residual_layers=1,
-        ratios=[6, 5, 4],
-        kernel_size=7,
-        residual_kernel_size=3,
-        last_kernel_size=3,
-        dilation_base=2,
-        pad_mode="constant",
-        compress=2,
-    )
     mimi = MimiConfig(
         sample_rate=24000,
         channels=1,
         frame_rate=12.5,
         inner_dim=entry.inner_dim,
         outer_dim=512,
-        seanet=seanet,
-        transformer=MimiTransformerConfig(
-            d_model=512,
-            num_heads=8,
-            num_layers=2,
-            layer_scale=0.01,
-            context=250,
-            dim_feedforward=2048,
-            input_dimension=512,
-            output_dimensions=[512],
-        ),
+        seanet=_seanet(512, 64, 7),
+        transformer=_codec_transformer(512, 8, 2, 250, 2048),
         quantizer=QuantizerConfig(dimension=32, output_dimension=512),
     )
     flow_lm = FlowLMConfig(
@@ -244,7 +342,6 @@ def official_config(name: str) -> ModelConfig:
 def voice_url(model_name: str, voice: str) -> str:
     """hf:// location of a predefined voice state for a model."""
     folder = language_dir(model_name)
-    return (
-        f"{_NO_CLONING_REPO}/languages/{folder}/embeddings/{voice}.safetensors"
-        f"@{_ENTRIES[canonical_name(model_name)].no_cloning_rev}"
-    )
+    canonical = canonical_name(model_name)
+    rev = _EN10[1] if canonical in _SMALL else _ENTRIES[canonical].no_cloning_rev
+    return f"{_NO_CLONING_REPO}/languages/{folder}/embeddings/{voice}.safetensors@{rev}"

@@ -23,7 +23,7 @@ from voxlet.config import Environment, ModelConfig
 from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, VoiceError
 from voxlet.model import hugepages
-from voxlet.model.fused import float_linears, fuse
+from voxlet.model.backend import TORCH, Backend
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
 from voxlet.model.network import PocketTTS
 from voxlet.model.quantize import check_precision, quantize_network
@@ -99,6 +99,7 @@ class TTS:
         weights: str | Path | None = None,
         tokenizer: str | Path | None = None,
         precision: str = "fp32",
+        backend: str | Backend = "native",
     ) -> TTS:
         """Loads an official model by name, or a model from a local config file.
 
@@ -111,11 +112,15 @@ class TTS:
                 the goldens' 2e-5) or "int8" (int8 weights in the
                 FlowLM transformer, flow head, Mimi decoder transformer and the decoder's
                 widest convolutions: faster and smaller, opt-in).
+            backend: "native" (voxlet's Rust kernels for the layers they support, PyTorch for
+                the rest), "torch" (PyTorch layers throughout: the reference path), or a
+                `voxlet.model.backend.Backend` of your own.
 
         Raises:
             ConfigError, WeightsError, DownloadError: with what went wrong and what to do.
         """
         check_precision(precision)
+        chosen = _backend(backend, precision)
         if name is not None and config is not None:
             raise ConfigError("pass either a model name or a config, not both")
         if isinstance(config, ModelConfig):
@@ -132,7 +137,7 @@ class TTS:
         tok_path = hub.fetch(
             tok_location, what="tokenizer", flag="--tokenizer", env_var="VOXLET_TOKENIZER"
         )
-        loaded = load_network(cfg, weights_path)
+        loaded = load_network(cfg, weights_path, chosen)
         network = loaded.network
         if loaded.has_voice_cloning:  # 37 MB for english, read back on first cloning
             release_cloning_weights(network)
@@ -141,10 +146,10 @@ class TTS:
         # what every frame streams from memory onto huge pages; the text embedding mapped from
         # the file (a text chunk touches a few rows); the rest copied, so the checkpoint's
         # mapping is released
-        streamed = hugepages.gather(float_linears(network))
+        streamed = hugepages.gather(network.streamed_linears())
         map_text_embedding(network, weights_path)
         own_memory(network, keep=[*streamed, network.flow_lm.conditioner.embed.weight])
-        fuse(network)
+        network.prepare()
         tok = load_tokenizer(tok_path)
         return TTS(cfg, network, tok, loaded.has_voice_cloning, precision, weights_path)
 
@@ -344,6 +349,21 @@ class TTS:
         options = stream_options or StreamOptions(output_rate_hz=device_rate_hz(device))
         stream = self.open_stream(text, voice, opts, options)
         return Speech(stream, DevicePlayer(stream, device))
+
+
+BACKENDS = ("native", "torch")
+
+
+def _backend(name: str | Backend, precision: str) -> Backend:
+    if not isinstance(name, str):
+        return name
+    if name == "torch":
+        return TORCH
+    if name == "native":
+        from voxlet.model.backend.native import NativeBackend
+
+        return NativeBackend(precision)
+    raise ConfigError(f"backend: must be one of {', '.join(BACKENDS)}, got {name!r}")
 
 
 def _resolve_weights(cfg: ModelConfig, override: str | Path | None) -> Path:

@@ -60,7 +60,7 @@ def test_wheel_cli_end_to_end(wheel_venv, tmp_path):
         [
             str(wheel_venv / "bin" / "python"),
             "-c",
-            "import voxlet, voxlet._audio; print(voxlet.__file__)",
+            "import voxlet, voxlet._native; print(voxlet.__file__)",
         ],
         check=True,
         capture_output=True,

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import yaml
 
 from tests.conftest import fixture_path
 from voxlet.config import ENV_VARS, Environment, ModelConfig
 from voxlet.errors import ConfigError
-from voxlet.registry import model_names, official_config
+from voxlet.registry import model_names, official_config, small_model_names
 
 
 def _tiny() -> dict:
@@ -33,11 +35,6 @@ def test_tiny_config_loads_with_paths_relative_to_its_folder():
             ("flow_lm", "lookup_table", "tokenizer"),
             "bpe",
             "flow_lm.lookup_table.tokenizer: must be one of",
-        ),
-        (
-            ("flow_lm", "transformer", "num_kv_heads"),
-            2,
-            "flow_lm.transformer.num_kv_heads: set to 2",
         ),
         (("mimi", "sample_rate"), 16000, "mimi.sample_rate: must be 24000"),
     ],
@@ -73,7 +70,9 @@ def test_unreadable_config_file(tmp_path):
 def test_every_official_model_builds(name):
     cfg = official_config(name)
     assert cfg.weights_path and "@" in cfg.weights_path  # pinned revision
-    assert cfg.flow_lm.transformer.num_layers == (24 if name.endswith("_24l") else 6)
+    small = "_2m" in name or "_7m" in name or "_18m" in name
+    layers = 8 if small else 24 if name.endswith("_24l") else 6
+    assert cfg.flow_lm.transformer.num_layers == layers
 
 
 def test_official_model_flags():
@@ -97,3 +96,59 @@ def test_environment_variables_are_read_in_one_place(monkeypatch):
         "/x/VOXLET_CACHE_DIR",
         True,
     )
+
+
+REFERENCE_CONFIGS = (
+    fixture_path("small/small_config.yaml").parents[2] / "spec" / "reference-configs"
+)
+
+
+@pytest.mark.parametrize("name", small_model_names())
+def test_small_models_match_the_reference_configs(name):
+    """The registry's typed configs equal the reference package's own YAML files, field for
+    field (paths, pinned revisions, text rules, every size)."""
+    yaml_file = REFERENCE_CONFIGS / f"{name}_2026-10.yaml"
+    assert yaml_file.is_file(), yaml_file
+    want = ModelConfig.load(yaml_file)
+    got = official_config(name)
+    assert replace(got, name="x", base_dir=None) == replace(want, name="x", base_dir=None)
+    assert got.default_eos_threshold == -1.0 and got.flow_lm.z_dim == 64
+    assert official_config(f"{name}_2026-10") == replace(got, name=f"{name}_2026-10")
+
+
+def test_small_configs_fall_back_to_the_standard_layout():
+    """Each small-layout field, absent, falls back exactly to the standard layout."""
+    cfg = ModelConfig.load(fixture_path("tiny_config.yaml"))
+    tr = cfg.flow_lm.transformer
+    assert (tr.attention_dim, tr.kv_heads, tr.head_dim) == (64, 4, 16)
+    assert cfg.mimi.decoder_seanet_config is cfg.mimi.seanet
+    assert cfg.mimi.decoder_transformer_config is cfg.mimi.transformer
+    assert cfg.flow_lm.flow.timed and cfg.default_eos_threshold == -4.0
+    small = ModelConfig.load(fixture_path("small/small_config.yaml"))
+    st = small.flow_lm.transformer
+    assert (st.attention_dim, st.kv_heads, st.head_dim, st.ffn_dim) == (96, 2, 16, 80)
+    assert small.mimi.decoder_transformer_config.context == 50
+    assert not small.flow_lm.flow.timed
+
+
+@pytest.mark.parametrize(
+    "path,value,message",
+    [
+        (("flow_lm", "transformer", "num_kv_heads"), 4, "num_kv_heads: 4 must divide num_heads"),
+        (("flow_lm", "transformer", "attn_dim"), 100, "attn_dim: 100 must split into 6 heads"),
+        (("flow_lm", "transformer", "num_heads"), 0, "num_heads: must be positive"),
+        (("flow_lm", "z_dim"), 0, "flow_lm.z_dim: must be positive when set"),
+        (("flow_lm", "flow", "type"), "euler", "flow_lm.flow.type: must be one of"),
+        (("mimi", "quantizer", "output_dimension"), 48, "must equal the decoder's width (40)"),
+        (("mimi", "decoder_transformer", "d_model"), 48, "decoder_transformer.d_model: must equal"),
+    ],
+)
+def test_bad_small_values_are_named(path, value, message):
+    data = yaml.safe_load(fixture_path("small/small_config.yaml").read_text())
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as e:
+        ModelConfig.from_dict(data)
+    assert message in str(e.value)

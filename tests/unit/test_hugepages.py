@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from voxlet.model import hugepages
-from voxlet.model.fused import float_linears
 
 pytestmark = pytest.mark.skipif(
     not hasattr(mmap, "MADV_HUGEPAGE"), reason="no transparent huge pages on this OS"
@@ -43,7 +42,7 @@ def test_gather_refuses_other_dtypes_and_moves_nothing_for_no_linears():
 
 
 def test_a_loaded_fp32_model_streams_its_linears_from_one_mapping(tiny_tts):
-    linears = float_linears(tiny_tts.network)
+    linears = tiny_tts.network.streamed_linears()
     assert len(linears) > 10
     first = linears[0].weight.data_ptr()
     assert first % (2 << 20) == 0

@@ -1,4 +1,4 @@
-"""The int8 kernels behind precision="int8", as Python sees them (voxlet._audio.Int8Matrix) and
+"""The int8 kernels behind precision="int8", as Python sees them (voxlet._native.Int8Matrix) and
 as the model uses them (Int8Linear)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import snr_db
-from voxlet._audio import Int8Matrix, KernelError, kernel_isa
+from voxlet._native import Int8Matrix, KernelError, kernel_isa
 from voxlet.model.quantize import Int8Linear
 
 

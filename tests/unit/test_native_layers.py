@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from voxlet._audio import KernelError, elu_
+from voxlet._native import KernelError, elu_
 from voxlet.model.layers.native import elu, gelu_tanh_inplace
 
 
@@ -99,7 +99,7 @@ def test_transposed_conv_overlap_add_gives_the_pytorch_paths_bits(groups, bias):
 
 
 def test_overlap_add_refuses_taps_of_the_wrong_shape():
-    from voxlet._audio import overlap_add
+    from voxlet._native import overlap_add
 
     with pytest.raises(KernelError, match=r"z must be \(batch, steps, channels, 2 \* stride\)"):
         overlap_add(torch.zeros(3, 4, 8).numpy())
@@ -110,7 +110,7 @@ def test_overlap_add_refuses_taps_of_the_wrong_shape():
 
 
 def test_elu_out_of_place_on_a_strided_view_and_elu_into_refusals():
-    from voxlet._audio import elu_into
+    from voxlet._native import elu_into
 
     base = _inputs()
     view = base.transpose(1, 2)  # not contiguous: copied, then in place

@@ -4,6 +4,10 @@ Decoding streams: `decode(latents, state)` takes de-normalized latents (B, T, 32
 exactly T * 1920 samples (B, 1, T*1920) with no look-ahead; `MimiDecoderState` is owned by the
 decoding thread. The decoder transformer keeps a ring of `context` positions, so a step's cost
 does not grow with stream length. Encoding is one-shot (voice prompts).
+
+The decoder side (quantizer output, upsample, decoder transformer, decoder SEANet) has widths of
+its own where the config gives `decoder_seanet` / `decoder_transformer` (the small layouts: 128
+wide, context 50, kernel 3); otherwise it mirrors the encoder side.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from voxlet.config import MimiConfig, MimiTransformerConfig
+from voxlet.model.backend import TORCH, Backend
 from voxlet.model.layers.conv import (
     ConvState,
     ConvTrState,
@@ -36,7 +41,7 @@ class MimiDecoderState:
 class _CodecTransformer(nn.Module):
     """Runs the transformer on conv-layout features (B, C, T)."""
 
-    def __init__(self, cfg: MimiTransformerConfig):
+    def __init__(self, cfg: MimiTransformerConfig, backend: Backend = TORCH):
         super().__init__()
         self.transformer = Transformer(
             cfg.d_model,
@@ -46,6 +51,7 @@ class _CodecTransformer(nn.Module):
             cfg.max_period,
             context=cfg.context,
             layer_scale=True,
+            backend=backend,
         )
 
     def forward(self, x: torch.Tensor, state: list) -> torch.Tensor:
@@ -73,17 +79,24 @@ class _Quantizer(nn.Module):
 
 
 class Mimi(nn.Module):
-    def __init__(self, cfg: MimiConfig):
+    def __init__(self, cfg: MimiConfig, backend: Backend = TORCH):
+        """`backend` serves the decoder transformer (every frame); the encoder side, used
+        once per cloned voice, stays in PyTorch."""
         super().__init__()
         self.cfg = cfg
         stride = cfg.steps_per_frame  # 16 SEANet steps per latent frame
+        decoder_seanet = cfg.decoder_seanet_config
         self.encoder = SEANetEncoder(cfg.seanet)
-        self.decoder = SEANetDecoder(cfg.seanet)
+        self.decoder = SEANetDecoder(decoder_seanet)
         self.encoder_transformer = _CodecTransformer(cfg.transformer)
-        self.decoder_transformer = _CodecTransformer(cfg.transformer)
+        self.decoder_transformer = _CodecTransformer(cfg.decoder_transformer_config, backend)
         self.downsample = _Downsample(cfg.seanet.dimension, cfg.inner_dim, stride)
-        self.upsample = _Upsample(cfg.seanet.dimension, stride)
+        self.upsample = _Upsample(decoder_seanet.dimension, stride)
         self.quantizer = _Quantizer(cfg.quantizer.dimension, cfg.quantizer.output_dimension)
+
+    def prepare(self) -> None:
+        """Hands the decoder transformer's weights to the backend chosen at construction."""
+        self.decoder_transformer.transformer.prepare()
 
     def init_decoder_state(self, batch: int = 1) -> MimiDecoderState:
         return MimiDecoderState(

@@ -1,12 +1,13 @@
 """int8 weights: per-output-channel symmetric int8 weights, activations quantized per row at
-every call (dynamic), multiplied by voxlet's own kernels (`rust/kernels`, through `_audio`).
+every call (dynamic), multiplied by voxlet's own kernels (`rust/kernels`, through `_native`).
 
-`quantize_network` swaps, in place, the linears of the FlowLM transformer, the flow head and the
-Mimi decoder transformer, and gives the Mimi decoder's widest convolutions int8 products;
-everything else (norms, embeddings, the other convolutions, the voice encoder) stays float32. The
-FlowLM transformer (every generated frame, every text prefill), the flow head and the Mimi
-decoder transformer then run as one native call each (`voxlet.model.fused`) over the same int8
-matrices. It is opt-in (`precision="int8"`).
+`quantize_network` swaps, while a network is loaded and before `PocketTTS.prepare()`, the
+linears of the FlowLM transformer, its z projection, the flow head and the Mimi decoder
+transformer, and gives the Mimi decoder's widest convolutions int8 products; everything else
+(norms, embeddings, the other convolutions, the voice encoder) stays float32. The native
+backend (`voxlet.model.backend.native`) then runs the FlowLM transformer (every generated frame,
+every text prefill), the flow head and the Mimi decoder transformer as one native call each over
+the same int8 matrices. It is opt-in (`precision="int8"`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from voxlet._audio import Int8Matrix
+from voxlet._native import Int8Matrix
 from voxlet.errors import ConfigError
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
@@ -66,10 +67,15 @@ def _swap_linears(module: nn.Module) -> int:
 
 
 def quantize_flow_lm(flow_lm: FlowLM) -> int:
-    """Swaps the FlowLM transformer's and flow head's linears for int8 ones; returns how many."""
+    """Swaps the FlowLM transformer's, z projection's and flow head's linears for int8 ones;
+    returns how many."""
     flow_lm.flow_net.clear_cache()
     with torch.no_grad():
-        return _swap_linears(flow_lm.transformer) + _swap_linears(flow_lm.flow_net)
+        count = _swap_linears(flow_lm.transformer) + _swap_linears(flow_lm.flow_net)
+        if isinstance(flow_lm.z_proj, nn.Linear):
+            flow_lm.z_proj = Int8Linear(flow_lm.z_proj.weight)
+            count += 1
+    return count
 
 
 # Products summing fewer terms per output than this stay float: with few 32-byte blocks per row

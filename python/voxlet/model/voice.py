@@ -1,9 +1,10 @@
 """Voices: audio prompt -> Mimi latents -> FlowLM KV-cache prefix (`VoiceState`), import/export.
 
 A voice state is the FlowLM's per-layer K (RoPE applied) and V for the prompt positions. The
-official file format has keys `transformer.layers.{i}.self_attn/cache` float32 [2, 1, T, H, Dh],
-`.../offset` int64 [1] and `.../pad` int64 [1]; older files carry `.../current_end` instead of
-`offset`, and third-party files hold `audio_prompt` [1, T, D] conditioning, which is prompted here.
+official file format has keys `transformer.layers.{i}.self_attn/cache` float32 [2, 1, T, G, Dh]
+(G: the kv heads), `.../offset` int64 [1] and `.../pad` int64 [1]; older files carry
+`.../current_end` instead of `offset`, and third-party files hold `audio_prompt` [1, T, D]
+conditioning, which is prompted here.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def voice_from_tensors(tensors: dict[str, torch.Tensor], flow_lm: FlowLM, where:
         return voice_from_conditioning(flow_lm, cond)
     layers = flow_lm.transformer.layers
     attention = flow_lm.transformer.attention(0)
-    heads, head_dim = attention.num_heads, attention.head_dim
+    heads, head_dim = attention.kv_heads, attention.head_dim
     keys, values = [], []
     for i in range(len(layers)):
         name = _MODULE.format(i)

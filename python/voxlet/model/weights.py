@@ -18,6 +18,7 @@ from torch import nn
 
 from voxlet.config import ModelConfig
 from voxlet.errors import WeightsError
+from voxlet.model.backend import TORCH, Backend
 from voxlet.model.network import CLONING_PREFIXES, PocketTTS, is_cloning_key
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,13 @@ def check_state_dict(
     return set(missing)
 
 
-def load_network(cfg: ModelConfig, path: str | Path) -> LoadedNetwork:
-    """Builds the network for `cfg` and loads `path` into it (strict, float32)."""
+def load_network(cfg: ModelConfig, path: str | Path, backend: Backend = TORCH) -> LoadedNetwork:
+    """Builds the network for `cfg` on `backend` and loads `path` into it (strict, float32).
+    The caller prepares it (`PocketTTS.prepare`) once its weights are final."""
     path = Path(path)
     tensors = _read_checkpoint(path)
     with torch.device("meta"):
-        network = PocketTTS(cfg)
+        network = PocketTTS(cfg, backend)
     expected = {k: v.shape for k, v in network.state_dict().items()}
     missing = check_state_dict(tensors, expected, str(path))
     dtypes = {_dtype(t) for t in tensors.values()}

@@ -80,6 +80,20 @@ def _pack(pieces: list[list[int]], max_tokens: int) -> list[list[int]]:
     return chunks
 
 
+def _pack_pieces(pieces: list[list[int]], max_tokens: int) -> list[list[list[int]]]:
+    """As `_pack`, keeping the pieces each chunk is made of."""
+    groups: list[list[list[int]]] = []
+    size = 0
+    for piece in pieces:
+        if groups and size + len(piece) <= max_tokens:
+            groups[-1].append(piece)
+            size += len(piece)
+        else:
+            groups.append([piece])
+            size = len(piece)
+    return groups
+
+
 def _fit(sentence: list[int], tokenizer: Tokenizer, clause_ends: frozenset[int], max_tokens: int):
     """Splits an over-long sentence on clause marks, then at word starts."""
     if len(sentence) <= max_tokens:
@@ -116,8 +130,10 @@ def split_into_chunks(
     for sentence in _sentences(ids, tokenizer, ends):
         pieces.extend(_fit(sentence, tokenizer, clause_ends, max_tokens))
     chunks = []
-    for group in _pack(pieces, max_tokens):
-        raw = tokenizer.decode(group).strip()
+    for group in _pack_pieces(pieces, max_tokens):
+        # each piece decoded on its own, joined by spaces (the reference's join: a sentence
+        # that ends inside a word, as in `“Hi?”`, is followed by a space)
+        raw = " ".join(t for t in (tokenizer.decode(p).strip() for p in group) if t)
         if not raw:
             continue
         chunk_text = prepare_text(raw, rules)

@@ -55,5 +55,5 @@ def _fix_terminal_punctuation(text: str) -> str:
     if not core or core.endswith(_TERMINAL):
         return text
     if core.endswith(_SOFT_END):
-        return core[:-1] + "." + closers
+        return core[:-1].rstrip() + "." + closers
     return text + "."

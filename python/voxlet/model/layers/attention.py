@@ -1,8 +1,13 @@
-"""Multi-head self-attention with a fused q/k/v projection and two KV-cache kinds.
+"""Multi-head self-attention with a fused q/k/v projection, grouped-query heads and two
+KV-cache kinds.
 
+With H query heads of width Dh = A / H (A = `attn_dim`, d_model unless given) and G key/value
+heads (`kv_heads`, H unless given), `in_proj` writes [Q: A | K: G Dh | V: G Dh] per position and
+query head h reads kv head h // (H / G) (contiguous groups). `out_proj` maps A back to d_model.
 `LinearKV` (FlowLM) holds every position since the stream began, preallocated to a capacity.
 `RingKV` (Mimi) holds the last `context` positions in a fixed ring, so cost does not grow with
-length. Both store (B, H, T, Dh) with RoPE already applied to K. A cache is owned by one thread.
+length. Both store the G kv heads, (B, G, T, Dh), with RoPE already applied to K. A cache is
+owned by one thread.
 """
 
 from __future__ import annotations
@@ -51,33 +56,56 @@ class RingKV:
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, d_model: int, num_heads: int, max_period: float, context: int | None):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        max_period: float,
+        context: int | None,
+        attn_dim: int | None = None,
+        kv_heads: int | None = None,
+    ):
         super().__init__()
         self.num_heads = num_heads
-        self.head_dim = d_model // num_heads
+        self.attn_dim = attn_dim or d_model
+        self.kv_heads = kv_heads or num_heads
+        self.head_dim = self.attn_dim // num_heads
         self.max_period = max_period
         self.context = context  # None: unbounded causal (FlowLM); else window (Mimi)
-        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=False)
-        self.out_proj = nn.Linear(d_model, d_model, bias=False)
+        kv_width = self.kv_heads * self.head_dim
+        self.in_proj = nn.Linear(d_model, self.attn_dim + 2 * kv_width, bias=False)
+        self.out_proj = nn.Linear(self.attn_dim, d_model, bias=False)
 
     def init_state(self, batch: int, capacity: int) -> LinearKV | RingKV:
         if self.context is None:
-            return LinearKV.empty(batch, self.num_heads, self.head_dim, capacity)
-        return RingKV.empty(batch, self.num_heads, self.head_dim, self.context)
+            return LinearKV.empty(batch, self.kv_heads, self.head_dim, capacity)
+        return RingKV.empty(batch, self.kv_heads, self.head_dim, self.context)
 
     def _qkv(self, x: torch.Tensor, turns: torch.Tensor):
         b, t, _ = x.shape
-        qkv = self.in_proj(x).view(b, t, 3, self.num_heads, self.head_dim)  # (B, T, 3, H, Dh)
-        qk = rotate(qkv[:, :, :2], turns)  # (B, T, 2, H, Dh), q and k in one product
-        q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)  # (B, H, T, Dh)
-        return q, k, qkv[:, :, 2].transpose(1, 2)
+        h, g, dh = self.num_heads, self.kv_heads, self.head_dim
+        qkv = self.in_proj(x)
+        if g == h:  # q and k rotated in one product
+            qkv = qkv.view(b, t, 3, h, dh)  # (B, T, 3, H, Dh)
+            qk = rotate(qkv[:, :, :2], turns)
+            q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)  # (B, H, T, Dh)
+            return q, k, qkv[:, :, 2].transpose(1, 2)
+        q, k, v = qkv.split([h * dh, g * dh, g * dh], dim=-1)
+        qk = rotate(torch.cat([q, k], dim=-1).view(b, t, h + g, dh), turns)
+        q, k = qk[:, :, :h].transpose(1, 2), qk[:, :, h:].transpose(1, 2)
+        return q, k, v.reshape(b, t, g, dh).transpose(1, 2)  # (B, H|G, T, Dh)
+
+    def _expand(self, kv: torch.Tensor) -> torch.Tensor:
+        """(B, G, T, Dh) -> (B, H, T, Dh): kv head g serves query heads g H/G .. (g+1) H/G - 1."""
+        group = self.num_heads // self.kv_heads
+        return kv if group == 1 else kv.repeat_interleave(group, dim=1)
 
     def forward(
         self, x: torch.Tensor, state: LinearKV | RingKV, turns: torch.Tensor | None = None
     ) -> torch.Tensor:
         """x (B, T, D) at positions [state.offset, state.offset + T); advances the state. A
         transformer passes the positions' RoPE `turns` (`rope.rotation`), shared by its layers."""
-        b, t, d = x.shape
+        b, t, _ = x.shape
         if turns is None:
             turns = rotation(state.offset, t, self.head_dim, self.max_period)
         q, k, v = self._qkv(x, turns)
@@ -87,7 +115,7 @@ class SelfAttention(nn.Module):
             positions = torch.arange(state.offset, state.offset + t)
             out = self._attend_ring(q, k, v, positions, state)
         state.offset += t
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, self.attn_dim))
 
     def _attend_linear(self, q, k, v, state: LinearKV) -> torch.Tensor:
         start, t = state.offset, q.shape[2]
@@ -96,7 +124,7 @@ class SelfAttention(nn.Module):
             raise RuntimeError(f"KV cache full: {end} positions > capacity {state.capacity}")
         state.k[:, :, start:end] = k
         state.v[:, :, start:end] = v
-        keys, values = state.k[:, :, :end], state.v[:, :, :end]
+        keys, values = self._expand(state.k[:, :, :end]), self._expand(state.v[:, :, :end])
         if t == 1:
             return F.scaled_dot_product_attention(q, keys, values)
         q_pos = torch.arange(start, end).view(t, 1)
@@ -105,8 +133,8 @@ class SelfAttention(nn.Module):
 
     def _attend_ring(self, q, k, v, positions, state: RingKV) -> torch.Tensor:
         assert self.context is not None
-        keys = torch.cat([state.k, k], dim=2)
-        values = torch.cat([state.v, v], dim=2)
+        keys = self._expand(torch.cat([state.k, k], dim=2))
+        values = self._expand(torch.cat([state.v, v], dim=2))
         k_pos = torch.cat([state.pos, positions])  # (capacity + T,)
         delta = positions.view(-1, 1) - k_pos.view(1, -1)  # (T, capacity + T)
         mask = (k_pos.view(1, -1) >= 0) & (delta >= 0) & (delta < self.context)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from voxlet._audio import elu_, elu_into, gelu_tanh_
-from voxlet._audio import overlap_add as _overlap_add
+from voxlet._native import elu_, elu_into, gelu_tanh_
+from voxlet._native import overlap_add as _overlap_add
 
 
 def native(x: torch.Tensor) -> bool:

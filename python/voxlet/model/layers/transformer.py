@@ -1,24 +1,30 @@
 """Pre-norm causal transformer: x + ls1*Attn(LN1(x)), then x + ls2*FFN(LN2(x)); tanh GELU.
 
 LayerScale (`layer_scale_{1,2}.scale`) exists only in Mimi's transformers. No linear has a bias.
-`voxlet.model.fused` may set `.native_stack` on a transformer: a native call that advances the
-whole stack by some positions of one sequence, used whenever the batch is one.
+A transformer built with a backend that supports its layout (`voxlet.model.backend`) advances,
+once `prepare()` has handed the backend its weights, the whole stack by some positions of one
+sequence in one kernel call whenever the batch is one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import cast
 
 import torch
 from torch import nn
 
+from voxlet.model.backend import (
+    TORCH,
+    Backend,
+    LayerParams,
+    NormParams,
+    StackKernel,
+    StackLayout,
+    StackParams,
+)
 from voxlet.model.layers.attention import LinearKV, RingKV, SelfAttention
 from voxlet.model.layers.native import gelu_tanh_inplace
 from voxlet.model.layers.rope import rotation
-
-# x (1, T, D), the layers' caches, the positions' RoPE turns -> (1, T, D); caches advanced
-NativeStack = Callable[[torch.Tensor, list, torch.Tensor], torch.Tensor]
 
 
 class LayerScale(nn.Module):
@@ -30,10 +36,31 @@ class LayerScale(nn.Module):
         return x * self.scale
 
 
+def _norm(n: nn.LayerNorm) -> NormParams:
+    assert n.weight is not None and n.bias is not None
+    return NormParams(n.weight, n.bias, n.eps)
+
+
+def _scale(module: nn.Module) -> torch.Tensor | None:
+    return module.scale if isinstance(module, LayerScale) else None
+
+
 class TransformerLayer(nn.Module):
-    def __init__(self, d_model, num_heads, ffn_dim, max_period, context, layer_scale: bool):
+    def __init__(
+        self,
+        d_model,
+        num_heads,
+        ffn_dim,
+        max_period,
+        context,
+        layer_scale: bool,
+        attn_dim: int | None = None,
+        kv_heads: int | None = None,
+    ):
         super().__init__()
-        self.self_attn = SelfAttention(d_model, num_heads, max_period, context)
+        self.self_attn = SelfAttention(
+            d_model, num_heads, max_period, context, attn_dim=attn_dim, kv_heads=kv_heads
+        )
         self.norm1 = nn.LayerNorm(d_model, eps=1e-5)
         self.norm2 = nn.LayerNorm(d_model, eps=1e-5)
         self.linear1 = nn.Linear(d_model, ffn_dim, bias=False)
@@ -48,6 +75,19 @@ class TransformerLayer(nn.Module):
         h = gelu_tanh_inplace(self.linear1(self.norm2(x)))
         return x + self.layer_scale_2(self.linear2(h))
 
+    def params(self) -> LayerParams:
+        attn = self.self_attn
+        return LayerParams(
+            norm1=_norm(self.norm1),
+            in_proj=attn.in_proj,
+            out_proj=attn.out_proj,
+            norm2=_norm(self.norm2),
+            linear1=self.linear1,
+            linear2=self.linear2,
+            layer_scale_1=_scale(self.layer_scale_1),
+            layer_scale_2=_scale(self.layer_scale_2),
+        )
+
 
 class Transformer(nn.Module):
     """A stack of layers over (B, T, D); one KV cache per layer in the state list."""
@@ -61,13 +101,46 @@ class Transformer(nn.Module):
         max_period: float,
         context: int | None = None,
         layer_scale: bool = False,
+        *,
+        attn_dim: int | None = None,
+        kv_heads: int | None = None,
+        backend: Backend = TORCH,
     ):
         super().__init__()
         self.layers = nn.ModuleList(
-            TransformerLayer(d_model, num_heads, ffn_dim, max_period, context, layer_scale)
+            TransformerLayer(
+                d_model,
+                num_heads,
+                ffn_dim,
+                max_period,
+                context,
+                layer_scale,
+                attn_dim=attn_dim,
+                kv_heads=kv_heads,
+            )
             for _ in range(num_layers)
         )
-        self.native_stack: NativeStack | None = None
+        attn = self.attention(0)
+        self.layout = StackLayout(
+            d_model, num_heads, attn.kv_heads, attn.head_dim, ffn_dim, context, layer_scale
+        )
+        self._backend = backend if backend.supports_stack(self.layout) else TORCH
+        self._kernel: StackKernel | None = None
+
+    def params(self) -> StackParams:
+        """The weights, by name, as a backend takes them."""
+        layers = (cast(TransformerLayer, layer).params() for layer in self.layers)
+        return StackParams(self.layout, tuple(layers))
+
+    def prepare(self) -> None:
+        """Hands the current weights to the backend chosen at construction (call it again
+        after changing them); a no-op where the layout runs in PyTorch."""
+        self._kernel = self._backend.stack(self.params()) if self._backend is not TORCH else None
+
+    @property
+    def kernel(self) -> StackKernel | None:
+        """The backend's kernel, once prepared; None where the stack runs in PyTorch."""
+        return self._kernel
 
     def attention(self, i: int) -> SelfAttention:
         return cast(TransformerLayer, self.layers[i]).self_attn
@@ -78,8 +151,8 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor, state: list) -> torch.Tensor:
         attn = self.attention(0)  # every layer is at the same positions: one set of RoPE turns
         turns = rotation(state[0].offset, x.shape[1], attn.head_dim, attn.max_period)
-        if self.native_stack is not None and x.shape[0] == 1:
-            return self.native_stack(x, state, turns)
+        if self._kernel is not None and x.shape[0] == 1:
+            return self._kernel(x, state, turns)
         for layer, cache in zip(self.layers, state, strict=True):
             x = layer(x, cache, turns)
         return x

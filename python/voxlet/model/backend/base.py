@@ -1,0 +1,155 @@
+"""The backend interface: layouts a backend is asked about, the typed weights it is given, the
+kernels it returns, and `TorchBackend`, which supports nothing (every layer runs in PyTorch).
+
+Weights are named: a transformer layer's `in_proj` is `LayerParams.in_proj`, never the third
+item of a tuple. A linear is handed over as its module (`nn.Linear`, or an int8 linear with a
+`.matrix`), so a backend can share int8 matrices instead of quantizing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import nn
+
+log = logging.getLogger("voxlet.model.backend")
+
+
+@dataclass(frozen=True, slots=True)
+class StackLayout:
+    """What a transformer stack is, before any weight exists."""
+
+    d_model: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    context: int | None  # None: causal over every position (FlowLM); else a window (Mimi)
+    layer_scale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FlowHeadLayout:
+    cond_dim: int
+    dim: int
+    depth: int
+    latent: int
+    timed: bool  # time embedders (lsd) or none (pointwise, drifting)
+
+
+@dataclass(frozen=True, slots=True)
+class NormParams:
+    weight: torch.Tensor
+    bias: torch.Tensor
+    eps: float
+
+
+@dataclass(frozen=True, slots=True)
+class LayerParams:
+    norm1: NormParams
+    in_proj: nn.Module  # [Q: A | K: G Dh | V: G Dh] rows
+    out_proj: nn.Module
+    norm2: NormParams
+    linear1: nn.Module
+    linear2: nn.Module
+    layer_scale_1: torch.Tensor | None
+    layer_scale_2: torch.Tensor | None
+
+
+@dataclass(frozen=True, slots=True)
+class StackParams:
+    layout: StackLayout
+    layers: tuple[LayerParams, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowBlockParams:
+    norm: NormParams
+    mlp_in: nn.Module
+    mlp_out: nn.Module
+    modulation: nn.Module  # shift, scale, gate stacked
+
+
+@dataclass(frozen=True, slots=True)
+class FlowHeadParams:
+    layout: FlowHeadLayout
+    cond: nn.Module
+    input: nn.Module
+    blocks: tuple[FlowBlockParams, ...]
+    final_modulation: nn.Module  # shift, scale stacked
+    final_linear: nn.Module
+    final_eps: float
+
+
+class StackKernel(Protocol):
+    def __call__(self, x: torch.Tensor, caches: list, turns: torch.Tensor) -> torch.Tensor:
+        """x (1, T, D) at the caches' offset -> (1, T, D); every cache gets the T positions."""
+        ...
+
+
+class HeadKernel(Protocol):
+    def __call__(self, c: torch.Tensor, time: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        """c (B, cond), the time embedding (1, dim) or None, x (B, latent) -> (B, latent)."""
+        ...
+
+
+class LinearKernel(Protocol):
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def supports_stack(self, layout: StackLayout) -> bool: ...
+
+    def supports_flow_head(self, layout: FlowHeadLayout) -> bool: ...
+
+    def supports_linear(self, rows: int, cols: int) -> bool: ...
+
+    def stack(self, params: StackParams) -> StackKernel: ...
+
+    def flow_head(self, params: FlowHeadParams) -> HeadKernel: ...
+
+    def linear(self, module: nn.Module) -> LinearKernel: ...
+
+
+_logged: set[tuple[str, str, object]] = set()
+
+
+def supported(backend: Backend, what: str, layout: object, yes: bool) -> bool:
+    """`yes`, logging once per backend and layout (at debug level) when it is False."""
+    key = (backend.name, what, layout)
+    if not yes and backend.name != "torch" and key not in _logged:
+        _logged.add(key)
+        log.debug("backend %s: %s %s runs in PyTorch", backend.name, what, layout)
+    return yes
+
+
+class TorchBackend:
+    """Every layer in PyTorch: the reference path, and the one training uses."""
+
+    name = "torch"
+
+    def supports_stack(self, layout: StackLayout) -> bool:
+        return False
+
+    def supports_flow_head(self, layout: FlowHeadLayout) -> bool:
+        return False
+
+    def supports_linear(self, rows: int, cols: int) -> bool:
+        return False
+
+    def stack(self, params: StackParams) -> StackKernel:
+        raise NotImplementedError("the torch backend has no kernels")
+
+    def flow_head(self, params: FlowHeadParams) -> HeadKernel:
+        raise NotImplementedError("the torch backend has no kernels")
+
+    def linear(self, module: nn.Module) -> LinearKernel:
+        raise NotImplementedError("the torch backend has no kernels")
+
+
+TORCH = TorchBackend()
