@@ -6,10 +6,12 @@ random model is chaotic: one flipped activation rounding moves a single latent's
 dB, so the first latent is also compared over 8 voice prefixes (mean, min, max).
 
     .venv/bin/python benches/bench_quality.py
+    .venv/bin/python benches/bench_quality.py --model english_2m   # a small layout
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import numpy as np
 import torch
 
-from benches.bench_rtf import ROOT, SHORT, TOKENIZER
+from benches.bench_rtf import SHORT, TOKENIZER, random_weights
 from voxlet import TTS, GenerationOptions
 from voxlet.model.voice import voice_from_conditioning
 from voxlet.registry import official_config
@@ -31,29 +33,34 @@ def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
 def first_latent(tts: TTS, seed: int) -> np.ndarray:
     """The first latent after the short text, with a random 40-frame voice prefix."""
     opts = GenerationOptions(temperature=0.0, eos_threshold=1e9, max_frames=1, on_no_eos="ignore")
-    with torch.no_grad():
-        prefix = torch.randn(1, 40, 1024, generator=torch.Generator().manual_seed(seed)) * 0.1
-        voice = tts.voice(voice_from_conditioning(tts.network.flow_lm, prefix))
+    voice = random_voice(tts, seed)
     return torch.cat(list(tts.latents(SHORT, voice, opts))).numpy()
 
 
+def random_voice(tts: TTS, seed: int):
+    """A random 40-frame voice prefix of the model's width."""
+    d = tts.network.flow_lm.d_model
+    with torch.no_grad():
+        prefix = torch.randn(1, 40, d, generator=torch.Generator().manual_seed(seed)) * 0.1
+        return tts.voice(voice_from_conditioning(tts.network.flow_lm, prefix))
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="english", help="an official layout (random weights)")
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    weights = ROOT / "bench-out" / "english-random.safetensors"
-    if not Path(weights).is_file():
-        raise SystemExit(f"{weights} is missing: run benches/bench_rtf.py once first")
+    weights = random_weights(args.model)
     opts = GenerationOptions(temperature=0.0, eos_threshold=1e9, max_frames=50, on_no_eos="ignore")
     outputs, voices, decoders, firsts = {}, {}, {}, {}
     for precision in ("fp32", "int8"):
         tts = TTS.load(
-            config=official_config("english"),
+            config=official_config(args.model),
             weights=weights,
             tokenizer=TOKENIZER,
             precision=precision,
         )
-        with torch.no_grad():
-            prefix = torch.randn(1, 40, 1024, generator=torch.Generator().manual_seed(0)) * 0.1
-            voice = tts.voice(voice_from_conditioning(tts.network.flow_lm, prefix))
+        voice = random_voice(tts, 0)
         latents = torch.cat(list(tts.latents(SHORT, voice, opts))).numpy()
         firsts[precision] = [first_latent(tts, seed) for seed in range(8)]
         outputs[precision] = (latents, tts.synthesize(SHORT, voice, opts))
@@ -72,6 +79,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "model": args.model,
                 "frames": len(l32),
                 "voice_kv_snr_db": round(snr_db(voices["fp32"], voices["int8"]), 1),
                 "first_latent_snr_db": round(snr_db(l32[:1], l8[:1]), 1),

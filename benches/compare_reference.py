@@ -15,6 +15,10 @@ Set up the reference venv once (it borrows this venv's torch through a .pth file
     bench-out/ref-venv/bin/python -m pip install pocket-tts==4.0.1
 
     .venv/bin/python benches/compare_reference.py --runs 3
+    .venv/bin/python benches/compare_reference.py --model english_2m   # a small layout (_7m, _18m)
+
+The small layouts run from the reference's own config files (`shared/spec/reference-configs`),
+their weights and tokenizer paths pointed at the local files.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ BENCHES = Path(__file__).resolve().parent
 ROOT = BENCHES.parent
 OUT = ROOT / "bench-out"
 sys.path.insert(0, str(ROOT))  # bench_rtf needs only the standard library at import
-from benches.bench_rtf import PARAGRAPH, SHORT, PeakRss  # noqa: E402
+from benches.bench_rtf import PARAGRAPH, SHARED, SHORT, PeakRss, random_weights  # noqa: E402
 
 
 def write_prompt(path: Path, seconds: float = 3.0) -> None:
@@ -54,13 +58,22 @@ def write_prompt(path: Path, seconds: float = 3.0) -> None:
         w.writeframes(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
 
 
-def write_reference_config(path: Path, weights: Path, tokenizer: Path) -> None:
-    """The english architecture in the reference's YAML schema, pointing at local files."""
+def write_reference_config(path: Path, weights: Path, tokenizer: Path, model: str) -> None:
+    """The model's architecture in the reference's YAML schema, pointing at local files."""
     import dataclasses
 
     import yaml
 
-    from voxlet.registry import official_config
+    from voxlet.registry import canonical_name, official_config
+
+    if model != "english":  # a small layout: the reference's own file
+        source = SHARED / "spec" / "reference-configs" / f"{canonical_name(model)}.yaml"
+        data = yaml.safe_load(source.read_text())
+        data["weights_path"] = str(weights)
+        data.pop("weights_path_without_voice_cloning", None)
+        data["flow_lm"]["lookup_table"]["tokenizer_path"] = str(tokenizer)
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        return
 
     cfg = dataclasses.asdict(official_config("english"))
     for key in (
@@ -133,7 +146,7 @@ def run_engine(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(1)
-    config, prompt = OUT / "reference_english.yaml", OUT / "prompt3s.wav"
+    config, prompt = OUT / f"reference_{args.model}.yaml", OUT / "prompt3s.wav"
     if args.engine == "reference":
         import numpy as np
         from pocket_tts import TTSModel
@@ -153,7 +166,7 @@ def run_engine(args: argparse.Namespace) -> None:
         from voxlet.registry import official_config
 
         tts = TTS.load(
-            config=official_config("english"),
+            config=official_config(args.model),
             weights=args.weights,
             tokenizer=args.tokenizer,
             precision=args.precision,
@@ -165,7 +178,8 @@ def run_engine(args: argparse.Namespace) -> None:
             return tts.stream(text, voice, opts)
 
     peak = PeakRss()
-    out = {"engine": args.engine, "precision": args.precision, "runs": args.runs}
+    out = {"engine": args.engine, "model": args.model, "precision": args.precision}
+    out["runs"] = args.runs
     out.update(_measure(stream, args.runs))
     out["peak_rss_mb"] = round(peak.stop(), 1)
     print(json.dumps(out), flush=True)
@@ -178,7 +192,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--precision", choices=["fp32", "int8", "both"], default="both")
-    parser.add_argument("--weights", type=Path, default=OUT / "english-random.safetensors")
+    parser.add_argument("--model", default="english", help="an official layout (random weights)")
+    parser.add_argument("--weights", type=Path, help="default: bench-out/MODEL-random.safetensors")
     parser.add_argument(
         "--tokenizer", type=Path, default=ROOT.parent / "shared" / "fixtures" / "tokenizer.model"
     )
@@ -191,13 +206,12 @@ def main() -> None:
         run_engine(args)
         return
     from benches.bench_rtf import torch_baseline_mb
-    from benches.make_checkpoint import write_checkpoint
 
     OUT.mkdir(exist_ok=True)
-    if not args.weights.is_file():
-        write_checkpoint(args.weights, "english")
+    args.weights = args.weights or random_weights(args.model)
     write_prompt(OUT / "prompt3s.wav")
-    write_reference_config(OUT / "reference_english.yaml", args.weights, args.tokenizer)
+    config = OUT / f"reference_{args.model}.yaml"
+    write_reference_config(config, args.weights, args.tokenizer, args.model)
     baseline = torch_baseline_mb()
     precisions = ["fp32", "int8"] if args.precision == "both" else [args.precision]
     for precision in precisions:
@@ -208,6 +222,8 @@ def main() -> None:
                 __file__,
                 "--engine",
                 engine,
+                "--model",
+                args.model,
                 "--precision",
                 precision,
                 "--runs",

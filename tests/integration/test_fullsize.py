@@ -1,4 +1,5 @@
-"""The full-size english layout: a random checkpoint in the official shapes loads and streams."""
+"""The full-size official layouts (english, english_2026-01 and the small english_2m / 7m / 18m):
+random checkpoints in the official shapes load and stream."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 from benches.make_checkpoint import write_checkpoint
+from safetensors.torch import load_file, save_file
 
 from tests.conftest import fixture_path
 from voxlet import TTS, GenerationOptions
 from voxlet.config import ModelConfig
+from voxlet.errors import WeightsError
 from voxlet.model.network import PocketTTS
 from voxlet.registry import official_config
 
@@ -44,3 +47,71 @@ def test_fullsize_random_checkpoint_loads_and_streams(fullsize_weights):
     audio = np.concatenate(frames)
     assert audio.dtype == np.float32 and np.isfinite(audio).all() and audio.std() > 0
     assert isinstance(tts.config, ModelConfig)
+
+
+SMALL = ("english_2m", "english_7m", "english_18m")
+
+
+@pytest.mark.parametrize("model", [m + refl for m in SMALL for refl in ("", "_refl")])
+def test_small_layouts_match_reference_manifest(model):
+    """Every key and shape of the reference's state dict for the full-size small configs,
+    and the kv-heads-only voice cache the manifest derives."""
+    manifest = json.loads(fixture_path("small/weights-manifest-small.json").read_text())
+    entry = manifest["configs"][f"{model}_2026-10"]
+    want = {key: t["shape"] for key, t in entry["tensors"].items()}
+    cfg = official_config(model)
+    with torch.device("meta"):
+        network = PocketTTS(cfg)
+    got = {key: list(t.shape) for key, t in network.state_dict().items()}
+    assert got == want
+    assert len(got) == entry["n_tensors"]
+    assert sum(t.numel() for t in network.state_dict().values()) == entry["n_params"]["total"]
+    attn = network.flow_lm.transformer.attention(0)
+    cache = attn.init_state(1, 5)
+    assert list(cache.k.shape) == [1, attn.kv_heads, 5, attn.head_dim]
+
+
+@pytest.fixture(scope="module", params=SMALL)
+def small_weights(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("small") / f"{request.param}.safetensors"
+    return request.param, write_checkpoint(path, request.param)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_fullsize_small_checkpoints_load_and_stream(small_weights, precision):
+    model, weights = small_weights
+    tts = TTS.load(
+        config=official_config(model),
+        weights=weights,
+        tokenizer=fixture_path("tokenizer.model"),
+        precision=precision,
+    )
+    flow_lm = tts.network.flow_lm
+    assert flow_lm.transformer.kernel is not None and flow_lm.flow_net.kernel is not None
+    opts = GenerationOptions(max_frames=3, seed=1, on_no_eos="ignore")  # the config's defaults
+    frames = list(tts.stream("Hello world.", str(fixture_path("prompt.wav")), opts))
+    assert len(frames) == 3
+    audio = np.concatenate(frames)
+    assert audio.dtype == np.float32 and np.isfinite(audio).all() and audio.std() > 0
+
+
+def test_a_small_checkpoint_of_the_wrong_shape_names_key_and_both_shapes(small_weights, tmp_path):
+    """One tensor of another width (a z projection of 63 rows) fails the load, naming the key
+    and both shapes on one line."""
+    model, weights = small_weights
+    tensors = load_file(str(weights))
+    key = "flow_lm.z_proj.weight"
+    rows, cols = tensors[key].shape
+    tensors[key] = tensors[key][:-1].clone()
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad))
+    with pytest.raises(WeightsError) as e:
+        TTS.load(
+            config=official_config(model), weights=bad, tokenizer=fixture_path("tokenizer.model")
+        )
+    message = str(e.value)
+    assert (
+        f"tensor {key!r} has shape [{rows - 1}, {cols}], the model expects [{rows}, {cols}]"
+        in message
+    )
+    assert "\n" not in message

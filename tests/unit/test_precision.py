@@ -35,6 +35,22 @@ def test_int8_stays_close_to_fp32(int8_tts, tiny_tts):
     assert snr_db(audio32, audio8) > 20
 
 
+def test_int8_on_the_small_layout_is_native_and_close_to_fp32():
+    """The english_2m-style fixture in int8: grouped-query stacks, z projection and the
+    time-free head on int8 matrices in the native kernels, output close to fp32."""
+    config = fixture_path("small/small_config.yaml")
+    fp32, int8 = (TTS.load(config=config, precision=p) for p in ("fp32", "int8"))
+    flow_lm = int8.network.flow_lm
+    assert isinstance(flow_lm.z_proj, Int8Linear)
+    assert flow_lm.transformer.kernel is not None and flow_lm.flow_net.kernel is not None
+    assert int8.network.mimi.decoder_transformer.transformer.kernel is not None
+    voice = str(fixture_path("small/small_voice.safetensors"))
+    latents = [torch.cat(list(t.latents(TEXT, t.voice(voice), OPTS))).numpy() for t in (fp32, int8)]
+    assert 20 < snr_db(*latents) < 80  # close, and really quantized
+    audio = [t.synthesize(TEXT, voice, OPTS) for t in (fp32, int8)]
+    assert snr_db(*audio) > 20
+
+
 def test_bad_precision_is_rejected():
     with pytest.raises(ConfigError, match="precision: must be one of fp32, int8"):
         TTS.load(config=fixture_path("tiny_config.yaml"), precision="int4")
