@@ -6,13 +6,26 @@ class AudioError(ValueError): ...
 class KernelError(ValueError): ...
 
 
+class ConvTransposeWeights:
+    """A transposed convolution of kernel 2 stride, from PyTorch's weight layout (c_in, c_out,
+    2 stride), C-contiguous; copied into memory of its own."""
+    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32], stride: int) -> None: ...
+
+
+class ConvWeights:
+    """A causal stride-1 convolution of SEANet, from PyTorch's weight layout (c_out, c_in,
+    kernel), C-contiguous; the weights are copied (tap by tap) into memory of its own."""
+    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, dilation: int = 1) -> None: ...
+
+
 class F32Matrix:
     """A (rows, cols) float32 matrix read in place from `weight` (C-contiguous; no copy: a torch
     parameter's `.numpy()` view shares the model's memory), plus an optional bias (copied).
     Products sum in float32 by fused multiply-add in a fixed order, so every instruction set,
     thread count and row position gives the same bits. The weights must not be written while
-    a product runs."""
-    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None) -> None: ...
+    a product runs. `input_major`: keep an input-major copy instead and sum each output in one
+    chain over its inputs (faster for rows of a few hundred inputs; another fixed order)."""
+    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, input_major: bool = False) -> None: ...
 
     def apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
         """x (..., cols) @ W.T + bias as a new (..., rows) array, as Int8Matrix.apply."""
@@ -140,6 +153,30 @@ class PcmPipeline:
     @property
     def underruns(self) -> int:
         """Reads that found less audio than asked while the stream was still open."""
+
+
+class ResidualWeights:
+    """A SEANet residual block: x + conv_1(elu(conv_k(elu(x))))."""
+    def __init__(self, conv_k: ConvWeights, conv_1: ConvWeights) -> None: ...
+
+
+class SeanetDecoder:
+    """Mimi's SEANet decoder, streaming, in one call: its stages in order, "elu" for an ELU. Rows
+    are time-major (steps, channels)."""
+    def __init__(self, stages: list[ConvWeights | ConvTransposeWeights | ResidualWeights | str]) -> None: ...
+
+    def forward(self, x: NDArray[np.float32], state: SeanetState) -> NDArray[np.float32]:
+        """x (steps, c_in) time-major, C-contiguous -> (steps * hop * c_out,) samples, advancing
+        `state`. Releases the GIL once."""
+
+    @property
+    def hop(self) -> int:
+        """Output samples per input row."""
+
+
+class SeanetState:
+    """One stream's carried rows of `decoder`: zeros, as at the start of a stream."""
+    def __init__(self, decoder: SeanetDecoder) -> None: ...
 
 
 class StreamResampler:

@@ -16,6 +16,7 @@ from voxlet import TTS, GenerationOptions
 from voxlet.config import ModelConfig
 from voxlet.errors import WeightsError
 from voxlet.model.network import PocketTTS
+from voxlet.model.quantize import Int8Linear
 from voxlet.registry import official_config
 
 
@@ -37,10 +38,20 @@ def fullsize_weights(tmp_path_factory):
     return write_checkpoint(tmp_path_factory.mktemp("full") / "english.safetensors", "english")
 
 
-def test_fullsize_random_checkpoint_loads_and_streams(fullsize_weights):
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_fullsize_random_checkpoint_loads_and_streams(fullsize_weights, precision):
     cfg = official_config("english")
-    tts = TTS.load(config=cfg, weights=fullsize_weights, tokenizer=fixture_path("tokenizer.model"))
+    tts = TTS.load(
+        config=cfg,
+        weights=fullsize_weights,
+        tokenizer=fixture_path("tokenizer.model"),
+        precision=precision,
+    )
     assert tts.has_voice_cloning
+    decoder = tts.network.mimi.decoder_transformer.transformer
+    int8 = [m for m in decoder.modules() if isinstance(m, Int8Linear)]
+    assert len(int8) == (2 * 4 if precision == "int8" else 0)  # 512 wide: int8 pays
+    assert tts.network.mimi.decoder.kernel is None  # 512 wide: PyTorch's convolutions
     opts = GenerationOptions(temperature=0.3, max_frames=3, seed=1, on_no_eos="ignore")
     frames = list(tts.stream("Hello world.", str(fixture_path("prompt.wav")), opts))
     assert len(frames) == 3
@@ -88,6 +99,7 @@ def test_fullsize_small_checkpoints_load_and_stream(small_weights, precision):
     )
     flow_lm = tts.network.flow_lm
     assert flow_lm.transformer.kernel is not None and flow_lm.flow_net.kernel is not None
+    assert tts.network.mimi.decoder.kernel is not None  # 128 wide: the native SEANet
     opts = GenerationOptions(max_frames=3, seed=1, on_no_eos="ignore")  # the config's defaults
     frames = list(tts.stream("Hello world.", str(fixture_path("prompt.wav")), opts))
     assert len(frames) == 3

@@ -74,6 +74,10 @@ def test_both_precisions_run_every_stack_natively(tiny_tts, int8_tts):
         assert isinstance(_first_matrix(tts), kind)
         # the encoder side (one-shot voice cloning) is not the backend's
         assert network.mimi.encoder_transformer.transformer.kernel is None
+        # a narrow SEANet decoder (48 wide here) decodes in one native call, its state the
+        # kernel's own
+        assert network.mimi.decoder.kernel is not None
+        assert not isinstance(network.mimi.init_decoder_state().seanet, list)
 
 
 def test_the_torch_backend_serves_nothing(pair):
@@ -81,6 +85,20 @@ def test_the_torch_backend_serves_nothing(pair):
     network = torch_tts.network
     stacks = (network.flow_lm.transformer, network.mimi.decoder_transformer.transformer)
     assert all(s.kernel is None for s in stacks) and network.flow_lm.flow_net.kernel is None
+    assert network.mimi.decoder.kernel is None
+    assert isinstance(network.mimi.init_decoder_state().seanet, list)
+
+
+def test_a_decoder_with_int8_convolutions_stays_in_pytorch(monkeypatch):
+    """Where int8 gave some SEANet convolutions int8 products (wide layouts), the native
+    SEANet (float weights of its own) is not used: the decoder keeps PyTorch's layers."""
+    from voxlet.model import quantize
+
+    monkeypatch.setattr(quantize, "_INT8_MIN_DEPTH", 8)  # the tiny convolutions go int8 too
+    network = load_tiny(precision="int8").network
+    assert any(getattr(m, "int8", None) is not None for m in network.mimi.decoder.modules())
+    assert network.mimi.decoder.kernel is None
+    assert network.mimi.decoder_transformer.transformer.kernel is not None
 
 
 def test_float_stacks_stay_in_pytorch_without_the_fast_float_kernel(monkeypatch, caplog):

@@ -19,8 +19,10 @@ def test_int8_replaces_the_transformers_and_flow_head_linears(int8_tts, tiny_tts
     # 2 layers x 4 linears, flow head: cond, input, 2 x (2 mlp + 1 adaLN), final (2), 2 x 2 time
     assert len(swapped) == 8 + 1 + 1 + 6 + 2 + 4
     assert isinstance(flow_lm.input_linear, torch.nn.Linear)
+    # the tiny Mimi decoder transformer (48 wide) is too narrow for int8 to pay: it stays
+    # float (test_fullsize checks english's, 512 wide, goes int8)
     decoder = [m for m in mimi.decoder_transformer.modules() if isinstance(m, Int8Linear)]
-    assert len(decoder) == 2 * 4
+    assert decoder == []
     assert not any(isinstance(m, Int8Linear) for m in mimi.encoder_transformer.modules())
     assert tiny_tts.precision == "fp32" and int8_tts.precision == "int8"
 

@@ -34,7 +34,7 @@ from voxlet.model.layers.transformer import Transformer
 class MimiDecoderState:
     upsample: ConvTrState
     transformer: list
-    seanet: list
+    seanet: object  # the SEANet decoder's: a list of conv states, or its kernel's state
     frames: int = 0  # latent frames decoded so far
 
 
@@ -87,7 +87,7 @@ class Mimi(nn.Module):
         stride = cfg.steps_per_frame  # 16 SEANet steps per latent frame
         decoder_seanet = cfg.decoder_seanet_config
         self.encoder = SEANetEncoder(cfg.seanet)
-        self.decoder = SEANetDecoder(decoder_seanet)
+        self.decoder = SEANetDecoder(decoder_seanet, backend)
         self.encoder_transformer = _CodecTransformer(cfg.transformer)
         self.decoder_transformer = _CodecTransformer(cfg.decoder_transformer_config, backend)
         self.downsample = _Downsample(cfg.seanet.dimension, cfg.inner_dim, stride)
@@ -95,8 +95,10 @@ class Mimi(nn.Module):
         self.quantizer = _Quantizer(cfg.quantizer.dimension, cfg.quantizer.output_dimension)
 
     def prepare(self) -> None:
-        """Hands the decoder transformer's weights to the backend chosen at construction."""
+        """Hands the decoder transformer's and decoder's weights to the backend chosen at
+        construction."""
         self.decoder_transformer.transformer.prepare()
+        self.decoder.prepare()
 
     def init_decoder_state(self, batch: int = 1) -> MimiDecoderState:
         return MimiDecoderState(

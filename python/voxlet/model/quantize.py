@@ -112,11 +112,16 @@ def quantize_convs(module: nn.Module) -> int:
 
 
 def quantize_network(network: PocketTTS) -> int:
-    """int8 FlowLM (transformer, flow head), Mimi decoder transformer and the decoder's large
-    convolutions; returns how many weights were quantized."""
+    """int8 FlowLM (transformer, z projection, flow head), Mimi decoder transformer and the
+    decoder's large convolutions; returns how many weights were quantized. The decoder
+    transformer multiplies 16 rows a frame, so like the convolutions it goes int8 only where its
+    products sum at least _INT8_MIN_DEPTH terms (english: 512 and 2048; the small layouts' 128
+    and 384 run faster in float)."""
     count = quantize_flow_lm(network.flow_lm)
-    with torch.no_grad():
-        count += _swap_linears(network.mimi.decoder_transformer.transformer)
+    decoder = network.mimi.decoder_transformer.transformer
+    if decoder.layout.d_model >= _INT8_MIN_DEPTH:
+        with torch.no_grad():
+            count += _swap_linears(decoder)
     return count + quantize_convs(network.mimi.decoder)
 
 

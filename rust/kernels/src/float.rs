@@ -8,6 +8,12 @@
 //!
 //! The matrix reads its row-major weights where the caller keeps them (a framework's tensor,
 //! say), so the float model is not held twice.
+//!
+//! For products of short rows (a few hundred inputs at most, as in the small layouts' Mimi),
+//! where combining eight partial sums costs as much as the sums, a matrix can instead keep an
+//! input-major copy of its weights (`F32Matrix::input_major`) and sum each output as one chain
+//! of fused multiply-adds over its inputs in order, then the bias (`outer`): another fixed
+//! order, the same on every instruction set too.
 
 use std::fmt;
 
@@ -25,6 +31,8 @@ pub struct F32Matrix {
     cols: usize,
     weight: Box<dyn AsRef<[f32]> + Send + Sync>,
     bias: Option<Vec<f32>>,
+    /// Whether `weight` is input-major `(cols, rows)`, a copy of its own.
+    input_major: bool,
 }
 
 impl fmt::Debug for F32Matrix {
@@ -62,12 +70,38 @@ impl F32Matrix {
             cols,
             weight: Box::new(weight),
             bias,
+            input_major: false,
         })
     }
 
-    /// The row-major weights.
+    /// A matrix over an input-major copy of the row-major `(rows, cols)` `weight`, summed
+    /// output by output in one chain (see the module's documentation); one thread.
+    pub fn input_major(
+        weight: &[f32],
+        rows: usize,
+        cols: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        check_len("weight", rows * cols, weight.len())?;
+        let mut copy = vec![0.0; weight.len()];
+        for (i, row) in weight.chunks_exact(cols.max(1)).enumerate() {
+            for (c, &w) in row.iter().enumerate() {
+                copy[c * rows + i] = w;
+            }
+        }
+        let mut m = Self::new(copy, rows, cols, bias)?;
+        m.input_major = true;
+        Ok(m)
+    }
+
+    /// The weights as stored: row-major `(rows, cols)`, or `(cols, rows)` if input-major.
     pub fn weight(&self) -> &[f32] {
         (*self.weight).as_ref()
+    }
+
+    /// Whether the weights are stored input-major (`input_major`).
+    pub fn is_input_major(&self) -> bool {
+        self.input_major
     }
 
     /// Outputs for weight rows `span` of every activation row, into `out (m, span.len())`.
@@ -97,6 +131,18 @@ impl Linear for F32Matrix {
     fn matmul_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
         let m = check_product(isa, self.rows, self.cols, x, out)?;
         if m == 0 {
+            return Ok(());
+        }
+        if self.input_major {
+            let rows = crate::outer::Rows::plain(x, self.cols);
+            crate::outer::matmul_kn(
+                isa,
+                rows,
+                self.weight(),
+                self.rows,
+                self.bias.as_deref(),
+                out,
+            );
             return Ok(());
         }
         let part = |span, out: &mut [f32]| self.accumulate(isa, x, span, out);

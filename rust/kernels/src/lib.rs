@@ -10,9 +10,11 @@ mod huge;
 pub mod int8;
 mod isa;
 mod linear;
+pub mod outer;
 pub mod overlap;
 mod pool;
 mod portable;
+pub mod seanet;
 pub mod step;
 mod vector;
 #[cfg(target_arch = "x86_64")]
@@ -25,4 +27,5 @@ pub use int8::Int8Matrix;
 pub use isa::Isa;
 pub use linear::Linear;
 pub use overlap::Overlap;
+pub use seanet::{Conv, ConvTranspose, SeanetDecoder, SeanetState, Stage};
 pub use step::{KvCache, Layer, LayerScale, Norm, Transformer};

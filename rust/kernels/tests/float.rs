@@ -101,3 +101,28 @@ fn bad_shapes_name_what_is_wrong() {
         Err(KernelError::ShapeMismatch { what: "output", .. })
     ));
 }
+
+/// An input-major copy sums in another fixed order: close to the row-major matrix and to
+/// f64, the same bits on every instruction set and for a row alone or among others.
+#[test]
+fn input_major_copies_agree_with_row_major_matrices() {
+    for (m, rows, cols) in [(1, 24, 48), (7, 384, 128), (16, 12, 72), (5, 1, 3)] {
+        let w = values(rows * cols, 3);
+        let bias = Some(values(rows, 4));
+        let x = values(m * cols, 5);
+        let plain = F32Matrix::new(w.clone(), rows, cols, bias.clone()).unwrap();
+        let copy = F32Matrix::input_major(&w, rows, cols, bias.clone()).unwrap();
+        assert!(copy.is_input_major() && !plain.is_input_major());
+        let want = float_matmul(&x, &w, bias.as_deref(), rows, cols);
+        let got = run(&copy, Isa::Portable, &x, 2);
+        assert!(snr_db(&want, &got) > 120.0, "{m} {rows} {cols}");
+        assert!(snr_db(&run(&plain, Isa::Portable, &x, 1), &got) > 120.0);
+        if Isa::Avx2.is_supported() {
+            assert_eq!(bits(&run(&copy, Isa::Avx2, &x, 1)), bits(&got));
+        }
+        assert_eq!(
+            bits(&run(&copy, Isa::Portable, &x[..cols], 1)),
+            bits(&got[..rows])
+        );
+    }
+}

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use numpy::{
-    PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
-    PyReadwriteArrayDyn, PyUntypedArrayMethods,
+    PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use voxlet_kernels::{FlowBlock, Isa, KvCache, Layer, LayerScale, Linear, Norm};
@@ -162,13 +162,14 @@ impl AsRef<[f32]> for ArrayWeights {
     }
 }
 
-/// F32Matrix(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None)
+/// F32Matrix(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, input_major: bool = False)
 ///
 /// A (rows, cols) float32 matrix read in place from `weight` (C-contiguous; no copy: a torch
 /// parameter's `.numpy()` view shares the model's memory), plus an optional bias (copied).
 /// Products sum in float32 by fused multiply-add in a fixed order, so every instruction set,
 /// thread count and row position gives the same bits. The weights must not be written while
-/// a product runs.
+/// a product runs. `input_major`: keep an input-major copy instead and sum each output in one
+/// chain over its inputs (faster for rows of a few hundred inputs; another fixed order).
 #[pyclass(frozen, module = "voxlet._native")]
 pub struct F32Matrix {
     inner: Arc<voxlet_kernels::F32Matrix>,
@@ -177,20 +178,29 @@ pub struct F32Matrix {
 #[pymethods]
 impl F32Matrix {
     #[new]
-    #[pyo3(signature = (weight, bias=None))]
+    #[pyo3(signature = (weight, bias=None, input_major=false))]
     fn new(
         weight: Bound<'_, PyArray2<f32>>,
         bias: Option<PyReadonlyArray1<'_, f32>>,
+        input_major: bool,
     ) -> PyResult<Self> {
         let (rows, cols) = (weight.shape()[0], weight.shape()[1]);
-        let data = {
-            let view = weight.readonly();
-            contiguous("weight", &view)?.as_ptr()
-        };
         let b = bias
             .as_ref()
             .map(|b| contiguous("bias", b).map(<[f32]>::to_vec))
             .transpose()?;
+        if input_major {
+            let view = weight.readonly();
+            let w = contiguous("weight", &view)?;
+            let inner = voxlet_kernels::F32Matrix::input_major(w, rows, cols, b).map_err(to_py)?;
+            return Ok(Self {
+                inner: Arc::new(inner),
+            });
+        }
+        let data = {
+            let view = weight.readonly();
+            contiguous("weight", &view)?.as_ptr()
+        };
         let held = ArrayWeights {
             _array: weight.unbind(),
             data,
@@ -856,5 +866,178 @@ pub fn kernel_isa() -> &'static str {
     match Isa::best() {
         Isa::Avx2 => "avx2",
         Isa::Portable => "portable",
+    }
+}
+
+/// ConvWeights(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, dilation: int = 1)
+///
+/// A causal stride-1 convolution of SEANet, from PyTorch's weight layout (c_out, c_in,
+/// kernel), C-contiguous; the weights are copied (tap by tap) into memory of its own.
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct ConvWeights {
+    inner: voxlet_kernels::Conv,
+}
+
+#[pymethods]
+impl ConvWeights {
+    #[new]
+    #[pyo3(signature = (weight, bias=None, dilation=1))]
+    fn new(
+        weight: PyReadonlyArray3<'_, f32>,
+        bias: Option<PyReadonlyArray1<'_, f32>>,
+        dilation: usize,
+    ) -> PyResult<Self> {
+        let shape = weight.shape().to_vec();
+        let w = contiguous("ConvWeights weight", &weight)?;
+        let b = bias
+            .as_ref()
+            .map(|b| values("ConvWeights bias", b, Some(shape[0])))
+            .transpose()?;
+        let inner = voxlet_kernels::Conv::from_torch(w, shape[0], shape[1], shape[2], dilation, b)
+            .map_err(to_py)?;
+        Ok(Self { inner })
+    }
+}
+
+/// ConvTransposeWeights(weight: NDArray[np.float32], bias: NDArray[np.float32], stride: int)
+///
+/// A transposed convolution of kernel 2 stride, from PyTorch's weight layout (c_in, c_out,
+/// 2 stride), C-contiguous; copied into memory of its own.
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct ConvTransposeWeights {
+    inner: voxlet_kernels::ConvTranspose,
+}
+
+#[pymethods]
+impl ConvTransposeWeights {
+    #[new]
+    fn new(
+        weight: PyReadonlyArray3<'_, f32>,
+        bias: PyReadonlyArray1<'_, f32>,
+        stride: usize,
+    ) -> PyResult<Self> {
+        let shape = weight.shape().to_vec();
+        if stride == 0 || shape[2] != 2 * stride {
+            return Err(KernelError::new_err(format!(
+                "ConvTransposeWeights: kernel {} is not twice the stride {stride}",
+                shape[2]
+            )));
+        }
+        let w = contiguous("ConvTransposeWeights weight", &weight)?;
+        let b = values("ConvTransposeWeights bias", &bias, Some(shape[1]))?;
+        let inner = voxlet_kernels::ConvTranspose::from_torch(w, shape[0], shape[1], stride, b)
+            .map_err(to_py)?;
+        Ok(Self { inner })
+    }
+}
+
+/// ResidualWeights(conv_k: ConvWeights, conv_1: ConvWeights)
+///
+/// A SEANet residual block: x + conv_1(elu(conv_k(elu(x)))).
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct ResidualWeights {
+    conv_k: voxlet_kernels::Conv,
+    conv_1: voxlet_kernels::Conv,
+}
+
+#[pymethods]
+impl ResidualWeights {
+    #[new]
+    fn new(conv_k: &Bound<'_, ConvWeights>, conv_1: &Bound<'_, ConvWeights>) -> Self {
+        Self {
+            conv_k: conv_k.get().inner.clone(),
+            conv_1: conv_1.get().inner.clone(),
+        }
+    }
+}
+
+/// One stage as `SeanetDecoder` takes it.
+#[derive(FromPyObject)]
+enum StageArg<'py> {
+    Conv(Bound<'py, ConvWeights>),
+    ConvTranspose(Bound<'py, ConvTransposeWeights>),
+    Residual(Bound<'py, ResidualWeights>),
+    Name(String),
+}
+
+/// SeanetState(decoder: SeanetDecoder)
+///
+/// One stream's carried rows of `decoder`: zeros, as at the start of a stream.
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct SeanetState {
+    inner: std::sync::Mutex<voxlet_kernels::SeanetState>,
+}
+
+#[pymethods]
+impl SeanetState {
+    #[new]
+    fn new(decoder: &Bound<'_, SeanetDecoder>) -> Self {
+        Self {
+            inner: std::sync::Mutex::new(decoder.get().inner.state()),
+        }
+    }
+}
+
+/// SeanetDecoder(stages: list[ConvWeights | ConvTransposeWeights | ResidualWeights | str])
+///
+/// Mimi's SEANet decoder, streaming, in one call: its stages in order, "elu" for an ELU. Rows
+/// are time-major (steps, channels).
+#[pyclass(frozen, module = "voxlet._native")]
+pub struct SeanetDecoder {
+    inner: voxlet_kernels::SeanetDecoder,
+}
+
+#[pymethods]
+impl SeanetDecoder {
+    #[new]
+    fn new(stages: Vec<StageArg<'_>>) -> PyResult<Self> {
+        let stages = stages
+            .into_iter()
+            .map(|s| match s {
+                StageArg::Conv(c) => Ok(voxlet_kernels::Stage::Conv(c.get().inner.clone())),
+                StageArg::ConvTranspose(c) => {
+                    Ok(voxlet_kernels::Stage::ConvTranspose(c.get().inner.clone()))
+                }
+                StageArg::Residual(r) => Ok(voxlet_kernels::Stage::Residual {
+                    conv_k: r.get().conv_k.clone(),
+                    conv_1: r.get().conv_1.clone(),
+                }),
+                StageArg::Name(name) if name == "elu" => Ok(voxlet_kernels::Stage::Elu),
+                StageArg::Name(name) => Err(KernelError::new_err(format!(
+                    "SeanetDecoder: unknown stage {name:?} (the one named stage is \"elu\")"
+                ))),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let inner = voxlet_kernels::SeanetDecoder::new(stages).map_err(to_py)?;
+        Ok(Self { inner })
+    }
+
+    /// forward(self, x: NDArray[np.float32], state: SeanetState) -> NDArray[np.float32]
+    ///
+    /// x (steps, c_in) time-major, C-contiguous -> (steps * hop * c_out,) samples, advancing
+    /// `state`. Releases the GIL once.
+    fn forward<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+        state: &Bound<'py, SeanetState>,
+    ) -> PyResult<Bound<'py, numpy::PyArray1<f32>>> {
+        let x = contiguous("x", &x)?;
+        let mut guard = state
+            .get()
+            .inner
+            .lock()
+            .map_err(|_| KernelError::new_err("SeanetState: poisoned by an earlier panic"))?;
+        let st: &mut voxlet_kernels::SeanetState = &mut guard;
+        let out = py.detach(|| self.inner.forward(x, st)).map_err(to_py)?;
+        Ok(numpy::PyArray1::from_vec(py, out))
+    }
+
+    /// hop: int
+    ///
+    /// Output samples per input row.
+    #[getter]
+    fn hop(&self) -> usize {
+        self.inner.hop()
     }
 }

@@ -23,6 +23,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kernels::LayerWeights>()?;
     m.add_class::<kernels::Transformer>()?;
     m.add_class::<kernels::FlowBlockWeights>()?;
+    m.add_class::<kernels::ConvWeights>()?;
+    m.add_class::<kernels::ConvTransposeWeights>()?;
+    m.add_class::<kernels::ResidualWeights>()?;
+    m.add_class::<kernels::SeanetState>()?;
+    m.add_class::<kernels::SeanetDecoder>()?;
     m.add_class::<kernels::FlowHead>()?;
     m.add_function(wrap_pyfunction!(kernels::kernel_isa, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;

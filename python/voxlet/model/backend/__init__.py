@@ -10,8 +10,11 @@ supported layers on voxlet's Rust kernels (`voxlet.model.backend.native`).
 """
 
 from voxlet.model.backend.base import (
+    ELU,
     TORCH,
     Backend,
+    ConvParams,
+    ConvTransposeParams,
     FlowBlockParams,
     FlowHeadLayout,
     FlowHeadParams,
@@ -19,6 +22,10 @@ from voxlet.model.backend.base import (
     LayerParams,
     LinearKernel,
     NormParams,
+    ResidualParams,
+    SeanetKernel,
+    SeanetLayout,
+    SeanetParams,
     StackKernel,
     StackLayout,
     StackParams,
@@ -26,8 +33,11 @@ from voxlet.model.backend.base import (
 )
 
 __all__ = [
+    "ELU",
     "TORCH",
     "Backend",
+    "ConvParams",
+    "ConvTransposeParams",
     "FlowBlockParams",
     "FlowHeadLayout",
     "FlowHeadParams",
@@ -35,6 +45,10 @@ __all__ = [
     "LayerParams",
     "LinearKernel",
     "NormParams",
+    "ResidualParams",
+    "SeanetKernel",
+    "SeanetLayout",
+    "SeanetParams",
     "StackKernel",
     "StackLayout",
     "StackParams",

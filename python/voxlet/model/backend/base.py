@@ -41,6 +41,53 @@ class FlowHeadLayout:
 
 
 @dataclass(frozen=True, slots=True)
+class SeanetLayout:
+    """Mimi's SEANet decoder: its input width, its first and last kernels, its upsampling."""
+
+    dimension: int
+    n_filters: int
+    ratios: tuple[int, ...]
+    kernel: int
+    last_kernel: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConvParams:
+    """A causal stride-1 convolution: PyTorch's weight (C_out, C_in, k) and bias."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    dilation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConvTransposeParams:
+    """A transposed convolution of kernel 2 stride: PyTorch's weight (C_in, C_out, 2 s)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    stride: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResidualParams:
+    """x + conv_1(elu(conv_k(elu(x))))."""
+
+    conv_k: ConvParams
+    conv_1: ConvParams
+
+
+ELU = "elu"
+SeanetStage = ConvParams | ConvTransposeParams | ResidualParams | str  # str: ELU
+
+
+@dataclass(frozen=True, slots=True)
+class SeanetParams:
+    layout: SeanetLayout
+    stages: tuple[SeanetStage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NormParams:
     weight: torch.Tensor
     bias: torch.Tensor
@@ -100,6 +147,16 @@ class LinearKernel(Protocol):
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+class SeanetKernel(Protocol):
+    def state(self) -> object:
+        """A fresh stream's carried state."""
+        ...
+
+    def __call__(self, x: torch.Tensor, state: object) -> torch.Tensor:
+        """x (1, C, T) -> audio (1, 1, T * hop); advances `state`."""
+        ...
+
+
 class Backend(Protocol):
     name: str
 
@@ -108,6 +165,10 @@ class Backend(Protocol):
     def supports_flow_head(self, layout: FlowHeadLayout) -> bool: ...
 
     def supports_linear(self, rows: int, cols: int) -> bool: ...
+
+    def supports_seanet(self, layout: SeanetLayout) -> bool: ...
+
+    def seanet(self, params: SeanetParams) -> SeanetKernel: ...
 
     def stack(self, params: StackParams) -> StackKernel: ...
 
@@ -141,6 +202,12 @@ class TorchBackend:
 
     def supports_linear(self, rows: int, cols: int) -> bool:
         return False
+
+    def supports_seanet(self, layout: SeanetLayout) -> bool:
+        return False
+
+    def seanet(self, params: SeanetParams) -> SeanetKernel:
+        raise NotImplementedError("the torch backend has no kernels")
 
     def stack(self, params: StackParams) -> StackKernel:
         raise NotImplementedError("the torch backend has no kernels")

@@ -1,5 +1,6 @@
 """voxlet's Rust kernels as a backend: FlowLM's transformer (every step and text prefill), its
-flow head (every type), its z projection and Mimi's decoder transformer, one native call each.
+flow head (every type), its z projection, Mimi's decoder transformer and (for the narrow decoders
+of the small layouts) its SEANet decoder, one native call each.
 
 `NativeBackend(precision)` is chosen when the network is built. A stack replaces ~25 torch
 operations per layer, a flow head ~90, with one call that releases the GIL once
@@ -19,19 +20,30 @@ from numpy.typing import NDArray
 from torch import nn
 
 from voxlet._native import (
+    ConvTransposeWeights,
+    ConvWeights,
     F32Matrix,
     FlowBlockWeights,
     FlowHead,
     Int8Matrix,
     LayerWeights,
     NormWeights,
+    ResidualWeights,
+    SeanetDecoder,
+    SeanetState,
     kernel_isa,
 )
 from voxlet._native import Transformer as NativeTransformer
 from voxlet.model.backend.base import (
+    ELU,
+    ConvParams,
+    ConvTransposeParams,
     FlowHeadLayout,
     FlowHeadParams,
     NormParams,
+    ResidualParams,
+    SeanetLayout,
+    SeanetParams,
     StackLayout,
     StackParams,
     supported,
@@ -48,16 +60,23 @@ def _norm(p: NormParams) -> NormWeights:
     return NormWeights(_vector(p.weight), _vector(p.bias), p.eps)
 
 
-def matrix(module: nn.Module) -> Int8Matrix | F32Matrix:
+def matrix(module: nn.Module, input_major: bool = False) -> Int8Matrix | F32Matrix:
     """The matrix a native call multiplies by: an int8 linear's own, or a float linear's
-    weight read in place."""
+    weight, read in place or (`input_major`, for narrow layers) copied input by input."""
     int8 = getattr(module, "matrix", None)
     if isinstance(int8, Int8Matrix):
         return int8
     if isinstance(module, nn.Linear) and module.weight.dtype == torch.float32:
         bias = None if module.bias is None else _vector(module.bias)
-        return F32Matrix(module.weight.detach().numpy(), bias)
+        return F32Matrix(module.weight.detach().numpy(), bias, input_major)
     raise ValueError(f"native layers need float32 or int8 linears, got {module}")
+
+
+# Layers up to this wide (the small layouts' Mimi decoders, 128, and english_2m's FlowLM, 112)
+# multiply by input-major copies of their float weights, summed one output per lane: with rows
+# this short the row-major kernel spends as long combining partial sums as summing. Wider ones
+# (english: 1024 and 512) read the model's weights in place, so the model is not held twice.
+_NARROW = 256
 
 
 class NativeStack:
@@ -66,14 +85,15 @@ class NativeStack:
     included), its caches too."""
 
     def __init__(self, params: StackParams):
+        narrow = params.layout.d_model <= _NARROW
         layers = [
             LayerWeights(
                 norm1=_norm(p.norm1),
-                in_proj=matrix(p.in_proj),
-                out_proj=matrix(p.out_proj),
+                in_proj=matrix(p.in_proj, narrow),
+                out_proj=matrix(p.out_proj, narrow),
                 norm2=_norm(p.norm2),
-                linear1=matrix(p.linear1),
-                linear2=matrix(p.linear2),
+                linear1=matrix(p.linear1, narrow),
+                linear2=matrix(p.linear2, narrow),
                 layer_scale_1=None if p.layer_scale_1 is None else _vector(p.layer_scale_1),
                 layer_scale_2=None if p.layer_scale_2 is None else _vector(p.layer_scale_2),
             )
@@ -152,6 +172,46 @@ class NativeLinear:
         return torch.from_numpy(self._matrix.apply(x.numpy(), torch.get_num_threads()))
 
 
+def _conv(p: ConvParams) -> ConvWeights:
+    bias = None if p.bias is None else _vector(p.bias)
+    return ConvWeights(p.weight.detach().float().contiguous().numpy(), bias, p.dilation)
+
+
+class NativeSeanet:
+    """Mimi's SEANet decoder in one native call per decode: every convolution, transposed
+    convolution, ELU and residual block, over its own (tap-major) copies of the weights."""
+
+    def __init__(self, params: SeanetParams):
+        stages: list[ConvWeights | ConvTransposeWeights | ResidualWeights | str] = []
+        for stage in params.stages:
+            if isinstance(stage, ConvParams):
+                stages.append(_conv(stage))
+            elif isinstance(stage, ConvTransposeParams):
+                w = stage.weight.detach().float().contiguous().numpy()
+                stages.append(ConvTransposeWeights(w, _vector(stage.bias), stage.stride))
+            elif isinstance(stage, ResidualParams):
+                stages.append(ResidualWeights(_conv(stage.conv_k), _conv(stage.conv_1)))
+            else:
+                assert stage == ELU, stage
+                stages.append(ELU)
+        self._native = SeanetDecoder(stages)
+
+    def state(self) -> SeanetState:
+        return SeanetState(self._native)
+
+    def __call__(self, x: torch.Tensor, state: object) -> torch.Tensor:
+        """x (1, C, T) -> (1, 1, T * hop)."""
+        assert isinstance(state, SeanetState)
+        rows = x[0].detach().float().T.contiguous()  # (T, C): a view where x came transposed
+        audio = self._native.forward(rows.numpy(), state)
+        return torch.from_numpy(audio).view(1, 1, -1)
+
+
+# SEANet decoders up to _NARROW wide run natively: the small layouts' (128), whose many small
+# PyTorch operations cost more than their arithmetic; wider ones (english: 512) stay in PyTorch,
+# whose convolutions are faster there and whose float weights the native one would copy.
+
+
 class NativeBackend:
     """The Rust kernels, for float32 or int8 weights (`precision`)."""
 
@@ -170,6 +230,13 @@ class NativeBackend:
 
     def supports_linear(self, rows: int, cols: int) -> bool:
         return supported(self, "linear", (rows, cols), self._pays())
+
+    def supports_seanet(self, layout: SeanetLayout) -> bool:
+        narrow = layout.dimension <= _NARROW
+        return supported(self, "SEANet decoder", layout, self._pays() and narrow)
+
+    def seanet(self, params: SeanetParams) -> NativeSeanet:
+        return NativeSeanet(params)
 
     def stack(self, params: StackParams) -> NativeStack:
         return NativeStack(params)

@@ -2,6 +2,8 @@
 
 Layout follows the checkpoint's `model.{i}` indices: convs, residual blocks and ELUs in one
 Sequential. Residual block: x + Conv1x1(ELU(Conv_k(ELU(x)))) with hidden width dim / compress.
+A decoder built with a backend that supports its layout decodes, once `prepare()` has handed the
+backend its weights, in one kernel call (its state then is the kernel's).
 """
 
 from __future__ import annotations
@@ -12,6 +14,20 @@ import torch
 from torch import nn
 
 from voxlet.config import SEANetConfig
+from voxlet.model.backend import (
+    ELU as ELU_STAGE,
+)
+from voxlet.model.backend import (
+    TORCH,
+    Backend,
+    ConvParams,
+    ConvTransposeParams,
+    ResidualParams,
+    SeanetKernel,
+    SeanetLayout,
+    SeanetParams,
+)
+from voxlet.model.backend.base import supported
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
 from voxlet.model.layers.native import elu
 
@@ -90,11 +106,21 @@ class SEANetEncoder(_SEANet):
         self.model = nn.Sequential(*layers)
 
 
+def _conv(conv: StreamingConv1d) -> ConvParams:
+    c = conv.conv
+    return ConvParams(c.weight, c.bias, c.dilation[0])
+
+
 class SEANetDecoder(_SEANet):
     """(B, dimension, T) -> (B, 1, T * hop) audio."""
 
-    def __init__(self, cfg: SEANetConfig):
+    def __init__(self, cfg: SEANetConfig, backend: Backend = TORCH):
         super().__init__()
+        self.layout = SeanetLayout(
+            cfg.dimension, cfg.n_filters, tuple(cfg.ratios), cfg.kernel_size, cfg.last_kernel_size
+        )
+        self._backend = backend if backend.supports_seanet(self.layout) else TORCH
+        self._kernel: SeanetKernel | None = None
         width = cfg.n_filters * 2 ** len(cfg.ratios)
         layers: list[nn.Module] = [StreamingConv1d(cfg.dimension, width, cfg.kernel_size)]
         for ratio in cfg.ratios:
@@ -106,3 +132,50 @@ class SEANetDecoder(_SEANet):
             layers += _residuals(width, cfg)
         layers += [ELU(), StreamingConv1d(width, cfg.channels, cfg.last_kernel_size)]
         self.model = nn.Sequential(*layers)
+
+    def params(self) -> SeanetParams:
+        """The weights, by name, stage by stage, as a backend takes them."""
+        stages: list = []
+        for m in self.model:
+            if isinstance(m, StreamingConv1d):
+                stages.append(_conv(m))
+            elif isinstance(m, StreamingConvTranspose1d):
+                c = m.convtr
+                assert c.bias is not None
+                stages.append(ConvTransposeParams(c.weight, c.bias, m.stride))
+            elif isinstance(m, ResidualBlock):
+                conv_k, conv_1 = (
+                    cast(StreamingConv1d, m.block[1]),
+                    cast(StreamingConv1d, m.block[3]),
+                )
+                stages.append(ResidualParams(_conv(conv_k), _conv(conv_1)))
+            else:
+                assert isinstance(m, ELU)
+                stages.append(ELU_STAGE)
+        return SeanetParams(self.layout, tuple(stages))
+
+    def prepare(self) -> None:
+        """Hands the current weights to the backend chosen at construction (call it again
+        after changing them, then start new states); a decoder whose convolutions were given
+        int8 products stays in PyTorch."""
+        quantized = any(getattr(m, "int8", None) is not None for m in self.modules())
+        if self._backend is TORCH or not supported(
+            self._backend, "SEANet", "int8 convs", not quantized
+        ):
+            self._kernel = None
+            return
+        self._kernel = self._backend.seanet(self.params())
+
+    @property
+    def kernel(self) -> SeanetKernel | None:
+        return self._kernel
+
+    def init_state(self, batch: int = 1):
+        if self._kernel is not None and batch == 1:
+            return self._kernel.state()
+        return super().init_state(batch)
+
+    def forward(self, x: torch.Tensor, state=None) -> torch.Tensor:
+        if self._kernel is not None and x.shape[0] == 1 and not isinstance(state, list | None):
+            return self._kernel(x, state)
+        return super().forward(x, state)
