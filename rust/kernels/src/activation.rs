@@ -19,10 +19,24 @@ pub fn elu_into(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "elu_into: lengths differ");
     match Isa::best() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: Isa::best picks AVX2 only where the CPU has it.
-        Isa::Avx2 => unsafe { elu_into_avx2(src, dst) },
+        // SAFETY: Isa::best picks AVX2 only where the CPU has it; AVX-512F is checked.
+        Isa::Avx2 => unsafe {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                elu_into_avx512(src, dst)
+            } else {
+                elu_into_avx2(src, dst)
+            }
+        },
         _ => vector::elu_into(src, dst),
     }
+}
+
+/// The same code compiled for 16 lanes: every lane computes exactly what the scalar code does
+/// (no operation is fused or reordered), so the bits are those of every other path.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn elu_into_avx512(src: &[f32], dst: &mut [f32]) {
+    vector::elu_into(src, dst);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -45,10 +59,23 @@ enum Activation {
 fn dispatch(x: &mut [f32], which: Activation) {
     match Isa::best() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: Isa::best picks AVX2 only where the CPU has it.
-        Isa::Avx2 => unsafe { apply_avx2(x, which) },
+        // SAFETY: Isa::best picks AVX2 only where the CPU has it; AVX-512F is checked.
+        Isa::Avx2 => unsafe {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                apply_avx512(x, which)
+            } else {
+                apply_avx2(x, which)
+            }
+        },
         _ => apply(x, which),
     }
+}
+
+/// As `elu_into_avx512`: the scalar code on 16 lanes, the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn apply_avx512(x: &mut [f32], which: Activation) {
+    apply(x, which);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -81,6 +108,17 @@ mod tests {
                 .iter()
                 .zip(&best)
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
+            #[cfg(target_arch = "x86_64")]
+            if Isa::Avx2.is_supported() {
+                // the 8-lane build too, where dispatch picked the 16-lane one
+                let mut avx2 = xs.clone();
+                // SAFETY: AVX2 checked just above.
+                unsafe { apply_avx2(&mut avx2, which) };
+                assert!(portable
+                    .iter()
+                    .zip(&avx2)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
             assert!(portable.iter().zip(&xs).any(|(a, b)| a != b));
         }
         let mut into = vec![0.0; xs.len()];

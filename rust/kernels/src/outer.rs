@@ -310,11 +310,18 @@ mod x86_512 {
         while col < n && quads > 0 {
             let vecs = (n - col).div_ceil(16).min(V);
             let last = lanes(n - col, vecs);
-            for r in (0..quads).step_by(R) {
+            let mut r = 0;
+            while r < quads {
                 if vecs == V {
                     tile::<R, V>(x, wt, n, bias, out, r, col, last);
+                    r += R;
+                } else if r + 2 * R <= quads {
+                    // one vector of outputs: eight rows keep eight sums in flight
+                    tile::<{ 2 * R }, 1>(x, wt, n, bias, out, r, col, last);
+                    r += 2 * R;
                 } else {
                     tile::<R, 1>(x, wt, n, bias, out, r, col, last);
+                    r += R;
                 }
             }
             col += 16 * vecs;
