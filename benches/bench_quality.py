@@ -26,8 +26,12 @@ from voxlet.model.voice import voice_from_conditioning
 from voxlet.registry import official_config
 
 
-def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
-    return float(10 * np.log10((reference**2).sum() / ((reference - other) ** 2).sum()))
+def snr_db(reference: np.ndarray, other: np.ndarray) -> float | str:
+    """SNR in dB, or "identical" (JSON has no infinity) where the two are equal."""
+    noise = ((reference - other) ** 2).sum()
+    if noise == 0:
+        return "identical"
+    return round(float(10 * np.log10((reference**2).sum() / noise)), 1)
 
 
 def first_latent(tts: TTS, seed: int) -> np.ndarray:
@@ -67,7 +71,7 @@ def main() -> None:
         voices[precision] = torch.cat([k.flatten() for k in voice.state.keys]).numpy()
         decoders[precision] = tts.network
     (l32, a32), (l8, a8) = outputs["fp32"], outputs["int8"]
-    over_voices = [snr_db(a, b) for a, b in zip(firsts["fp32"], firsts["int8"], strict=True)]
+    over_voices = [float(snr_db(a, b)) for a, b in zip(firsts["fp32"], firsts["int8"], strict=True)]
     with torch.no_grad():  # the same fp32 latents through each precision's Mimi decoder
         same = torch.from_numpy(l32).unsqueeze(0)
         decoded = {
@@ -81,17 +85,17 @@ def main() -> None:
             {
                 "model": args.model,
                 "frames": len(l32),
-                "voice_kv_snr_db": round(snr_db(voices["fp32"], voices["int8"]), 1),
-                "first_latent_snr_db": round(snr_db(l32[:1], l8[:1]), 1),
+                "voice_kv_snr_db": snr_db(voices["fp32"], voices["int8"]),
+                "first_latent_snr_db": snr_db(l32[:1], l8[:1]),
                 "first_latent_snr_db_8_voices_mean": round(float(np.mean(over_voices)), 1),
                 "first_latent_snr_db_8_voices_min_max": [
                     round(min(over_voices), 1),
                     round(max(over_voices), 1),
                 ],
-                "latent_snr_db": round(snr_db(l32, l8), 1),
-                "latent_snr_first_10_frames_db": round(snr_db(l32[:10], l8[:10]), 1),
-                "audio_snr_db": round(snr_db(a32, a8), 1),
-                "mimi_only_audio_snr_db": round(snr_db(decoded["fp32"], decoded["int8"]), 1),
+                "latent_snr_db": snr_db(l32, l8),
+                "latent_snr_first_10_frames_db": snr_db(l32[:10], l8[:10]),
+                "audio_snr_db": snr_db(a32, a8),
+                "mimi_only_audio_snr_db": snr_db(decoded["fp32"], decoded["int8"]),
             }
         )
     )

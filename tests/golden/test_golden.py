@@ -137,9 +137,8 @@ def test_latents_through_public_api(case):
     close(tts.network.flow_lm.denormalize(latents), g["latents_denorm"])
 
 
-def test_mimi_decode_probes(case):
-    tts, g = case
-    mimi = tts.network.mimi
+def check_decode_probes(mimi, g: dict[str, torch.Tensor]) -> None:
+    """The 5-frame decode probe in one call and frame by frame, from fresh states."""
     with torch.no_grad():
         close(
             mimi.decode(g["mimi_decode_probe_in"], mimi.init_decoder_state()),
@@ -148,6 +147,13 @@ def test_mimi_decode_probes(case):
         state = mimi.init_decoder_state()
         framewise = [mimi.decode(g["mimi_decode_probe_in"][:, i : i + 1], state) for i in range(5)]
         close(torch.cat(framewise, -1), g["mimi_decode_probe_out_framewise"])
+
+
+def test_mimi_decode_probes(case):
+    tts, g = case
+    mimi = tts.network.mimi
+    check_decode_probes(mimi, g)
+    with torch.no_grad():
         state = mimi.init_decoder_state()
         long = [mimi.decode(g["mimi_long_decode_in"][:, i : i + 1], state) for i in range(20)]
         close(torch.cat(long, -1), g["mimi_long_decode_out"])

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import fixture_path
-from tests.golden.test_golden import FORCED, TEXT, close
+from tests.golden.test_golden import FORCED, TEXT, check_decode_probes, close
 from voxlet import TTS, GenerationOptions
 from voxlet.model.generation import prompt_chunk
 from voxlet.model.layers.transformer import TransformerLayer
@@ -175,14 +175,8 @@ def test_latents_through_public_api(tts, g):
 def test_mimi_decode_probes_and_context_50(tts, g):
     mimi = tts.network.mimi
     assert mimi.decoder_transformer.transformer.attention(0).context == 50
+    check_decode_probes(mimi, g)
     with torch.no_grad():
-        close(
-            mimi.decode(g["mimi_decode_probe_in"], mimi.init_decoder_state()),
-            g["mimi_decode_probe_out"],
-        )
-        state = mimi.init_decoder_state()
-        framewise = [mimi.decode(g["mimi_decode_probe_in"][:, i : i + 1], state) for i in range(5)]
-        close(torch.cat(framewise, -1), g["mimi_decode_probe_out_framewise"])
         # 20 frames, stage by stage: upsample, decoder transformer (320 steps, context 50), all
         state = mimi.init_decoder_state()
         upsampled, transformed, audio = [], [], []
