@@ -159,9 +159,8 @@ class SEANetDecoder(_SEANet):
         after changing them, then start new states); a decoder whose convolutions were given
         int8 products stays in PyTorch."""
         quantized = any(getattr(m, "int8", None) is not None for m in self.modules())
-        if self._backend is TORCH or not supported(
-            self._backend, "SEANet", "int8 convs", not quantized
-        ):
+        what = "SEANet decoder with int8 convolutions"
+        if self._backend is TORCH or not supported(self._backend, what, self.layout, not quantized):
             self._kernel = None
             return
         self._kernel = self._backend.seanet(self.params())
