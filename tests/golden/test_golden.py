@@ -65,7 +65,11 @@ def test_mimi_encode(case):
 
 
 def test_voice_prompt_pipeline(case):
-    tts, g = case
+    check_voice_prompt_pipeline(*case)
+
+
+def check_voice_prompt_pipeline(tts: TTS, g: dict[str, torch.Tensor]) -> None:
+    """end_on_pause, the Mimi encoding of the trimmed prompt, and its conditioning."""
     audio = end_on_pause(g["audio_prompt"][0])
     close(audio, g["voice_prompt_audio"])
     with torch.no_grad():

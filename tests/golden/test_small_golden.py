@@ -16,11 +16,16 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import fixture_path
-from tests.golden.test_golden import FORCED, TEXT, check_decode_probes, close
+from tests.golden.test_golden import (
+    FORCED,
+    TEXT,
+    check_decode_probes,
+    check_voice_prompt_pipeline,
+    close,
+)
 from voxlet import TTS, GenerationOptions
 from voxlet.model.generation import prompt_chunk
 from voxlet.model.layers.transformer import TransformerLayer
-from voxlet.model.voice import end_on_pause
 from voxlet.model.weights import load_cloning_weights
 
 BACKENDS = ("native", "torch")
@@ -86,12 +91,7 @@ def test_mimi_encode_short_and_long(tts, g):
 
 
 def test_voice_prompt_pipeline(tts, g):
-    audio = end_on_pause(g["audio_prompt"][0])
-    close(audio, g["voice_prompt_audio"])
-    with torch.no_grad():
-        latents = tts.network.mimi.encode(audio.view(1, 1, -1))
-        close(latents, g["voice_prompt_latents"])
-        close(tts.network.flow_lm.voice_conditioning(latents), g["voice_conditioning"])
+    check_voice_prompt_pipeline(tts, g)
 
 
 def test_cloned_voice_caches_only_the_kv_heads(tts, g):
