@@ -6,7 +6,9 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -172,7 +174,7 @@ def _say(args: argparse.Namespace) -> int:
     opts = GenerationOptions(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(GenerationOptions)}
     )
-    if args.play and args.output:
+    if args.play and args.output is not None:
         raise VoxletError("choose one of --play and -o")
     flowlm_threads, mimi_threads = _threads(args.threads)
     start = time.perf_counter()
@@ -217,7 +219,7 @@ def _open_sink(args: argparse.Namespace):
     rate = args.rate or SAMPLE_RATE_HZ
     if args.output == "-":
         return StdoutSink(args.format, rate)
-    return WavFileSink(args.output or "voxlet.wav", rate)
+    return WavFileSink("voxlet.wav" if args.output is None else args.output, rate)
 
 
 def _play(stream, device, prebuffer_ms: float) -> None:
@@ -287,7 +289,32 @@ def _voices(model: str) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so outputs are cleaned up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM and SIGHUP unwind through the same cleanup as Ctrl-C while the command runs (the
+    # handlers before it are put back after it, for callers that run it in process)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    before = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(
@@ -311,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.warning("interrupted")
         return 130
+    except Terminated as e:
+        log.warning("stopped by %s", e)
+        return e.exit_code
     except (VoxletError, ValueError, OSError) as e:
         log.error("%s", e)
         return 1

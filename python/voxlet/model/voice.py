@@ -167,17 +167,27 @@ def load_voice_file(path: Path, flow_lm: FlowLM) -> VoiceState:
 
 
 def save_voice_file(voice: VoiceState, path: Path) -> None:
-    """Writes the official format atomically (temporary name, then rename)."""
+    """Writes the official format: a regular file through a unique temporary file renamed when
+    complete (an interruption leaves the old file or nothing), a FIFO or device in place."""
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
+    from voxlet._files import Replaced, plan_output
+
     try:
-        save_file(voice.to_tensors(), str(tmp))
-        tmp.replace(path)
-    except (OSError, SafetensorError) as e:
-        tmp.unlink(missing_ok=True)
+        plan = plan_output(path, "voice file")  # "cannot write voice file PATH: ..."
+    except OSError as e:
+        raise VoiceError(str(e)) from e
+    written = plan.temporary if isinstance(plan, Replaced) else plan.target
+    try:
+        save_file(voice.to_tensors(), str(written))
+        if isinstance(plan, Replaced):
+            plan.commit()
+    except BaseException as e:  # Ctrl-C and signals too: no temporary file left behind
+        if isinstance(plan, Replaced):
+            plan.discard()
+        if not isinstance(e, OSError | SafetensorError):
+            raise
         reason = e.strerror if isinstance(e, OSError) else str(e)
         raise VoiceError(f"cannot write voice file {path}: {reason}") from e
 

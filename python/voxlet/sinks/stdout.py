@@ -30,6 +30,11 @@ class StdoutSink:
         self._out.write(f32_to_bytes(frame, self._encoding))
         self._out.flush()
 
+    @property
+    def file(self) -> BinaryIO:
+        """Where the bytes go."""
+        return self._out
+
     def close(self) -> None:
         self._out.flush()
 
