@@ -10,10 +10,9 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 from voxlet import registry
-from voxlet.constants import FRAME_MS, SAMPLE_RATE_HZ
+from voxlet.constants import FRAME_MS, MAX_TEXT_BYTES, SAMPLE_RATE_HZ
 from voxlet.errors import VoxletError
 from voxlet.options import GenerationOptions
 
@@ -149,12 +148,29 @@ def _load(args: argparse.Namespace):
 
 def _read_text(args: argparse.Namespace) -> str:
     if args.file:
-        return Path(args.file).read_text(encoding="utf-8")
+        if args.text is not None:
+            raise VoxletError("give TEXT or -f FILE, not both")
+        try:
+            with open(args.file, "rb") as f:
+                return _decode(f.read(MAX_TEXT_BYTES + 1), f"-f {args.file}")
+        except IsADirectoryError as e:
+            raise VoxletError(f"-f {args.file}: is a directory") from e
     if args.text in (None, "-"):
         if args.text is None and sys.stdin.isatty():
             raise VoxletError("no text: give TEXT, -f FILE, or pipe text on stdin")
-        return sys.stdin.read()
+        return _decode(sys.stdin.buffer.read(MAX_TEXT_BYTES + 1), "stdin")
     return str(args.text)
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text of at most MAX_TEXT_BYTES, read in bounded memory; a one-line error naming
+    the source otherwise."""
+    if len(data) > MAX_TEXT_BYTES:
+        raise VoxletError(f"{source}: more than {MAX_TEXT_BYTES} bytes of text; split it")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise VoxletError(f"{source}: not UTF-8 text (byte {e.start})") from e
 
 
 def _threads(spec: str) -> tuple[int, int]:

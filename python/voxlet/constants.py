@@ -20,3 +20,4 @@ VOICE_PAUSE_FRAME_SAMPLES = exact_div(SAMPLE_RATE_HZ * 20, 1000)  # 480: 20 ms R
 VOICE_PAUSE_DB = 35.0  # keep audio up to the last frame within 35 dB of the loudest
 VOICE_TAIL_SILENCE_SAMPLES = SAMPLES_PER_FRAME  # 80 ms of zeros appended to a voice prompt
 VOICE_MAX_SECONDS = 30.0  # voice prompts are truncated to this length
+MAX_TEXT_BYTES = 1_000_000  # the most text the CLI reads from a file or stdin (~16 h of speech)

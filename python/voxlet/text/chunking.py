@@ -2,9 +2,10 @@
 
 Sentences end after a run of `. ! ... ?` tokens (a `.` between two digits does not end one).
 A sentence longer than `max_tokens` is split after `, ; :` tokens, and a piece still too long is
-split at word starts, so no chunk exceeds the budget unless a single word does. Pieces are then
-packed greedily. No word is lost: the chunks' raw texts joined by spaces give back the words of
-the prepared text, in order.
+split at word starts, and a single word longer than the budget every `max_tokens` tokens, so no
+chunk exceeds the budget. Pieces are then packed greedily. No word is lost: the chunks' raw
+texts joined by spaces give back the words of the prepared text, in order (a word cut at the
+budget as its pieces).
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def _pack_pieces(pieces: list[list[int]], max_tokens: int) -> list[list[list[int
 
 
 def _fit(sentence: list[int], tokenizer: Tokenizer, clause_ends: frozenset[int], max_tokens: int):
-    """Splits an over-long sentence on clause marks, then at word starts."""
+    """Splits an over-long sentence on clause marks, then at word starts, then (one word
+    past the budget) every max_tokens tokens."""
     if len(sentence) <= max_tokens:
         return [sentence]
     out: list[list[int]] = []
@@ -110,7 +112,10 @@ def _fit(sentence: list[int], tokenizer: Tokenizer, clause_ends: frozenset[int],
         words = _split_after(
             clause, [i + 1 < len(starts) and starts[i + 1] for i in range(len(starts))]
         )
-        out.extend(_pack(words, max_tokens))
+        for piece in _pack(words, max_tokens):
+            # a single word past the budget (a 100,000-letter "word") is cut every max_tokens
+            # tokens: no chunk, and so no prefill, exceeds the budget
+            out.extend(piece[i : i + max_tokens] for i in range(0, len(piece), max_tokens))
     return out
 
 
