@@ -255,6 +255,12 @@ def f32_to_i16(pcm: NDArray[np.float32], out: NDArray[np.int16] | None = None) -
     when given (at least len(pcm) long) and returns it, else a new array. Releases the GIL."""
 
 
+def first_non_finite(bits: NDArray[np.uint32] | NDArray[np.uint16], bf16: bool = True) -> int | None:
+    """The index of the first NaN or infinity among float bit patterns: float32 (uint32), or
+    bfloat16 (`bf16`) or IEEE half (uint16); None if every value is finite. One pass, the GIL
+    released."""
+
+
 def gelu_tanh_(x: NDArray[np.float32]) -> None:
     """The tanh-form GELU in place, any strides (none zero): x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
 

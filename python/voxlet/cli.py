@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     say.add_argument(
         "--rate",
-        type=int,
-        help="output sample rate in Hz (default: 24000, or the device's with --play)",
+        type=_rate,
+        help="output sample rate in Hz, 1000-768000 (default: 24000, or the device's with --play)",
     )
     say.add_argument("--play", action="store_true", help="play on the speakers")
     say.add_argument("--device", help="output device name or index for --play")
@@ -144,6 +144,17 @@ def _load(args: argparse.Namespace):
     return TTS.load(
         args.model, weights=args.weights, tokenizer=args.tokenizer, precision=args.precision
     )
+
+
+def _rate(text: str) -> int:
+    """--rate: an integer sample rate the resampler takes (0 is not "the default")."""
+    try:
+        rate = int(text)
+    except ValueError:
+        rate = 0
+    if not 1000 <= rate <= 768_000:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1000 to 768000 Hz, got {text!r}")
+    return rate
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -201,9 +212,9 @@ def _say(args: argparse.Namespace) -> int:
             from voxlet.sinks.device import device_rate_hz
 
             device = int(args.device) if args.device and args.device.isdigit() else args.device
-            rate = args.rate or device_rate_hz(device)
+            rate = args.rate if args.rate is not None else device_rate_hz(device)
         else:
-            rate = args.rate or SAMPLE_RATE_HZ
+            rate = args.rate if args.rate is not None else SAMPLE_RATE_HZ
         options = StreamOptions(
             output_rate_hz=rate, flowlm_threads=flowlm_threads, mimi_threads=mimi_threads
         )
@@ -232,7 +243,7 @@ def _say(args: argparse.Namespace) -> int:
 def _open_sink(args: argparse.Namespace):
     from voxlet.sinks import StdoutSink, WavFileSink
 
-    rate = args.rate or SAMPLE_RATE_HZ
+    rate = args.rate if args.rate is not None else SAMPLE_RATE_HZ
     if args.output == "-":
         return StdoutSink(args.format, rate)
     return WavFileSink("voxlet.wav" if args.output is None else args.output, rate)

@@ -92,6 +92,8 @@ def voice_from_audio(flow_lm: FlowLM, mimi: Mimi, audio: torch.Tensor) -> VoiceS
     """Mono 24 kHz audio (N,) -> voice state (prompt preprocessing, Mimi encode, prefill)."""
     if audio.ndim != 1 or audio.shape[0] == 0:
         raise VoiceError("voice prompt audio must be a non-empty mono signal")
+    if not bool(torch.isfinite(audio).all()):
+        raise VoiceError("voice prompt audio holds NaN or infinite samples")
     latents = mimi.encode(end_on_pause(audio).view(1, 1, -1))  # (1, T, inner_dim)
     return voice_from_conditioning(flow_lm, flow_lm.voice_conditioning(latents))
 
@@ -112,6 +114,8 @@ def voice_from_tensors(tensors: dict[str, torch.Tensor], flow_lm: FlowLM, where:
                 f"{where}: audio_prompt has shape {list(cond.shape)}, this model expects "
                 f"[1, T, {flow_lm.d_model}]"
             )
+        if not bool(torch.isfinite(cond).all()):
+            raise VoiceError(f"{where}: audio_prompt holds NaN or infinite values")
         return voice_from_conditioning(flow_lm, cond)
     layers = flow_lm.transformer.layers
     attention = flow_lm.transformer.attention(0)
@@ -152,6 +156,9 @@ def voice_from_tensors(tensors: dict[str, torch.Tensor], flow_lm: FlowLM, where:
     ]
     if extra:
         raise VoiceError(f"{where}: has {extra[0]!r}, but this model has {len(layers)} layers")
+    for i, (k, v) in enumerate(zip(keys, values, strict=True)):
+        if not (bool(torch.isfinite(k).all()) and bool(torch.isfinite(v).all())):
+            raise VoiceError(f"{where}: {_MODULE.format(i)}/cache holds NaN or infinite values")
     return VoiceState(tuple(keys), tuple(values))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -55,6 +56,18 @@ def _shape(t: torch.Tensor | tuple[int, ...]) -> list[int]:
     return list(t.shape) if isinstance(t, torch.Tensor) else list(t)
 
 
+def first_non_finite(t: torch.Tensor) -> int | None:
+    """The flat index of `t`'s first NaN or infinity (None: all finite), read as bits in one
+    native pass: a checkpoint's worth in tens of milliseconds, where `torch.isfinite` takes
+    most of a second."""
+    from voxlet._native import first_non_finite as scan
+
+    flat = t.detach().contiguous().reshape(-1)
+    if t.dtype == torch.float32:
+        return scan(flat.view(torch.int32).numpy().view(np.uint32))
+    return scan(flat.view(torch.int16).numpy().view(np.uint16), t.dtype == torch.bfloat16)
+
+
 def check_state_dict(
     tensors: dict[str, torch.Tensor], expected: dict[str, torch.Size], where: str
 ) -> set[str]:
@@ -85,6 +98,11 @@ def check_state_dict(
             )
         if t.dtype not in _FLOAT_DTYPES:
             raise WeightsError(f"{where}: tensor {k!r} has dtype {t.dtype}, expected a float type")
+        bad = first_non_finite(t)
+        if bad is not None:
+            raise WeightsError(
+                f"{where}: tensor {k!r} holds NaN or infinite values (element {bad})"
+            )
     return set(missing)
 
 

@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod error;
+pub mod finite;
 pub mod float;
 #[cfg(target_arch = "x86_64")]
 mod float_x86;

@@ -1041,3 +1041,30 @@ impl SeanetDecoder {
         self.inner.hop()
     }
 }
+
+/// Float bit patterns, as `first_non_finite` takes them.
+#[derive(FromPyObject)]
+pub enum BitsArg<'py> {
+    Bits32(PyReadonlyArray1<'py, u32>),
+    Bits16(PyReadonlyArray1<'py, u16>),
+}
+
+/// first_non_finite(bits: NDArray[np.uint32] | NDArray[np.uint16], bf16: bool = True) -> int | None
+///
+/// The index of the first NaN or infinity among float bit patterns: float32 (uint32), or
+/// bfloat16 (`bf16`) or IEEE half (uint16); None if every value is finite. One pass, the GIL
+/// released.
+#[pyfunction]
+#[pyo3(signature = (bits, bf16=true))]
+pub fn first_non_finite(py: Python<'_>, bits: BitsArg<'_>, bf16: bool) -> PyResult<Option<usize>> {
+    match &bits {
+        BitsArg::Bits32(b) => {
+            let s = contiguous("bits", b)?;
+            Ok(py.detach(|| voxlet_kernels::finite::first_non_finite_f32(s)))
+        }
+        BitsArg::Bits16(b) => {
+            let s = contiguous("bits", b)?;
+            Ok(py.detach(|| voxlet_kernels::finite::first_non_finite_16(s, bf16)))
+        }
+    }
+}

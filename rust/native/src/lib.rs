@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kernels::SeanetDecoder>()?;
     m.add_class::<kernels::FlowHead>()?;
     m.add_function(wrap_pyfunction!(kernels::kernel_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::first_non_finite, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::elu_into, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::gelu_tanh_, m)?)?;
