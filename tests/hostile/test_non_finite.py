@@ -59,3 +59,17 @@ def test_a_meaningless_rate_is_an_error_not_the_default(tmp_path, rate):
     done = run_voxlet("say", "Hi.", *MODEL, "-o", str(out), "--rate", rate)
     assert done.returncode == 2 and b"--rate: must be an integer from 1000 to 768000" in done.stderr
     assert not out.exists()
+
+
+def test_a_non_finite_latent_stops_the_stream_with_an_error():
+    """Weights gone bad after loading (a NaN in the output norm): the stream raises instead of
+    handing out silence."""
+    from voxlet import GenerationOptions
+    from voxlet.errors import StreamError
+
+    tts = load_tiny()
+    with torch.no_grad():
+        tts.network.flow_lm.out_norm.weight[0] = float("nan")
+    opts = GenerationOptions(temperature=0.0, max_frames=4, on_no_eos="ignore")
+    with pytest.raises(StreamError, match="NaN or infinite"):
+        tts.synthesize("Hello world.", str(fixture_path("tiny_voice.safetensors")), opts)

@@ -45,6 +45,11 @@ class NoEosError(VoxletError):
     """A chunk reached its length limit without an end-of-speech frame (on_no_eos='raise')."""
 
 
+class NonFiniteError(VoxletError, ValueError):
+    """The model produced a NaN or infinite latent (bad weights, a bad voice): an error, never
+    seconds of silence."""
+
+
 def make_noise(plan: ChunkPlan, generator: torch.Generator) -> torch.Tensor:
     """Start noise of the flow head: N(0, temperature), optionally truncated; (1, 32)."""
     if plan.temperature == 0:
@@ -83,6 +88,8 @@ def generate_latents(
         if eos_at is not None and i >= eos_at + plan.frames_after_eos:
             return
         latent, eos_logit = flow_lm.step(latent, state, make_noise(plan, generator), plan.lsd_steps)
+        if not bool(torch.isfinite(latent).all()):
+            raise NonFiniteError(f"frame {i} of the chunk came out NaN or infinite")
         if eos_at is None and i >= MIN_FRAMES_BEFORE_EOS and float(eos_logit) > plan.eos_threshold:
             eos_at = i
         yield latent
