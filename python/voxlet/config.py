@@ -212,6 +212,8 @@ class ModelConfig:
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not a YAML text file (not UTF-8 at byte {e.start})") from e
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:

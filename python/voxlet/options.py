@@ -57,6 +57,8 @@ class GenerationOptions:
             raise ConfigError(
                 f"max_tokens_per_chunk: must be >= 1, got {self.max_tokens_per_chunk}"
             )
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed: must be an integer from 0 to 2**63 - 1, got {self.seed}")
         if self.on_no_eos not in ("warn", "ignore", "raise"):
             raise ConfigError(f"on_no_eos: must be warn|ignore|raise, got {self.on_no_eos!r}")
 

@@ -12,6 +12,7 @@ _SOFT_END = (",", ";", ":", "-", "–", "—")
 _CLOSERS = "\"'”’)]»"
 _PUNCT_AFTER_END = re.compile(r"([.!?…])[,;:]")
 _PAD = " " * 8
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,14 @@ def count_words(text: str) -> int:
 
 
 def prepare_text(text: str, rules: TextRules) -> str:
-    """Applies the reference's preparation rules; raises TextError on empty text."""
+    """Applies the reference's preparation rules; raises TextError on empty text and on text
+    that is not valid Unicode (a lone surrogate, from bytes decoded with surrogateescape, say)."""
+    lone = _SURROGATE.search(text)
+    if lone is not None:
+        raise TextError(
+            f"text: invalid character U+{ord(lone.group()):04X} at position {lone.start()} "
+            "(a lone surrogate: not Unicode text)"
+        )
     text = text.strip()
     for old, new in rules.replace_characters.items():
         text = text.replace(old, new)
