@@ -40,10 +40,10 @@ def test_tiny_config_loads_with_paths_relative_to_its_folder():
     ],
 )
 def test_bad_values_are_named_by_dotted_path(path, value, message):
-    _assert_refused(_tiny(), path, value, message)
+    assert_config_refused(_tiny(), path, value, message)
 
 
-def _assert_refused(data: dict, path: tuple[str, ...], value: object, message: str) -> None:
+def assert_config_refused(data: dict, path: tuple[str, ...], value: object, message: str) -> None:
     """`data` with the key at `path` set to `value` is refused with `message` in the error."""
     node = data
     for key in path[:-1]:
@@ -149,4 +149,4 @@ def test_small_configs_fall_back_to_the_standard_layout():
 )
 def test_bad_small_values_are_named(path, value, message):
     data = yaml.safe_load(fixture_path("small/small_config.yaml").read_text())
-    _assert_refused(data, path, value, message)
+    assert_config_refused(data, path, value, message)

@@ -20,7 +20,6 @@ class PocketTTS(nn.Module):
 
     def __init__(self, cfg: ModelConfig, backend: Backend = TORCH):
         super().__init__()
-        self.backend = backend
         self.flow_lm = FlowLM(cfg, backend)
         self.mimi = Mimi(cfg.mimi, backend)
 

@@ -93,6 +93,12 @@ class NormParams:
     bias: torch.Tensor
     eps: float
 
+    @staticmethod
+    def of(norm: nn.LayerNorm) -> NormParams:
+        """An affine LayerNorm's weight, bias and epsilon."""
+        assert norm.weight is not None and norm.bias is not None
+        return NormParams(norm.weight, norm.bias, norm.eps)
+
 
 @dataclass(frozen=True, slots=True)
 class LayerParams:

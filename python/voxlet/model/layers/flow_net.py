@@ -85,11 +85,6 @@ class FinalLayer(nn.Module):
         return self.linear(_modulate(self.norm_final(x), shift, scale))
 
 
-def _norm(n: nn.LayerNorm) -> NormParams:
-    assert n.weight is not None and n.bias is not None
-    return NormParams(n.weight, n.bias, n.eps)
-
-
 class FlowNet(nn.Module):
     def __init__(
         self,
@@ -125,7 +120,7 @@ class FlowNet(nn.Module):
         for block in self.res_blocks:
             b = cast(ResBlock, block)
             blocks.append(
-                FlowBlockParams(_norm(b.in_ln), b.mlp[0], b.mlp[2], b.adaLN_modulation[1])
+                FlowBlockParams(NormParams.of(b.in_ln), b.mlp[0], b.mlp[2], b.adaLN_modulation[1])
             )
         final = self.final_layer
         return FlowHeadParams(

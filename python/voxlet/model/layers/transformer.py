@@ -36,11 +36,6 @@ class LayerScale(nn.Module):
         return x * self.scale
 
 
-def _norm(n: nn.LayerNorm) -> NormParams:
-    assert n.weight is not None and n.bias is not None
-    return NormParams(n.weight, n.bias, n.eps)
-
-
 def _scale(module: nn.Module) -> torch.Tensor | None:
     return module.scale if isinstance(module, LayerScale) else None
 
@@ -78,10 +73,10 @@ class TransformerLayer(nn.Module):
     def params(self) -> LayerParams:
         attn = self.self_attn
         return LayerParams(
-            norm1=_norm(self.norm1),
+            norm1=NormParams.of(self.norm1),
             in_proj=attn.in_proj,
             out_proj=attn.out_proj,
-            norm2=_norm(self.norm2),
+            norm2=NormParams.of(self.norm2),
             linear1=self.linear1,
             linear2=self.linear2,
             layer_scale_1=_scale(self.layer_scale_1),
