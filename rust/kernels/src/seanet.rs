@@ -310,20 +310,19 @@ impl SeanetDecoder {
 
     /// A fresh stream's state: zeros everywhere.
     pub fn state(&self) -> SeanetState {
-        let conv = |c: &Conv| vec![0.0; c.context() * c.c_in];
-        let mut buffers = Vec::new();
-        for stage in &self.stages {
-            match stage {
-                Stage::Conv(c) => buffers.push(conv(c)),
-                Stage::ConvTranspose(c) => buffers.push(vec![0.0; c.stride * c.c_out()]),
-                Stage::Residual { conv_k, conv_1 } => {
-                    buffers.push(conv(conv_k));
-                    buffers.push(conv(conv_1));
-                }
-                Stage::Elu => {}
-            }
-        }
+        let buffers = self.state_lengths().map(|n| vec![0.0; n]).collect();
         SeanetState { buffers }
+    }
+
+    /// The length of each carried buffer, in stage order.
+    fn state_lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        let conv = |c: &Conv| c.context() * c.c_in;
+        self.stages.iter().flat_map(move |stage| match stage {
+            Stage::Conv(c) => vec![conv(c)],
+            Stage::ConvTranspose(c) => vec![c.stride * c.c_out()],
+            Stage::Residual { conv_k, conv_1 } => vec![conv(conv_k), conv(conv_1)],
+            Stage::Elu => vec![],
+        })
     }
 
     /// `x`: input rows (steps, c_in), time-major -> `steps * hop` output rows of c_out,
@@ -342,10 +341,11 @@ impl SeanetDecoder {
                 actual: x.len(),
             });
         }
-        let fresh = self.state();
-        check_len("state buffers", fresh.buffers.len(), state.buffers.len())?;
-        for (a, b) in state.buffers.iter().zip(&fresh.buffers) {
-            check_len("state buffer", b.len(), a.len())?;
+        // the state's shape checked without building a fresh one on every call
+        let lengths: Vec<usize> = self.state_lengths().collect();
+        check_len("state buffers", lengths.len(), state.buffers.len())?;
+        for (a, &n) in state.buffers.iter().zip(&lengths) {
+            check_len("state buffer", n, a.len())?;
         }
         // a few input steps at a time through every stage: the activations stay in cache
         let mut out = Vec::with_capacity(x.len() / self.c_in * self.hop * self.c_out);
