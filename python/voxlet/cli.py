@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
         "download", help="prefetch a model into the cache", formatter_class=fmt
     )
     download.add_argument("--model", default="english")
+
+    from voxlet.train.cli import add_parser as add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -356,6 +360,10 @@ def _main(argv: list[str] | None) -> int:
             return _voices(args.model)
         if args.command == "export-voice":
             return _export_voice(args)
+        if args.command == "train":
+            from voxlet.train.cli import main as train_main
+
+            return train_main(args)
         return _download(args)
     except BrokenPipeError:
         # The reader went away: stop quietly, and keep Python from complaining at exit.

@@ -227,8 +227,11 @@ class StreamingConvTranspose1d(nn.Module):
         return x.transpose(1, 2).unsqueeze(-1) * w.view(1, 1, c_in, 2 * s)
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
-        """The full transposed conv (B, C_in, T) -> (B, C_out, (T + 1) * stride) when k = 2s."""
-        if not self._two_halves:
+        """The full transposed conv (B, C_in, T) -> (B, C_out, (T + 1) * stride) when k = 2s.
+        Where autograd records (training), PyTorch's own kernel: half the time of the two
+        halves' product and copies, forward and backward."""
+        recorded = torch.is_grad_enabled() and (x.requires_grad or self.convtr.weight.requires_grad)
+        if not self._two_halves or recorded:
             return self.convtr(x)
         s = self.stride
         z = self._taps(x)

@@ -36,9 +36,10 @@ def elu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
 
 
 def gelu_tanh_inplace(x: torch.Tensor) -> torch.Tensor:
-    """x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), overwriting x; returns it."""
+    """x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), overwriting x and returning it; a
+    new tensor where autograd records (it needs x itself for the gradient) or off the CPU."""
     if not native(x):
-        return x.copy_(F.gelu(x, approximate="tanh"))
+        return F.gelu(x, approximate="tanh")
     gelu_tanh_(x.detach().numpy())
     return x
 

@@ -1,0 +1,93 @@
+"""`voxlet train ...`: the training stages as subcommands. Every stage resumes when rerun."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+from voxlet.train import DEFAULT_LAYOUT
+
+log = logging.getLogger("voxlet.train")
+
+
+def add_parser(sub) -> None:
+    """Each flag's help states its default itself (settings come from a resumed run)."""
+    fmt = argparse.HelpFormatter
+    train = sub.add_parser("train", help="train a model (data, codec, ...)", formatter_class=fmt)
+    stages = train.add_subparsers(dest="stage", required=True)
+
+    data = stages.add_parser(
+        "data", help="build a corpus: teacher speech or a folder of recordings", formatter_class=fmt
+    )
+    data.add_argument("--out", required=True, type=Path, help="corpus folder (resumes)")
+    data.add_argument(
+        "--from-folder",
+        type=Path,
+        help="recordings: LJSpeech metadata.csv + wavs/, or NAME.wav + NAME.txt (no teacher)",
+    )
+    data.add_argument(
+        "--hours", type=float, default=20.0, help="teacher speech to plan (default: 20)"
+    )
+    data.add_argument("--limit", type=int, help="speak at most this many sentences this run")
+    data.add_argument("--seed", type=int, default=0, help="sentence choice and order (default: 0)")
+    data.add_argument(
+        "--wordnet",
+        type=Path,
+        default=Path("/usr/share/wordnet"),
+        help="WordNet 3.0 data folder (default: /usr/share/wordnet)",
+    )
+    data.add_argument("--text", type=Path, action="append", default=[], help="extra sentences")
+
+    codec = stages.add_parser("codec", help="train the codec (Mimi VAE)", formatter_class=fmt)
+    codec.add_argument("--data", required=True, type=Path, help="corpus folder")
+    codec.add_argument("--run-dir", required=True, type=Path, help="run folder (resumes)")
+    codec.add_argument(
+        "--config", type=Path, help=f"model layout YAML (new runs: {DEFAULT_LAYOUT.name})"
+    )
+    _device_flags(codec)
+    from voxlet.train.codec import CodecSettings
+
+    defaults = CodecSettings()
+    for f in dataclasses.fields(CodecSettings):
+        value = getattr(defaults, f.name)
+        codec.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=type(value),
+            help=f"default: {value}, or the resumed run's",
+        )
+
+
+def _device_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, help="torch threads per process (default: torch's)")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.stage == "data":
+        from voxlet.train import data
+
+        if args.from_folder is not None:
+            writer = data.from_folder(args.from_folder, args.out)
+        else:
+            writer = data.from_teacher(
+                args.out, args.hours, args.seed, args.wordnet, args.text, args.limit
+            )
+        hours = sum(u.samples for u in writer.done) / 24000 / 3600
+        log.info("%s: %d utterances, %.2f h", args.out, len(writer.done), hours)
+        return 0
+    if args.stage == "codec":
+        from voxlet.train import codec
+
+        given = {
+            f.name: getattr(args, f.name)
+            for f in dataclasses.fields(codec.CodecSettings)
+            if getattr(args, f.name) is not None
+        }
+        last = codec.train(args.data, args.run_dir, args.config, given, args.device, args.threads)
+        if os.environ.get("RANK", "0") == "0":  # one summary under torchrun
+            log.info("%s: %s", args.run_dir, " ".join(f"{k} {v:.4g}" for k, v in last.items()))
+        return 0
+    raise AssertionError(args.stage)
