@@ -50,14 +50,51 @@ def add_parser(sub) -> None:
     _device_flags(codec)
     from voxlet.train.codec import CodecSettings
 
-    defaults = CodecSettings()
-    for f in dataclasses.fields(CodecSettings):
+    _settings_flags(codec, CodecSettings())
+
+    flow = stages.add_parser(
+        "flow", help="train the FlowLM on a codec's latents", formatter_class=fmt
+    )
+    flow.add_argument("--data", required=True, type=Path, help="corpus folder")
+    flow.add_argument("--codec", required=True, type=Path, help="the trained codec's run folder")
+    flow.add_argument("--run-dir", required=True, type=Path, help="run folder (resumes)")
+    flow.add_argument(
+        "--tokenizer", type=Path, help="a SentencePiece model (default: train one on the corpus)"
+    )
+    _device_flags(flow)
+    from voxlet.train.flow import FlowSettings
+
+    _settings_flags(flow, FlowSettings())
+
+    export = stages.add_parser(
+        "export", help="codec + FlowLM runs -> a model folder", formatter_class=fmt
+    )
+    export.add_argument("--codec", required=True, type=Path, help="codec run folder")
+    export.add_argument("--flow", required=True, type=Path, help="FlowLM run folder")
+    export.add_argument("--out", required=True, type=Path, help="model folder to write")
+
+
+def _settings_flags(p: argparse.ArgumentParser, defaults) -> None:
+    for f in dataclasses.fields(defaults):
         value = getattr(defaults, f.name)
-        codec.add_argument(
+        p.add_argument(
             "--" + f.name.replace("_", "-"),
             type=type(value),
             help=f"default: {value}, or the resumed run's",
         )
+
+
+def _given(args: argparse.Namespace, settings_type) -> dict:
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(settings_type)
+        if getattr(args, f.name) is not None
+    }
+
+
+def _summary(run_dir: Path, last: dict[str, float]) -> None:
+    if os.environ.get("RANK", "0") == "0":  # one summary under torchrun
+        log.info("%s: %s", run_dir, " ".join(f"{k} {v:.4g}" for k, v in last.items()))
 
 
 def _device_flags(p: argparse.ArgumentParser) -> None:
@@ -81,13 +118,23 @@ def main(args: argparse.Namespace) -> int:
     if args.stage == "codec":
         from voxlet.train import codec
 
-        given = {
-            f.name: getattr(args, f.name)
-            for f in dataclasses.fields(codec.CodecSettings)
-            if getattr(args, f.name) is not None
-        }
+        given = _given(args, codec.CodecSettings)
         last = codec.train(args.data, args.run_dir, args.config, given, args.device, args.threads)
-        if os.environ.get("RANK", "0") == "0":  # one summary under torchrun
-            log.info("%s: %s", args.run_dir, " ".join(f"{k} {v:.4g}" for k, v in last.items()))
+        _summary(args.run_dir, last)
+        return 0
+    if args.stage == "flow":
+        from voxlet.train import flow
+
+        given = _given(args, flow.FlowSettings)
+        last = flow.train(
+            args.data, args.codec, args.run_dir, given, args.tokenizer, args.device, args.threads
+        )
+        _summary(args.run_dir, last)
+        return 0
+    if args.stage == "export":
+        from voxlet.train.export import export
+
+        config = export(args.codec, args.flow, args.out)
+        log.info("wrote %s (load it with --config %s)", args.out, config)
         return 0
     raise AssertionError(args.stage)
