@@ -26,18 +26,34 @@ class Player(Protocol):
 
 
 class CallbackPlayer:
-    """Calls `on_audio(pcm)` for each frame on thread "voxlet-sink"."""
+    """Calls `on_audio(pcm)` for each frame on thread "voxlet-sink" (a daemon thread: a
+    callback that never returns cannot keep the process alive).
 
-    def __init__(self, stream: Stream, on_audio: Callable[[npt.NDArray[np.float32]], object]):
+    `stop()` ends the calls: none starts after it returns. It waits for a call in progress
+    at most `stop_wait_s` (one frame by default) and leaves a slower one to finish alone.
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        on_audio: Callable[[npt.NDArray[np.float32]], object],
+        stop_wait_s: float = 0.08,
+    ):
         self._stream = stream
         self._on_audio = on_audio
+        self._stop_wait_s = stop_wait_s
+        self._stopped = threading.Event()
+        self._calling = threading.Lock()  # held during each on_audio call
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="voxlet-sink")
+        self._thread = threading.Thread(target=self._run, name="voxlet-sink", daemon=True)
 
     def _run(self) -> None:
         try:
             for pcm in self._stream.frames():
-                self._on_audio(pcm)
+                with self._calling:
+                    if self._stopped.is_set():
+                        break
+                    self._on_audio(pcm)
         except StreamError:
             pass  # the stream keeps its own error; Speech.wait raises it
         except BaseException as e:
@@ -48,9 +64,16 @@ class CallbackPlayer:
         self._thread.start()
 
     def stop(self) -> None:
+        # Under the lock, the flag is set between two calls, so no call starts after this;
+        # if a call holds the lock past stop_wait_s, the loop sees the flag once it returns.
+        inside = threading.current_thread() is self._thread  # on_audio itself called stop()
+        got = not inside and self._calling.acquire(timeout=self._stop_wait_s)
+        self._stopped.set()
+        if got:
+            self._calling.release()
         self._stream.stop()
-        if threading.current_thread() is not self._thread:
-            self._thread.join()
+        if not inside:
+            self._thread.join(self._stop_wait_s)
 
     def wait(self, timeout_s: float | None = None) -> bool:
         self._thread.join(timeout_s)
@@ -66,9 +89,10 @@ class Speech:
         player.start()
 
     def stop(self) -> None:
-        """Cuts speech off now; returns once both worker threads have ended."""
-        self.stream.stop()
+        """Cuts speech off now: no audio is delivered after it returns, which is once both
+        worker threads have ended (within about one frame)."""
         self.player.stop()
+        self.stream.stop()
 
     def wait(self, timeout_s: float | None = None) -> None:
         """Blocks until everything has been played (or handed to the callback).

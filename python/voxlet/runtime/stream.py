@@ -4,17 +4,23 @@
     (Rust: resample -> SPSC ring) -> reader (the caller's iterator, or an audio callback)
 
 Stopping (break out of the iterator, `stop()`, Ctrl-C, or leaving the `with` block) ends both
-threads within about one frame; no thread outlives its stream. The first failure in either thread
-stops the other and is raised in the caller as `StreamError(stage)` with the original as cause.
+threads within about one frame, and a stopped stream hands out no more audio (what was buffered
+is dropped); no thread outlives its stream. The first failure in either thread stops the other
+and is raised in the caller as `StreamError(stage)` with the original as cause. A stream never
+read nor stopped does not keep the interpreter alive: the workers are daemon threads, and every
+stream still running at exit is stopped and joined first (an `atexit` hook, registered when the
+first stream starts).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -35,6 +41,23 @@ from voxlet.runtime.producer import FirstFrame, Stopped, run_producer
 
 log = logging.getLogger(__name__)
 _WAIT_S = 0.05
+_LIVE: weakref.WeakSet[Stream] = weakref.WeakSet()  # streams whose threads may still run
+_EXIT_HOOK = threading.Lock()
+_exit_hook_registered = False
+
+
+def _stop_all_at_exit() -> None:
+    for stream in list(_LIVE):
+        stream.stop()
+
+
+def _track(stream: Stream) -> None:
+    global _exit_hook_registered
+    with _EXIT_HOOK:
+        if not _exit_hook_registered:
+            atexit.register(_stop_all_at_exit)
+            _exit_hook_registered = True
+        _LIVE.add(stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +157,7 @@ class Stream:
         self._lock = threading.Lock()
         self._error: tuple[str, BaseException] | None = None
         self._closed = False
+        self._stopped = False
         first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
         self._threads = [
             self._thread(
@@ -163,6 +187,7 @@ class Stream:
                 opts.max_frames_per_decode,
             ),
         ]
+        _track(self)
         for t in self._threads:
             t.start()
 
@@ -180,7 +205,7 @@ class Stream:
                     self._decoded.set()
                 self._data.set()
 
-        return threading.Thread(target=target, name=f"voxlet-{stage}", daemon=False)
+        return threading.Thread(target=target, name=f"voxlet-{stage}", daemon=True)
 
     def _on_step(self, seconds: float) -> None:
         self.stats.flowlm_step_s.append(seconds)
@@ -226,9 +251,9 @@ class Stream:
         """Yields float32 mono frames of `options.frame_samples` (the last may be shorter)."""
         size = self.options.frame_samples
         try:
-            while True:
+            while not self._stopped:
                 self.wait_for_audio(size)
-                if self._error is not None:
+                if self._error is not None or self._stopped:
                     break
                 buf = np.empty(size, np.float32)
                 n = self.pipeline.pop_into(buf)
@@ -247,7 +272,8 @@ class Stream:
     # Control --------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stops generation now and joins both threads."""
+        """Stops generation now and joins both threads; no more audio is handed out."""
+        self._stopped = True
         self._halt()
         self.close()
 
@@ -271,6 +297,7 @@ class Stream:
                     "thread %s did not stop within %.1f s", t.name, self.options.join_timeout_s
                 )
         self._closed = True
+        _LIVE.discard(self)
 
     def raise_if_failed(self) -> None:
         if self._error is not None:
