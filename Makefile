@@ -7,7 +7,8 @@ TEXT ?= Hello from voxlet, a streaming text to speech engine.
 OUT ?= hello.wav
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: install build say test test-rust test-python lint stubs bench clean system-deps
+.PHONY: install build say test test-rust test-python lint stubs bench clean system-deps \
+	train-deps train-data train-codec train-flow train-export train-voice
 
 # The venv and every Python dependency; redone only when pyproject.toml or constraints change.
 $(VENV)/.deps: pyproject.toml constraints.txt
@@ -53,6 +54,37 @@ test: lint test-rust test-python
 
 bench: install
 	$(PY) benches/bench_rtf.py
+
+# voxlet's own voice, stage by stage (run state in $(RUNS)/, git-ignored). Every stage resumes
+# where it stopped: rerun the same target. DEVICE=cuda trains on a GPU.
+RUNS ?= runs
+HOURS ?= 20
+DEVICE ?= cpu
+VOXLET := $(VENV)/bin/voxlet
+
+# WordNet 3.0 (the corpus text) from Debian, when missing.
+train-deps: install
+	@test -f /usr/share/wordnet/data.noun || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing WordNet (wordnet-base) with apt-get"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wordnet-base >/dev/null; }
+
+train-data: train-deps
+	$(VOXLET) train data --out $(RUNS)/data/joe --hours $(HOURS)
+
+train-codec: train-data
+	$(VOXLET) train codec --data $(RUNS)/data/joe --run-dir $(RUNS)/codec-2m --device $(DEVICE)
+
+train-flow: train-codec
+	$(VOXLET) train flow --data $(RUNS)/data/joe --codec $(RUNS)/codec-2m \
+	  --run-dir $(RUNS)/flow-2m --device $(DEVICE)
+
+train-export: train-flow
+	$(VOXLET) train export --codec $(RUNS)/codec-2m --flow $(RUNS)/flow-2m --out $(RUNS)/voxlet-2m
+
+train-voice: train-export
+	$(PY) benches/bench_intelligibility.py --data $(RUNS)/data/joe --codec $(RUNS)/codec-2m \
+	  --config $(RUNS)/voxlet-2m/config.yaml --voice $(RUNS)/voxlet-2m/voice.safetensors
 
 clean:
 	rm -rf $(VENV) target python/voxlet/*.so
