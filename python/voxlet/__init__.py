@@ -1,5 +1,7 @@
 """voxlet: CPU-first streaming text-to-speech for the Pocket TTS model family."""
 
+from typing import TYPE_CHECKING
+
 from voxlet import _process  # noqa: F401  first: tunes OpenMP and malloc before torch loads
 from voxlet.errors import (
     ConfigError,
@@ -12,9 +14,22 @@ from voxlet.errors import (
     WeightsError,
 )
 from voxlet.options import GenerationOptions
-from voxlet.tts import TTS, Voice
+
+if TYPE_CHECKING:
+    from voxlet.tts import TTS, Voice
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`TTS` and `Voice` load PyTorch: only when first used, so `import voxlet` (and the
+    command line's start, where Ctrl-C must stay quiet) is quick."""
+    if name in ("TTS", "Voice"):
+        from voxlet import tts
+
+        return getattr(tts, name)
+    raise AttributeError(f"module 'voxlet' has no attribute {name!r}")
+
 
 __all__ = [
     "TTS",

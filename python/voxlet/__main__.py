@@ -1,5 +1,5 @@
 """`python -m voxlet` runs the CLI."""
 
-from voxlet.cli import main
+from voxlet._entry import main
 
 raise SystemExit(main())

@@ -65,8 +65,24 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
             g.add_argument(flag, dest=f.name, type=conv, default=default, help=_OPTION_HELP[f.name])
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends a flag's default to its help once: not where the help already states it, nor
+    for flags without one (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: {default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     parser = argparse.ArgumentParser(
         prog="voxlet", description="Streaming text to speech.", formatter_class=fmt
     )
@@ -311,6 +327,7 @@ def _download(args: argparse.Namespace) -> int:
 def _voices(model: str) -> int:
     from voxlet import hub
 
+    registry.official_config(model)  # an unknown name: a ConfigError listing the names
     default = registry.default_voice(model)
     for name in registry.PREDEFINED_VOICES:
         marks = ["default"] if name == default else []
@@ -345,14 +362,26 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
+def _log_to_stderr(level: int) -> None:
+    """voxlet's own records ("voxlet: ...") on stderr at `level`; other libraries keep
+    Python's default (warnings and worse), so their debug chatter stays out."""
+    if any(getattr(h, "_voxlet", False) for h in log.handlers):
+        log.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("voxlet: %(message)s"))
+    handler._voxlet = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
+
+
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    quiet = getattr(args, "quiet", False)
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="voxlet: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return 130
+    _log_to_stderr(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     try:
         if args.command == "say":
             return _say(args)

@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 _AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif"}
 
 
+DEFAULT_VOICE_FILE = "voice.safetensors"  # beside a local config: its default voice
+
+
 @dataclass(frozen=True, slots=True)
 class Voice:
     """A ready voice: the FlowLM prefix it stands for, and where it came from."""
@@ -161,23 +164,51 @@ class TTS:
             return spec
         if isinstance(spec, VoiceState):
             return Voice(spec, "state")
-        spec = str(spec) if spec is not None else registry.default_voice(self.config.name)
+        if spec is None:
+            return self.voice(self.default_voice())
+        spec = str(spec)
         path = Path(spec).expanduser()
         with torch.no_grad():
             if path.suffix == ".safetensors" and path.is_file():
                 return Voice(load_voice_file(path, self.network.flow_lm), str(path))
             if path.is_file():
                 return Voice(self._clone(path), str(path))
-            if spec in registry.PREDEFINED_VOICES and self.config.name in registry.model_names():
+            if spec in registry.PREDEFINED_VOICES and self.is_official:
                 local = hub.fetch(
                     registry.voice_url(self.config.name, spec), what="voice", flag="--voice"
                 )
                 return Voice(load_voice_file(local, self.network.flow_lm), spec)
         if path.suffix or "/" in spec:
             raise VoiceError(f"voice file not found: {path}")
+        if spec in registry.PREDEFINED_VOICES:
+            raise VoiceError(
+                f"voice {spec!r} is a predefined voice of the official models, and this model "
+                f"({self.config.name}, a local config) has none: pass an audio file to clone "
+                "or a voice .safetensors"
+            )
         raise VoiceError(
             f"unknown voice {spec!r}: give an audio file, a voice .safetensors, or one of "
             f"{', '.join(registry.PREDEFINED_VOICES)} (predefined voices need an official model)"
+        )
+
+    @property
+    def is_official(self) -> bool:
+        """Whether this is an official model loaded by name (with predefined voices)."""
+        return self.config.base_dir is None and self.config.name in registry.model_names()
+
+    def default_voice(self) -> str:
+        """What a call without a voice uses: an official model's default predefined voice, or
+        the `voice.safetensors` beside a local config (the folder `voxlet train export`
+        writes); a VoiceError where the model has neither."""
+        if self.is_official:
+            return registry.default_voice(self.config.name)
+        if self.config.base_dir is not None:
+            beside = Path(self.config.base_dir) / DEFAULT_VOICE_FILE
+            if beside.is_file():
+                return str(beside)
+        raise VoiceError(
+            f"model {self.config.name!r} has no default voice: pass a voice (an audio file to "
+            f"clone, or a voice .safetensors), or put one beside its config as {DEFAULT_VOICE_FILE}"
         )
 
     def voice_from_audio(self, samples: npt.ArrayLike, sample_rate_hz: int) -> Voice:

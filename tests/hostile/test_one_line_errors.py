@@ -1,7 +1,15 @@
-"""Tracebacks turned into one-line typed errors (issue 13, class 5, in part): lone surrogates in
-text, a binary file given as config, out-of-range seeds, degenerate configs."""
+"""Tracebacks turned into one-line typed errors (issue 13, class 5): lone surrogates in text, a
+binary file given as config, out-of-range seeds, degenerate configs, unknown model names in
+every command, a closed stdout, Ctrl-C while starting; and messages that say what to do
+(class 6): a local model without voices, `--help` defaults."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -48,3 +56,67 @@ def test_an_out_of_range_seed_is_refused(seed, tmp_path):
 def test_a_degenerate_config_is_refused_naming_the_key(path, value, message):
     data = yaml.safe_load(fixture_path("tiny_config.yaml").read_text())
     assert_config_refused(data, path, value, message)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["say", "Hi.", "-o", "o.wav"],
+        ["voices"],
+        ["download"],
+        ["export-voice", str(fixture_path("prompt.wav")), "v.safetensors"],
+    ],
+)
+def test_an_unknown_model_name_is_one_line_in_every_command(command, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "voxlet", *command, "--model", "nosuch"],
+        capture_output=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    one_line_error(done, b"unknown model 'nosuch'; official models: dutch")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_stdout_is_one_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "voxlet", "say", "Hi.", *MODEL, "-o", "-", "--max-frames", "2"],
+        stderr=subprocess.PIPE,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # the child starts with no fd 1
+    )
+    one_line_error(done, b"-o -: standard output is closed")
+
+
+def test_a_local_model_without_voices_says_what_to_pass(tmp_path):
+    config = ["--config", str(fixture_path("tiny_config.yaml"))]
+    done = run_voxlet("say", "Hi.", *config, "-o", str(tmp_path / "o.wav"))
+    one_line_error(done, b"model 'tiny_config' has no default voice: pass a voice")
+    done = run_voxlet("say", "Hi.", *config, "--voice", "alba", "-o", str(tmp_path / "o.wav"))
+    one_line_error(done, b"voice 'alba' is a predefined voice of the official models")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_states_each_default_once():
+    for command in ("say", "export-voice", "voices", "download"):
+        text = run_voxlet(command, "--help").stdout.decode()
+        assert "(default: None)" not in text
+        for line in text.split("\n  -"):
+            assert line.count("default") <= 1, line
+
+
+@pytest.mark.parametrize("after_s", [0.1, 0.5, 1.5])  # importing, loading torch, speaking
+def test_ctrl_c_at_any_point_exits_130_quietly(after_s):
+    long = ["--max-frames", "3000", "--eos-threshold", "1e9"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voxlet", "say", "Hi.", *MODEL, "-o", "-", *long],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+    assert all(line.startswith("voxlet: ") for line in err.decode().splitlines())
+    assert len(err.decode().splitlines()) <= 2  # "model and voice ready", "interrupted"

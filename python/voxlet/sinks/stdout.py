@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voxlet.audio import f32_to_bytes, wav_header
+from voxlet.errors import SinkError
 
 Format = Literal["wav", "s16le", "f32le"]
 
@@ -20,7 +21,11 @@ Format = Literal["wav", "s16le", "f32le"]
 class StdoutSink:
     def __init__(self, fmt: Format, sample_rate_hz: int, stream: BinaryIO | None = None):
         self.fmt = fmt
-        self._out = stream if stream is not None else sys.stdout.buffer
+        if stream is None:
+            if sys.stdout is None or sys.stdout.closed:
+                raise SinkError("-o -: standard output is closed")
+            stream = sys.stdout.buffer
+        self._out = stream
         self._encoding = "f32" if fmt == "f32le" else "s16"
         if fmt == "wav":
             self._out.write(wav_header(sample_rate_hz, 1, "s16"))

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from voxlet.train import DEFAULT_LAYOUT
+from voxlet.train.settings import CodecSettings, FlowSettings
 
 log = logging.getLogger("voxlet.train")
 
@@ -48,8 +49,6 @@ def add_parser(sub) -> None:
         "--config", type=Path, help=f"model layout YAML (new runs: {DEFAULT_LAYOUT.name})"
     )
     _device_flags(codec)
-    from voxlet.train.codec import CodecSettings
-
     _settings_flags(codec, CodecSettings())
 
     flow = stages.add_parser(
@@ -62,8 +61,6 @@ def add_parser(sub) -> None:
         "--tokenizer", type=Path, help="a SentencePiece model (default: train one on the corpus)"
     )
     _device_flags(flow)
-    from voxlet.train.flow import FlowSettings
-
     _settings_flags(flow, FlowSettings())
 
     export = stages.add_parser(
@@ -118,14 +115,14 @@ def main(args: argparse.Namespace) -> int:
     if args.stage == "codec":
         from voxlet.train import codec
 
-        given = _given(args, codec.CodecSettings)
+        given = _given(args, CodecSettings)
         last = codec.train(args.data, args.run_dir, args.config, given, args.device, args.threads)
         _summary(args.run_dir, last)
         return 0
     if args.stage == "flow":
         from voxlet.train import flow
 
-        given = _given(args, flow.FlowSettings)
+        given = _given(args, FlowSettings)
         last = flow.train(
             args.data, args.codec, args.run_dir, given, args.tokenizer, args.device, args.threads
         )

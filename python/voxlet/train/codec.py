@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,29 +28,9 @@ from voxlet.train import run as runs
 from voxlet.train.dataset import Corpus
 from voxlet.train.init import init_mimi
 from voxlet.train.progress import Progress
+from voxlet.train.settings import CodecSettings
 
 log = logging.getLogger("voxlet.train")
-
-
-@dataclass(frozen=True)
-class CodecSettings:
-    steps: int = 20000
-    batch: int = 8
-    crop_frames: int = 18  # 1.44 s
-    lr: float = 1e-3
-    warmup: int = 200
-    kl_weight: float = 1e-3
-    mel_weight: float = 1.0
-    clip: float = 1.0
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = 200
-    val_every: int = 500
-    val_items: int = 16
-
-    @staticmethod
-    def names() -> list[str]:
-        return [f.name for f in fields(CodecSettings)]
 
 
 class CodecModel(nn.Module):

@@ -25,8 +25,9 @@ from voxlet.train import run as runs
 from voxlet.train.codec import load_run
 from voxlet.train.flow import TOKENIZER
 from voxlet.train.latents import Latents
+from voxlet.tts import DEFAULT_VOICE_FILE
 
-WEIGHTS, CONFIG, VOICE = "model.safetensors", "config.yaml", "voice.safetensors"
+WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
 
 
 def _replace(tmp: Path, path: Path) -> Path:
@@ -78,5 +79,5 @@ def export(
     raw = torch.from_numpy(np.array(latents.raw(source)[:voice_frames])).unsqueeze(0)
     with torch.no_grad():
         voice = voice_from_conditioning(net.flow_lm, net.flow_lm.voice_conditioning(raw))
-    save_voice_file(voice, out / VOICE)  # by a temporary file of its own
+    save_voice_file(voice, out / DEFAULT_VOICE_FILE)  # by a temporary file of its own
     return out / CONFIG

@@ -32,32 +32,11 @@ from voxlet.text import TextRules, Tokenizer, load_tokenizer, split_into_chunks
 from voxlet.train import run as runs
 from voxlet.train.latents import Item, Latents, encode_corpus
 from voxlet.train.progress import Progress
+from voxlet.train.settings import FlowSettings
 from voxlet.train.tokenizer import train_tokenizer
 
 log = logging.getLogger("voxlet.train")
 TOKENIZER = "tokenizer.model"
-
-
-@dataclass(frozen=True)
-class FlowSettings:
-    steps: int = 30000
-    batch: int = 16
-    lr: float = 5e-4
-    warmup: int = 500
-    flow_samples: int = 4
-    loss: str = "energy"  # or "mse"
-    eos_weight: float = 0.2
-    eos_frames: int = 2
-    voice_min: int = 12  # voice prompt length in frames: 12..25 (~1-2 s)
-    voice_max: int = 25
-    max_frames: int = 200  # longer utterances are left out
-    ema: float = 0.999
-    clip: float = 1.0
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = 200
-    val_every: int = 500
-    val_items: int = 32
 
 
 def text_rules(cfg: ModelConfig) -> TextRules:
