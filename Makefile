@@ -8,7 +8,7 @@ OUT ?= hello.wav
 export VIRTUAL_ENV := $(abspath $(VENV))
 
 .PHONY: install build say test test-rust test-python lint stubs bench clean system-deps \
-	train-deps train-data train-codec train-flow train-export train-voice
+	fuzz train-deps train-data train-codec train-flow train-export train-voice
 
 # The venv and every Python dependency; redone only when pyproject.toml or constraints change.
 $(VENV)/.deps: pyproject.toml constraints.txt
@@ -51,6 +51,16 @@ test-python: install system-deps
 	VOXLET_SHARED=$(abspath $(SHARED)) $(PY) -m pytest -q -p no:cacheprovider tests
 
 test: lint test-rust test-python
+
+# Long fuzz runs (the test run does short ones): many more hypothesis examples over text,
+# options, configs and corrupt files, and many more proptest cases over the WAV reader, the
+# resampler and the PCM conversions. Failures proptest finds are kept in
+# rust/audio/tests/fuzz.proptest-regressions and replayed by every test run.
+FUZZ_CASES ?= 20000
+fuzz: install
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -q -p voxlet-audio --test fuzz
+	HYPOTHESIS_PROFILE=fuzz VOXLET_SHARED=$(abspath $(SHARED)) $(PY) -m pytest -q \
+	  -p no:cacheprovider tests/fuzz tests/property
 
 bench: install
 	$(PY) benches/bench_rtf.py

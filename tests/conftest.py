@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 from safetensors.torch import load_file
 
 from voxlet import TTS
@@ -21,6 +22,15 @@ SHARED = Path(os.environ.get("VOXLET_SHARED", ROOT.parent / "shared")).resolve()
 FIXTURES = SHARED / "fixtures"
 
 torch.set_num_threads(1)  # the goldens were made with one thread
+
+# Hypothesis: "ci" for the test run, "fuzz" (many more examples) under `make fuzz`; a test's own
+# @settings still win.
+_FIXTURES_OK = [HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=_FIXTURES_OK)
+settings.register_profile(
+    "fuzz", max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def fixture_path(name: str) -> Path:

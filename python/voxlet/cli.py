@@ -382,6 +382,10 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     _log_to_stderr(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    if args.command in ("say", "export-voice", "download"):
+        from voxlet._entry import import_quietly
+
+        import_quietly("voxlet.tts")  # PyTorch, before any output is opened
     try:
         if args.command == "say":
             return _say(args)

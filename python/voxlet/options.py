@@ -9,6 +9,31 @@ from typing import Literal
 
 from voxlet.errors import ConfigError
 
+MIN_TOKENS_PER_CHUNK = 8
+MAX_FRAMES = 10_000  # per chunk (13 min): each chunk's KV cache is allocated for all of them
+MAX_LSD_STEPS = 1000
+_INTS = ("lsd_steps", "frames_after_eos", "max_frames", "max_tokens_per_chunk", "seed")
+_FLOATS = ("temperature", "noise_clamp", "eos_threshold")
+_OPTIONAL = (
+    "temperature",
+    "noise_clamp",
+    "eos_threshold",
+    "frames_after_eos",
+    "max_frames",
+    "seed",
+)
+
+
+def _check_types(opts: GenerationOptions) -> None:
+    for name in (*_INTS, *_FLOATS):
+        value = getattr(opts, name)
+        if value is None and name in _OPTIONAL:
+            continue
+        kinds: tuple[type, ...] = (int,) if name in _INTS else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            want = "an integer" if name in _INTS else "a number"
+            raise ConfigError(f"{name}: must be {want}, got {value!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
@@ -39,23 +64,25 @@ class GenerationOptions:
     on_no_eos: Literal["warn", "ignore", "raise"] = "warn"
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.temperature is not None and not (
             math.isfinite(self.temperature) and self.temperature >= 0
         ):
             raise ConfigError(f"temperature: must be a finite number >= 0, got {self.temperature}")
-        if self.lsd_steps < 1:
-            raise ConfigError(f"lsd_steps: must be >= 1, got {self.lsd_steps}")
+        if not 1 <= self.lsd_steps <= MAX_LSD_STEPS:
+            raise ConfigError(f"lsd_steps: must be 1..{MAX_LSD_STEPS}, got {self.lsd_steps}")
         if self.noise_clamp is not None and not self.noise_clamp > 0:
             raise ConfigError(f"noise_clamp: must be > 0, got {self.noise_clamp}")
         if self.eos_threshold is not None and math.isnan(self.eos_threshold):
             raise ConfigError("eos_threshold: must not be NaN")
         if self.frames_after_eos is not None and self.frames_after_eos < 0:
             raise ConfigError(f"frames_after_eos: must be >= 0, got {self.frames_after_eos}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ConfigError(f"max_frames: must be >= 1, got {self.max_frames}")
-        if self.max_tokens_per_chunk < 1:
+        if self.max_frames is not None and not 1 <= self.max_frames <= MAX_FRAMES:
+            raise ConfigError(f"max_frames: must be 1..{MAX_FRAMES}, got {self.max_frames}")
+        if not MIN_TOKENS_PER_CHUNK <= self.max_tokens_per_chunk <= MAX_FRAMES:
             raise ConfigError(
-                f"max_tokens_per_chunk: must be >= 1, got {self.max_tokens_per_chunk}"
+                f"max_tokens_per_chunk: must be {MIN_TOKENS_PER_CHUNK}..{MAX_FRAMES} (preparing "
+                f"a chunk adds a capital and a full stop), got {self.max_tokens_per_chunk}"
             )
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed: must be an integer from 0 to 2**63 - 1, got {self.seed}")

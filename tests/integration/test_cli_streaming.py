@@ -65,7 +65,7 @@ def test_closed_pipe_ends_quietly():
 
 def test_ctrl_c_leaves_no_file(tmp_path):
     out = tmp_path / "long.wav"
-    proc = subprocess.Popen([*CMD, "--max-frames", "20000", "-o", str(out)], stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*CMD, "--max-frames", "10000", "-o", str(out)], stderr=subprocess.PIPE)
     assert proc.stderr is not None
     assert b"model and voice ready" in proc.stderr.readline()
     time.sleep(0.3)

@@ -127,26 +127,39 @@ def split_into_chunks(
     Raises:
         TextError: the text is empty after preparation.
     """
-    prepared = prepare_text(text, rules)
+    return _split(prepare_text(text, rules), tokenizer, rules, max_tokens, max_tokens)
+
+
+def _split(
+    prepared: str, tokenizer: Tokenizer, rules: TextRules, budget: int, limit: int
+) -> list[TextChunk]:
+    """Chunks of prepared text cut at `budget` tokens. Re-preparing a chunk (a capital, a full
+    stop, padding) can add tokens: a chunk that then exceeds `limit` is split again, with the
+    budget lowered by its excess, so none does while the budget allows."""
     ids = tokenizer.encode(prepared)
     ends = _marker_ids(tokenizer, _SENTENCE_ENDS)
     clause_ends = _marker_ids(tokenizer, _CLAUSE_ENDS)
     pieces: list[list[int]] = []
     for sentence in _sentences(ids, tokenizer, ends):
-        pieces.extend(_fit(sentence, tokenizer, clause_ends, max_tokens))
+        pieces.extend(_fit(sentence, tokenizer, clause_ends, budget))
     chunks = []
-    for group in _pack_pieces(pieces, max_tokens):
+    for group in _pack_pieces(pieces, budget):
         # each piece decoded on its own, joined by spaces (the reference's join: a sentence
         # that ends inside a word, as in `“Hi?”`, is followed by a space)
         raw = " ".join(t for t in (tokenizer.decode(p).strip() for p in group) if t)
         if not raw:
             continue
         chunk_text = prepare_text(raw, rules)
+        chunk_ids = tokenizer.encode(chunk_text)
+        if len(chunk_ids) > limit and budget > 1:
+            smaller = max(1, min(budget - 1, budget - (len(chunk_ids) - limit)))
+            chunks.extend(_split(raw, tokenizer, rules, smaller, limit))
+            continue
         chunks.append(
             TextChunk(
                 text=chunk_text,
                 raw=raw,
-                token_ids=np.asarray(tokenizer.encode(chunk_text), dtype=np.int64),
+                token_ids=np.asarray(chunk_ids, dtype=np.int64),
                 frames_after_eos_guess=3 if count_words(chunk_text) <= 4 else 1,
             )
         )

@@ -21,6 +21,9 @@ pub enum AudioError {
     Io { message: String },
     /// The resampler library refused a call.
     Resampler { message: String },
+    /// A sample that is NaN, infinite or beyond +-MAX_SAMPLE (audio lies within +-1), at an
+    /// index of the input.
+    BadSample { index: usize, value: String },
 }
 
 impl fmt::Display for AudioError {
@@ -42,6 +45,10 @@ impl fmt::Display for AudioError {
             Self::InvalidWav { reason } => write!(f, "invalid WAV data: {reason}"),
             Self::Io { message } => write!(f, "I/O error: {message}"),
             Self::Resampler { message } => write!(f, "resampler error: {message}"),
+            Self::BadSample { index, value } => write!(
+                f,
+                "sample {index} is {value}: audio samples must be finite and within +-1e6"
+            ),
         }
     }
 }

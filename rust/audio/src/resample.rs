@@ -15,6 +15,9 @@ use crate::error::{AudioError, Result};
 pub const DEFAULT_CHUNK_FRAMES: usize = 1024;
 /// Highest sample rate accepted (the highest in common audio use).
 pub const MAX_RATE_HZ: u32 = 768_000;
+/// The largest sample magnitude resampled: audio lies within +-1, and far larger values would
+/// overflow the resampler's FFTs into NaN.
+pub const MAX_SAMPLE: f32 = 1e6;
 
 /// A streaming resampler for interleaved f32 audio. Not thread-safe by itself; `Send`.
 pub struct StreamResampler {
@@ -150,12 +153,22 @@ impl StreamResampler {
     }
 
     /// Resamples interleaved `input` and hands each block of interleaved output to `emit`.
-    /// Returns the output frames emitted. Does not allocate.
+    /// Returns the output frames emitted. Does not allocate. A NaN, infinite or larger than
+    /// MAX_SAMPLE sample is an error, before any of `input` is taken.
     pub fn process(&mut self, input: &[f32], emit: &mut dyn FnMut(&[f32])) -> Result<usize> {
         if !input.len().is_multiple_of(self.channels) {
             return Err(AudioError::ChannelMismatch {
                 expected: self.channels,
                 actual: input.len() % self.channels,
+            });
+        }
+        if let Some(index) = input
+            .iter()
+            .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)
+        {
+            return Err(AudioError::BadSample {
+                index,
+                value: input[index].to_string(),
             });
         }
         let n_frames = input.len() / self.channels;
