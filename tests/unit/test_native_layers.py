@@ -86,11 +86,19 @@ def test_transposed_conv_overlap_add_gives_the_pytorch_paths_bits(groups, bias):
     native_state, torch_state = conv.init_state(), conv.init_state()
     with torch.no_grad():
         fast = [conv(x, native_state) for x in chunks]
-    # inputs that need gradients take the PyTorch path
-    slow = [conv(x.requires_grad_(), torch_state).detach() for x in chunks]
+    # inputs that need gradients take the PyTorch path (its two halves' product, when
+    # autograd does not record)
+    with torch.no_grad():
+        slow = [conv(x.clone().requires_grad_(), torch_state) for x in chunks]
     for a, b in zip(fast, slow, strict=True):
         assert a.shape == b.shape and torch.equal(a, b)
-    assert torch.equal(native_state.partial, torch_state.partial.detach())
+    assert torch.equal(native_state.partial, torch_state.partial)
+    # where autograd records (training), PyTorch's own transposed conv: the same to rounding
+    trained_state = conv.init_state()
+    trained = [conv(x.clone().requires_grad_(), trained_state) for x in chunks]
+    for a, b in zip(fast, trained, strict=True):
+        assert b.requires_grad
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-6)
     whole = torch.cat(fast, -1)  # and streaming equals one non-streaming call, to rounding
     reference = torch.nn.functional.conv_transpose1d(
         torch.cat(chunks, -1).detach(), conv.convtr.weight, conv.convtr.bias, 4, groups=groups
