@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import fixture_path
 from tests.train.test_corpus import wordnet_dir  # noqa: F401 (a fixture)
-from voxlet.train import data
+from voxlet.train import corpus, data
 from voxlet.train.dataset import Corpus
 from voxlet.train.teacher import PiperTeacher
 
@@ -60,3 +60,11 @@ print(bad)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode().strip() == "[]"
+
+
+def test_one_split_can_be_spoken_first(wordnet_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "corpus"
+    data.from_teacher(out, 0.004, wordnet_dir=wordnet_dir, limit=2, split="train")
+    plan = [json.loads(line) for line in (out / "sentences.jsonl").read_text().splitlines()]
+    first_train = [p["text"] for p in plan if corpus.Sentence(p["text"], "").split == "train"]
+    assert [u.text for u in Corpus(out).utterances] == first_train[:2]

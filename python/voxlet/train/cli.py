@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
         "--hours", type=float, default=20.0, help="teacher speech to plan (default: 20)"
     )
     data.add_argument("--limit", type=int, help="speak at most this many sentences this run")
+    data.add_argument(
+        "--split", choices=["train", "val", "test"], help="speak only this split's sentences"
+    )
     data.add_argument("--seed", type=int, default=0, help="sentence choice and order (default: 0)")
     data.add_argument(
         "--wordnet",
@@ -107,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
             writer = data.from_folder(args.from_folder, args.out)
         else:
             writer = data.from_teacher(
-                args.out, args.hours, args.seed, args.wordnet, args.text, args.limit
+                args.out, args.hours, args.seed, args.wordnet, args.text, args.limit, args.split
             )
         hours = sum(u.samples for u in writer.done) / 24000 / 3600
         log.info("%s: %d utterances, %.2f h", args.out, len(writer.done), hours)

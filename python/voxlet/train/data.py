@@ -54,8 +54,10 @@ def from_teacher(
     wordnet_dir: Path | None = corpus.WORDNET_DIR,
     files: list[Path] | None = None,
     limit: int | None = None,
+    split: str | None = None,
 ) -> CorpusWriter:
-    """Speaks the planned sentences with the teacher into `folder` (at most `limit` this run)."""
+    """Speaks the planned sentences with the teacher into `folder` (at most `limit` this run;
+    only those of one `split` if given: the held-out test list first, say)."""
     from voxlet.train.teacher import TEACHER, PiperTeacher
 
     sentences = plan(folder, hours, seed, wordnet_dir, files or [])
@@ -69,6 +71,8 @@ def from_teacher(
     }
     writer = CorpusWriter(folder, info)
     todo = set(writer.missing(ids))
+    if split is not None:
+        todo = {i for i, s in zip(ids, sentences, strict=True) if i in todo and s.split == split}
     if limit is not None:
         todo = set(sorted(todo)[:limit])
     teacher = PiperTeacher()
