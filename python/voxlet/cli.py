@@ -308,7 +308,19 @@ def _report(stream, verbose: bool) -> None:
 
 
 def _export_voice(args: argparse.Namespace) -> int:
-    tts = _load(args)
+    from voxlet.errors import DownloadError
+
+    try:
+        tts = _load(args)
+    except DownloadError as e:
+        if args.config or args.weights or "model weights" not in str(e):
+            raise
+        # the advice for the weights without voice cloning would not help here
+        raise DownloadError(
+            "export-voice clones a voice, which needs the voice-cloning weights "
+            "(kyutai/pocket-tts on the Hugging Face hub, gated: accept its terms, then "
+            "`huggingface-cli login`), or --weights PATH to such a checkpoint"
+        ) from e
     voice = tts.voice(args.audio)
     tts.save_voice(voice, args.out)
     log.info("wrote %s", args.out)

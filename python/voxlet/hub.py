@@ -63,6 +63,8 @@ def fetch(location: str, *, what: str, flag: str, env_var: str | None = None) ->
     """
     if not is_remote(location):
         path = Path(location).expanduser()
+        if path.is_dir():
+            raise DownloadError(f"{what} {path}: is a directory, not a file")
         if not path.is_file():
             raise DownloadError(f"{what} file not found: {path}")
         return path

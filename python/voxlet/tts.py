@@ -178,6 +178,10 @@ class TTS:
                     registry.voice_url(self.config.name, spec), what="voice", flag="--voice"
                 )
                 return Voice(load_voice_file(local, self.network.flow_lm), spec)
+        if path.is_dir():
+            raise VoiceError(
+                f"voice {path}: is a directory; give an audio file or a voice .safetensors"
+            )
         if path.suffix or "/" in spec:
             raise VoiceError(f"voice file not found: {path}")
         if spec in registry.PREDEFINED_VOICES:

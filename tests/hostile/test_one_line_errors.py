@@ -120,3 +120,40 @@ def test_ctrl_c_at_any_point_exits_130_quietly(after_s):
     assert b"Traceback" not in err
     assert all(line.startswith("voxlet: ") for line in err.decode().splitlines())
     assert len(err.decode().splitlines()) <= 2  # "model and voice ready", "interrupted"
+
+
+@pytest.mark.parametrize("flag", ["--voice", "--weights", "--tokenizer", "--config"])
+def test_a_directory_is_called_a_directory(flag, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    args = [*MODEL, "--weights", str(fixture_path("tiny_model.safetensors"))]
+    args += ["--tokenizer", str(fixture_path("tokenizer.model"))]
+    done = run_voxlet("say", "Hi.", *args, flag, str(folder), "-o", str(tmp_path / "o.wav"))
+    one_line_error(done, str(folder).encode())
+    assert b"irectory" in done.stderr and b"not found" not in done.stderr
+
+
+def test_offline_export_voice_asks_for_the_cloning_weights(tmp_path):
+    env = {"VOXLET_OFFLINE": "1", "VOXLET_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "v.safetensors"
+    done = run_voxlet("export-voice", str(fixture_path("prompt.wav")), str(out), env=env)
+    one_line_error(done, b"export-voice clones a voice, which needs the voice-cloning weights")
+    assert b"without-voice-cloning" not in done.stderr and not out.exists()
+
+
+def test_play_without_a_sound_card_says_so(monkeypatch):
+    from voxlet.errors import SinkError
+    from voxlet.sinks import device
+
+    class NoDevices:
+        PortAudioError = OSError
+
+        @staticmethod
+        def query_devices(device, kind):
+            raise ValueError("Error querying device -1")
+
+    monkeypatch.setattr(device, "_sounddevice", lambda: NoDevices)
+    with pytest.raises(SinkError, match="--play: no audio output device here"):
+        device.device_rate_hz(None)
+    with pytest.raises(SinkError, match="--device 7: not a usable audio output"):
+        device.device_rate_hz(7)

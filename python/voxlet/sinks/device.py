@@ -31,7 +31,15 @@ def device_rate_hz(device: int | str | None = None) -> int:
     try:
         info = sd.query_devices(device, "output")
     except (ValueError, sd.PortAudioError) as e:
-        raise SinkError(f"no usable audio output device {device!r}: {e}") from e
+        if device is None:
+            raise SinkError(
+                "--play: no audio output device here (no sound card or sound server); "
+                "write a file with -o instead"
+            ) from e
+        raise SinkError(
+            f"--device {device}: not a usable audio output ({e}); "
+            "`python -m sounddevice` lists the devices"
+        ) from e
     return int(info["default_samplerate"])
 
 

@@ -31,7 +31,7 @@ impl fmt::Display for AudioError {
         match self {
             Self::InvalidSampleRate { input_hz, output_hz } => write!(
                 f,
-                "invalid sample rates: input {input_hz} Hz, output {output_hz} Hz (each must be 1..=768000)"
+                "invalid sample rates: input {input_hz} Hz, output {output_hz} Hz (each must be 1..=768000, at most 1024x apart)"
             ),
             Self::ChannelMismatch { expected, actual } => {
                 write!(f, "channel mismatch: expected {expected}, got {actual}")

@@ -18,6 +18,9 @@ pub const MAX_RATE_HZ: u32 = 768_000;
 /// The largest sample magnitude resampled: audio lies within +-1, and far larger values would
 /// overflow the resampler's FFTs into NaN.
 pub const MAX_SAMPLE: f32 = 1e6;
+/// The largest ratio between the two rates: the resampler's buffers grow with it (1 Hz to
+/// 768 kHz would want gigabytes before the first sample).
+pub const MAX_RATIO: u64 = 1024;
 
 /// A streaming resampler for interleaved f32 audio. Not thread-safe by itself; `Send`.
 pub struct StreamResampler {
@@ -59,7 +62,14 @@ impl StreamResampler {
         chunk_frames: usize,
     ) -> Result<Self> {
         let valid = 1..=MAX_RATE_HZ;
-        if !valid.contains(&input_rate_hz) || !valid.contains(&output_rate_hz) {
+        let (low, high) = (
+            u64::from(input_rate_hz.min(output_rate_hz)),
+            u64::from(input_rate_hz.max(output_rate_hz)),
+        );
+        if !valid.contains(&input_rate_hz)
+            || !valid.contains(&output_rate_hz)
+            || high > low * MAX_RATIO
+        {
             return Err(AudioError::InvalidSampleRate {
                 input_hz: input_rate_hz,
                 output_hz: output_rate_hz,
@@ -262,7 +272,8 @@ impl StreamResampler {
     }
 }
 
-/// One-shot resampling of a whole interleaved signal; allocates the result.
+/// One-shot resampling of a whole interleaved signal; allocates the result (an error where
+/// it would not fit in memory).
 pub fn resample(
     input: &[f32],
     input_rate_hz: u32,
@@ -270,7 +281,16 @@ pub fn resample(
     channels: usize,
 ) -> Result<Vec<f32>> {
     let mut r = StreamResampler::new(input_rate_hz, output_rate_hz, channels)?;
-    let mut out = Vec::with_capacity(r.max_output_frames(input.len() / channels.max(1)) * channels);
+    let needed = r
+        .max_output_frames(input.len() / channels.max(1))
+        .saturating_mul(channels);
+    let mut out = Vec::new();
+    // an output too large for memory is an error, not an abort of the process
+    out.try_reserve_exact(needed)
+        .map_err(|_| AudioError::InvalidArgument {
+            what: "resampled length (samples; more than memory holds)",
+            value: needed,
+        })?;
     r.process(input, &mut |block| out.extend_from_slice(block))?;
     r.flush(&mut |block| out.extend_from_slice(block))?;
     Ok(out)

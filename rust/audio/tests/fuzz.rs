@@ -136,7 +136,9 @@ proptest! {
             }
             Err(_) => {
                 let valid = 1..=MAX_RATE_HZ;
-                let bad = !valid.contains(&input_rate) || !valid.contains(&output_rate);
+                let (lo, hi) = (input_rate.min(output_rate), input_rate.max(output_rate));
+                let apart = u64::from(hi) > u64::from(lo) * 1024;
+                let bad = !valid.contains(&input_rate) || !valid.contains(&output_rate) || apart;
                 let ragged = channels == 0 || channels > 64 || values.len() % channels != 0;
                 let wild = values.iter().any(|x| x.is_nan() || x.abs() > MAX_SAMPLE);
                 prop_assert!(bad || ragged || wild);
@@ -164,4 +166,14 @@ proptest! {
         r.flush(&mut |b| out.extend_from_slice(b)).unwrap();
         prop_assert_eq!(out, whole);
     }
+}
+
+#[test]
+fn rates_too_far_apart_are_refused_before_any_buffer_is_made() {
+    // 1 Hz to 768 kHz would size the resampler's buffers in gigabytes
+    assert!(StreamResampler::new(1, MAX_RATE_HZ, 1).is_err());
+    assert!(StreamResampler::new(MAX_RATE_HZ, 1, 1).is_err());
+    let err = resample(&[0.0; 16], 1, MAX_RATE_HZ, 1).unwrap_err();
+    assert!(err.to_string().contains("at most 1024x apart"), "{err}");
+    assert!(StreamResampler::new(24, 24_576, 1).is_ok()); // exactly 1024x
 }
