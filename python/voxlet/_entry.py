@@ -1,6 +1,7 @@
-"""The `voxlet` command's entry point. Ctrl-C while modules are still being imported exits 130
-quietly, as it does at any later point (`voxlet.cli` handles that part): an interrupt inside
-an extension's import (numpy, torch) would otherwise surface as a confusing ImportError."""
+"""The `voxlet` command's entry point. Ctrl-C (SIGTERM, SIGHUP) while modules are still being
+imported exits 130 (128 + the signal) quietly, as it does at any later point (`voxlet.cli`
+handles that part): an interrupt inside an extension's import (numpy, torch) would otherwise
+surface as a confusing ImportError, and a SIGTERM kill the process without a word."""
 
 from __future__ import annotations
 
@@ -9,21 +10,26 @@ import os
 import signal
 import threading
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 def _quiet_exit(signum: int, frame: object) -> None:
-    os._exit(130)  # only used while importing: nothing is open yet, no file, no thread
+    # only used while importing: nothing is open yet, no file, no thread
+    os._exit(130 if signum == signal.SIGINT else 128 + signum)
 
 
 def import_quietly(module: str) -> None:
-    """Imports `module` with Ctrl-C meaning "exit 130 now" (on the main thread)."""
+    """Imports `module` with Ctrl-C, SIGTERM and SIGHUP meaning "exit now, quietly" (on the
+    main thread)."""
     if threading.current_thread() is not threading.main_thread():
         importlib.import_module(module)
         return
-    previous = signal.signal(signal.SIGINT, _quiet_exit)
+    previous = {sig: signal.signal(sig, _quiet_exit) for sig in _SIGNALS}
     try:
         importlib.import_module(module)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main() -> int:
