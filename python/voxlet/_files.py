@@ -24,9 +24,12 @@ from pathlib import Path
 class Replaced:
     target: Path
     temporary: Path
+    mode: int  # the permissions the target gets
 
     def commit(self) -> None:
-        """Renames the complete temporary file over the target."""
+        """Gives the complete temporary file its mode (a writer may have replaced the file
+        mkstemp made: safetensors does) and renames it over the target."""
+        os.chmod(self.temporary, self.mode)
         os.replace(self.temporary, self.target)
 
     def discard(self) -> None:
@@ -76,4 +79,4 @@ def plan_output(path: str | os.PathLike[str], what: str = "") -> Replaced | Stre
     os.close(fd)
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
     os.chmod(name, mode)
-    return Replaced(target, Path(name))
+    return Replaced(target, Path(name), mode)

@@ -148,3 +148,16 @@ def test_save_voice_replaces_whole_and_refuses_a_directory(tiny_tts, tmp_path):
     with pytest.raises(VoiceError, match=r"cannot write voice file .*: it is a directory"):
         tiny_tts.save_voice(voice, tmp_path)
     assert leftovers(tmp_path) == []
+
+
+def test_a_new_voice_file_gets_the_umasks_permissions(tiny_tts, tmp_path):
+    """safetensors replaces the temporary file it is given: the mode is set at the rename."""
+    voice = tiny_tts.voice(str(fixture_path("tiny_voice.safetensors")))
+    out = tmp_path / "new.safetensors"
+    old = os.umask(0o027)
+    try:
+        tiny_tts.save_voice(voice, out)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert leftovers(tmp_path) == []
