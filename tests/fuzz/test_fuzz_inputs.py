@@ -209,8 +209,6 @@ def test_a_corrupt_voice_file_is_refused_or_loads(tiny_tts, tmp_path_factory, mu
 
 @given(mutation=_MUTATION)
 def test_a_corrupt_audio_prompt_is_refused_or_clones(tmp_path_factory, mutation):
-    from tests.conftest import load_tiny
-
     tts = _cloning_tts()
     path = write(tmp_path_factory.mktemp("prompt"), "p.wav", corrupt(_PROMPT, mutation))
     try:
@@ -219,7 +217,6 @@ def test_a_corrupt_audio_prompt_is_refused_or_clones(tmp_path_factory, mutation)
         one_line(e)
         return
     assert all(bool(np.isfinite(k.numpy()).all()) for k in voice.state.keys)
-    del load_tiny
 
 
 _CLONER: list[TTS] = []

@@ -112,8 +112,7 @@ def main(args: argparse.Namespace) -> int:
             writer = data.from_teacher(
                 args.out, args.hours, args.seed, args.wordnet, args.text, args.limit, args.split
             )
-        hours = sum(u.samples for u in writer.done) / 24000 / 3600
-        log.info("%s: %d utterances, %.2f h", args.out, len(writer.done), hours)
+        log.info("%s: %d utterances, %.2f h", args.out, len(writer.done), writer.hours)
         return 0
     if args.stage == "codec":
         from voxlet.train import codec

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -116,13 +116,7 @@ def train(
     run = runs.start(run_dir, device, threads)
     corpus = Corpus(corpus_dir)
     items = corpus.split("train")
-    seed = (overrides or {}).get("seed", CodecSettings.seed)
-    rng = np.random.default_rng(seed + run.rank)
-    state = runs.load(run, rng)
-    saved = CodecSettings(**state["settings"]) if state is not None else CodecSettings()
-    settings = replace(saved, **(overrides or {}))
-    if state is not None and settings.seed != saved.seed:
-        raise ValueError(f"--seed: {run.folder} was started with seed {saved.seed}")
+    state, settings, rng = runs.resume(run, CodecSettings, overrides)
     config = runs.keep_config(run, config, resumed=state is not None)
     model = build(config, settings.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.8, 0.99))

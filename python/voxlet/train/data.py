@@ -82,8 +82,7 @@ def from_teacher(
             if id not in todo:
                 continue
             writer.add(id, s.text, s.split, s.source, level(teacher.speak(s.text)))
-            hours_done = sum(u.samples for u in writer.done) / 24000 / 3600
-            bar.update(len(writer.done), hours=hours_done)
+            bar.update(len(writer.done), hours=writer.hours)
     finally:
         bar.close()
         writer.close()

@@ -72,6 +72,11 @@ class CorpusWriter:
             old = json.loads(info_path.read_text()) if info_path.exists() else {}
             info_path.write_text(json.dumps({**old, **info}, indent=2) + "\n")
 
+    @property
+    def hours(self) -> float:
+        """Audio written so far, this run and earlier ones."""
+        return self._end / SAMPLE_RATE_HZ / 3600
+
     def missing(self, ids: Iterable[str]) -> list[str]:
         have = {u.id for u in self.done}
         return [i for i in ids if i not in have]

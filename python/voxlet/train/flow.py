@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -165,13 +165,7 @@ def train(
 ) -> dict[str, float]:
     """Trains a new FlowLM run on `codec_run`'s latents of the corpus, or resumes one."""
     run = runs.start(run_dir, device, threads)
-    seed = (overrides or {}).get("seed", FlowSettings.seed)
-    rng = np.random.default_rng(seed + run.rank)
-    state = runs.load(run, rng)
-    saved = FlowSettings(**state["settings"]) if state is not None else FlowSettings()
-    settings = replace(saved, **(overrides or {}))
-    if state is not None and settings.seed != saved.seed:
-        raise ValueError(f"--seed: {run.folder} was started with seed {saved.seed}")
+    state, settings, rng = runs.resume(run, FlowSettings, overrides)
     if settings.loss not in ("energy", "mse"):
         raise ValueError(f"--loss: energy or mse, got {settings.loss!r}")
     config = runs.keep_config(

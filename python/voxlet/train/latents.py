@@ -70,28 +70,35 @@ def encode_corpus(corpus_dir: str | Path, codec_run: str | Path, folder: str | P
     corpus = Corpus(corpus_dir)
     model, step = load_run(codec_run)
     items, offset = [], 0
+    # train-split statistics, summed as the frames go by (no second read of the file)
+    total, squares, count = np.zeros(LATENT_DIM), np.zeros(LATENT_DIM), 0
     tmp = folder / (LATENTS + ".tmp")
     bar = Progress("latents", len(corpus.utterances))
     with tmp.open("wb") as f:
         for n, u in enumerate(corpus.utterances):
             audio = corpus.audio(u)
             audio = np.pad(audio, (0, -len(audio) % _FRAME))
-            mean, _ = model.encode(torch.from_numpy(audio).view(1, 1, -1))
-            frames = mean[0].T.contiguous().numpy()  # (T, 32)
+            posterior_mean, _ = model.encode(torch.from_numpy(audio).view(1, 1, -1))
+            frames = posterior_mean[0].T.contiguous().numpy()  # (T, 32)
             f.write(frames.astype(np.float32).tobytes())
+            if u.split == "train":
+                total += frames.sum(axis=0, dtype=np.float64)
+                squares += np.square(frames, dtype=np.float64).sum(axis=0)
+                count += len(frames)
             items.append(Item(u.id, u.text, u.split, offset, len(frames)))
             offset += len(frames)
             bar.update(n + 1)
     bar.close()
     os.replace(tmp, folder / LATENTS)
-    data = np.fromfile(folder / LATENTS, dtype=np.float32).reshape(-1, LATENT_DIM)
-    train = [i for i in items if i.split == "train"] or items
-    rows = np.concatenate([data[i.offset : i.offset + i.frames] for i in train])
+    if count == 0:
+        raise ValueError(f"{corpus_dir}: no train-split utterance to take latent statistics from")
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
     index = {
         "codec": str(codec_run),
         "codec_step": step,
-        "mean": rows.mean(axis=0).tolist(),
-        "std": np.maximum(rows.std(axis=0), 1e-5).tolist(),
+        "mean": mean.tolist(),
+        "std": np.maximum(std, 1e-5).tolist(),
         "items": [asdict(i) for i in items],
     }
     tmp_index = folder / (INDEX + ".tmp")

@@ -13,9 +13,10 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -112,6 +113,31 @@ def save(run: Run, rng: np.random.Generator, **state: Any) -> None:
         os.replace(tmp, path)
     if run.distributed:
         dist.barrier()
+
+
+class _Seeded(Protocol):
+    @property
+    def seed(self) -> int: ...
+
+
+S = TypeVar("S", bound=_Seeded)
+
+
+def resume(
+    run: Run, settings_type: Callable[..., S], overrides: dict | None
+) -> tuple[dict | None, S, np.random.Generator]:
+    """A run's checkpoint (None for a new run), its settings (the saved ones, or the defaults,
+    with `overrides` applied) and this process's data generator, restored where resumed. The
+    seed cannot change on a resumed run."""
+    overrides = overrides or {}
+    seed = int(overrides.get("seed", settings_type().seed))
+    rng = np.random.default_rng(seed + run.rank)
+    state = load(run, rng)
+    saved = settings_type(**state["settings"]) if state is not None else settings_type()
+    settings = replace(saved, **overrides)  # type: ignore[type-var]
+    if state is not None and settings.seed != saved.seed:
+        raise ValueError(f"--seed: {run.folder} was started with seed {saved.seed}")
+    return state, settings, rng
 
 
 def load(run: Run, rng: np.random.Generator) -> dict | None:
