@@ -4,13 +4,13 @@ FlowLM's moving average, `mimi.*` from the codec, without its training-only log-
 `config.yaml` (the runs' layout, pointing at the files beside it), `tokenizer.model` and a
 default voice, `voice.safetensors`, made from a validation utterance's latents.
 
-Every file is written by a temporary name and renamed, so an interrupted export leaves no
-half-written model behind.
+Every file is written through a unique temporary file renamed when complete (`voxlet._files`),
+so an interrupted export leaves no half-written model behind.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
+from voxlet._files import Replaced, plan_output
 from voxlet.config import ModelConfig
 from voxlet.model.network import PocketTTS
 from voxlet.model.voice import save_voice_file, voice_from_conditioning
@@ -30,13 +31,19 @@ from voxlet.tts import DEFAULT_VOICE_FILE
 WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
 
 
-def _replace(tmp: Path, path: Path) -> Path:
-    """Renames a finished temporary file into place, readable as the umask allows."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-    return path
+def _write(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(p)` fills the file through voxlet's output plan: a unique temporary file renamed
+    over `path` when complete (removed on any failure), a FIFO or device written in place."""
+    plan = plan_output(path, "model file")
+    written = plan.temporary if isinstance(plan, Replaced) else plan.target
+    try:
+        write(written)
+        if isinstance(plan, Replaced):
+            plan.commit()
+    except BaseException:
+        if isinstance(plan, Replaced):
+            plan.discard()
+        raise
 
 
 def network(codec_run: str | Path, flow_run: str | Path) -> tuple[ModelConfig, PocketTTS, int]:
@@ -62,18 +69,15 @@ def export(
     cfg_path = flow_folder / runs.CONFIG
     _, net, step = network(codec_run, flow_run)
     tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    tmp = out / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "voxlet_flow_step": str(step)})
-    _replace(tmp, out / WEIGHTS)
+    metadata = {"format": "pt", "voxlet_flow_step": str(step)}
+    _write(out / WEIGHTS, lambda p: save_file(tensors, str(p), metadata=metadata))
     data = yaml.safe_load(cfg_path.read_text("utf-8"))
     data["weights_path"] = WEIGHTS
     data["flow_lm"]["lookup_table"]["tokenizer_path"] = TOKENIZER
-    tmp = out / (CONFIG + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    _replace(tmp, out / CONFIG)
-    tmp = out / (TOKENIZER + ".tmp")
-    tmp.write_bytes((flow_folder / TOKENIZER).read_bytes())
-    _replace(tmp, out / TOKENIZER)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    _write(out / CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
+    tokenizer = (flow_folder / TOKENIZER).read_bytes()
+    _write(out / TOKENIZER, lambda p: p.write_bytes(tokenizer))
     latents = Latents(flow_folder)
     source = max(latents.split("val") or latents.items, key=lambda i: i.frames)
     raw = torch.from_numpy(np.array(latents.raw(source)[:voice_frames])).unsqueeze(0)
