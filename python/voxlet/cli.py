@@ -29,6 +29,7 @@ _OPTION_HELP = {
     "max_tokens_per_chunk": "long text is split into chunks of at most this many tokens",
     "seed": "noise seed (default: random)",
     "on_no_eos": "what to do when a chunk ends without EOS",
+    "normalize": "read the text as written: no normalisation of numbers, dates, units, ...",
 }
 
 
@@ -52,7 +53,15 @@ def _add_generation_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(GenerationOptions):
         flag = "--" + _FLAG_NAMES.get(f.name, f.name.replace("_", "-"))
         default = getattr(defaults, f.name)
-        if f.name == "on_no_eos":
+        if f.type in (bool, "bool"):
+            g.add_argument(
+                f"--no-{f.name.replace('_', '-')}",
+                dest=f.name,
+                action="store_false",
+                default=default,
+                help=_OPTION_HELP[f.name],
+            )
+        elif f.name == "on_no_eos":
             g.add_argument(
                 flag,
                 dest=f.name,

@@ -51,6 +51,9 @@ class GenerationOptions:
         max_tokens_per_chunk: long text is split into chunks of at most this many tokens.
         seed: seed of the noise generator; None draws a fresh seed.
         on_no_eos: what to do when a chunk hits its length limit without EOS.
+        normalize: say written forms as words first ("$4.50" -> "four dollars and fifty
+            cents"; `voxlet.text.normalize`), for a model whose language has rules (English);
+            False gives the model the text as written (the reference's behaviour).
     """
 
     temperature: float | None = None
@@ -62,9 +65,12 @@ class GenerationOptions:
     max_tokens_per_chunk: int = 50
     seed: int | None = None
     on_no_eos: Literal["warn", "ignore", "raise"] = "warn"
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if not isinstance(self.normalize, bool):
+            raise ConfigError(f"normalize: must be True or False, got {self.normalize!r}")
         if self.temperature is not None and not (
             math.isfinite(self.temperature) and self.temperature >= 0
         ):

@@ -204,6 +204,23 @@ def default_voice(name: str) -> str:
     return DEFAULT_VOICES.get(language, "alba")
 
 
+_LANGUAGE_CODES = {
+    "english": "en",
+    "french": "fr",
+    "german": "de",
+    "italian": "it",
+    "spanish": "es",
+    "portuguese": "pt",
+    "dutch": "nl",
+}
+
+
+def language_code(name: str) -> str:
+    """The language an official model speaks, as a code: "english_2m" -> "en"."""
+    family = canonical_name(name).split("_")[0]
+    return _LANGUAGE_CODES.get(family, family)
+
+
 def language_dir(name: str) -> str:
     """The hub folder (`languages/<dir>`) of a model, which also holds its predefined voices."""
     return "english" if name == "english" else canonical_name(name)

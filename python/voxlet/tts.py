@@ -46,6 +46,7 @@ from voxlet.options import GenerationOptions
 from voxlet.runtime import Stream, StreamOptions
 from voxlet.runtime.speech import CallbackPlayer, Speech
 from voxlet.text import TextChunk, TextRules, Tokenizer, load_tokenizer, split_into_chunks
+from voxlet.text.normalize import normalize
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,10 @@ class TTS:
         has_voice_cloning: bool,
         precision: str = "fp32",
         cloning_source: Path | None = None,
+        language: str = "en",
     ):
         self.config = cfg
+        self.language = language  # what text normalisation reads the text as
         self._cloning_source = cloning_source  # where released cloning weights are read back
         self.precision = precision
         self.network = network
@@ -103,6 +106,7 @@ class TTS:
         tokenizer: str | Path | None = None,
         precision: str = "fp32",
         backend: str | Backend = "native",
+        language: str | None = None,
     ) -> TTS:
         """Loads an official model by name, or a model from a local config file.
 
@@ -118,6 +122,8 @@ class TTS:
             backend: "native" (voxlet's Rust kernels for the layers they support, PyTorch for
                 the rest), "torch" (PyTorch layers throughout: the reference path), or a
                 `voxlet.model.backend.Backend` of your own.
+            language: the language the model speaks ("en", "fr", ...), for text
+                normalisation; default: the official model's, and "en" for a local config.
 
         Raises:
             ConfigError, WeightsError, DownloadError: with what went wrong and what to do.
@@ -154,7 +160,11 @@ class TTS:
         own_memory(network, keep=[*streamed, network.flow_lm.conditioner.embed.weight])
         network.prepare()
         tok = load_tokenizer(tok_path)
-        return TTS(cfg, network, tok, loaded.has_voice_cloning, precision, weights_path)
+        if language is not None and not isinstance(language, str):
+            raise ConfigError(f"language: must be a language code such as 'en', got {language!r}")
+        if language is None:
+            language = registry.language_code(name or "english") if config is None else "en"
+        return TTS(cfg, network, tok, loaded.has_voice_cloning, precision, weights_path, language)
 
     # Voices -------------------------------------------------------------------------------
 
@@ -258,6 +268,8 @@ class TTS:
     # Generation ---------------------------------------------------------------------------
 
     def chunks(self, text: str, opts: GenerationOptions) -> list[TextChunk]:
+        if opts.normalize:
+            text = normalize(text, self.language)
         return split_into_chunks(text, self.tokenizer, self.text_rules, opts.max_tokens_per_chunk)
 
     def plan(self, chunk: TextChunk, opts: GenerationOptions) -> ChunkPlan:

@@ -96,3 +96,15 @@ def test_int8_precision_flag(tmp_path):
     assert read_wav(out).shape == (6 * 1920,)
     bad = run("say", "Hello world.", *MODEL, "--precision", "int4")
     assert bad.returncode == 2 and b"invalid choice: 'int4'" in bad.stderr
+
+
+def test_text_is_normalised_unless_no_normalize():
+    def pcm(*args):
+        r = run("say", *args, *MODEL, *FORCED, "--seed", "3", "-o", "-", "--format", "s16le", "-q")
+        assert r.returncode == 0, r.stderr.decode()
+        return r.stdout
+
+    said = pcm("It costs $5.")
+    assert said == pcm("--no-normalize", "It costs five dollars.")
+    assert said != pcm("--no-normalize", "It costs $5.")
+    assert b"--no-normalize" in run("say", "--help").stdout

@@ -23,7 +23,7 @@ def _folder(tmp_path: Path) -> Path:
 
 
 def test_tested_blocks_exist():
-    assert sorted(kind for kind, _ in TESTED) == ["python", "sh"]
+    assert sorted(kind for kind, _ in TESTED) == ["python", "python", "sh"]
 
 
 def test_readme_python_example(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 
 import voxlet
 from tests.conftest import fixture_path
-from voxlet import ConfigError, DownloadError, GenerationOptions, TextError
+from voxlet import TTS, ConfigError, DownloadError, GenerationOptions, TextError
 
 
 def test_public_names():
@@ -37,6 +37,7 @@ def test_public_names():
         ("max_frames", 0),
         ("max_tokens_per_chunk", 0),
         ("eos_threshold", float("nan")),
+        ("normalize", "yes"),
     ],
 )
 def test_options_validate(field, value):
@@ -92,3 +93,36 @@ def test_unreachable_hub_fails_fast_with_advice(monkeypatch, tmp_path):
         voxlet.TTS.load("english")
     assert "cannot be reached (no network connection)" in str(e.value)
     assert "--weights PATH" in str(e.value)
+
+
+def test_text_is_normalised_for_the_models_language_unless_asked_not_to(tiny_tts):
+    opts = GenerationOptions()
+    [chunk] = tiny_tts.chunks("Dr. Lee paid $4.50 on 1999-03-14.", opts)
+    assert chunk.text == (
+        "Doctor Lee paid four dollars and fifty cents on March fourteenth, nineteen ninety-nine."
+    )
+    [chunk] = tiny_tts.chunks("Dr. Lee paid $4.50.", opts.replace(normalize=False))
+    assert "$4.50" in chunk.text
+    assert tiny_tts.language == "en"  # a local config is read as English
+
+
+def test_a_model_of_another_language_reads_its_text_as_written():
+    french = TTS.load(
+        config=fixture_path("tiny_config.yaml"),
+        weights=fixture_path("tiny_model.safetensors"),
+        tokenizer=fixture_path("tokenizer.model"),
+        language="fr",
+    )
+    [chunk] = french.chunks("Il a 5 ans.", GenerationOptions())
+    assert "5" in chunk.text
+    with pytest.raises(ConfigError, match="language"):
+        TTS.load(config=fixture_path("tiny_config.yaml"), language=5)  # type: ignore[arg-type]
+
+
+def test_official_models_know_their_language():
+    from voxlet import registry
+
+    assert registry.language_code("english") == "en"
+    assert registry.language_code("english_2m") == "en"
+    assert registry.language_code("french_24l") == "fr"
+    assert registry.language_code("german") == "de"
