@@ -21,7 +21,7 @@ import torch
 from voxlet import hub, registry
 from voxlet.config import Environment, ModelConfig
 from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
-from voxlet.errors import ConfigError, DownloadError, VoiceError
+from voxlet.errors import ConfigError, DownloadError, TextError, VoiceError
 from voxlet.model import hugepages
 from voxlet.model.backend import TORCH, Backend
 from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
@@ -46,6 +46,8 @@ from voxlet.options import GenerationOptions
 from voxlet.runtime import Stream, StreamOptions
 from voxlet.runtime.speech import CallbackPlayer, Speech
 from voxlet.text import TextChunk, TextRules, Tokenizer, load_tokenizer, split_into_chunks
+from voxlet.text.markup import Pause
+from voxlet.text.markup import parse as parse_markup
 from voxlet.text.normalize import normalize
 
 log = logging.getLogger(__name__)
@@ -268,9 +270,23 @@ class TTS:
     # Generation ---------------------------------------------------------------------------
 
     def chunks(self, text: str, opts: GenerationOptions) -> list[TextChunk]:
-        if opts.normalize:
-            text = normalize(text, self.language)
-        return split_into_chunks(text, self.tokenizer, self.text_rules, opts.max_tokens_per_chunk)
+        """The text chunks of `text`, markup read and pauses left out."""
+        return [c for c in self._pieces(text, opts) if isinstance(c, TextChunk)]
+
+    def _pieces(self, text: str, opts: GenerationOptions) -> list[TextChunk | Pause]:
+        """Markup (pauses) read first, then each piece of text normalised and chunked."""
+        pieces: list[TextChunk | Pause] = []
+        for piece in parse_markup(text):
+            if isinstance(piece, Pause):
+                pieces.append(piece)
+                continue
+            if opts.normalize:
+                piece = normalize(piece, self.language)
+            budget = opts.max_tokens_per_chunk
+            pieces.extend(split_into_chunks(piece, self.tokenizer, self.text_rules, budget))
+        if not any(isinstance(p, TextChunk) for p in pieces):
+            raise TextError("Text prompt cannot be empty")
+        return pieces
 
     def plan(self, chunk: TextChunk, opts: GenerationOptions) -> ChunkPlan:
         """Merges per-call options with the model's defaults for one chunk."""
@@ -295,9 +311,13 @@ class TTS:
             on_no_eos=opts.on_no_eos,
         )
 
-    def plans(self, text: str, opts: GenerationOptions) -> list[ChunkPlan]:
-        """Prepares, splits and tokenizes `text` (raises TextError) -> one plan per chunk."""
-        return [self.plan(chunk, opts) for chunk in self.chunks(text, opts)]
+    def plans(self, text: str, opts: GenerationOptions) -> list[ChunkPlan | Pause]:
+        """Reads markup, prepares, splits and tokenizes `text` (raises TextError) -> one plan
+        per chunk, and the pauses between them."""
+        return [
+            piece if isinstance(piece, Pause) else self.plan(piece, opts)
+            for piece in self._pieces(text, opts)
+        ]
 
     @staticmethod
     def _seed(opts: GenerationOptions) -> int:
@@ -310,6 +330,8 @@ class TTS:
         flow_lm = self.network.flow_lm
         with torch.no_grad():
             for plan in self.plans(text, opts):
+                if isinstance(plan, Pause):  # latents only: pauses exist in the audio
+                    continue
                 state = prompt_chunk(flow_lm, voice.state, plan)
                 yield from generate_latents(flow_lm, state, plan, generator)
 

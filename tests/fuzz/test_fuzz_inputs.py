@@ -23,6 +23,7 @@ from tests.conftest import fixture_path
 from voxlet import TTS, GenerationOptions
 from voxlet.config import ModelConfig
 from voxlet.errors import ConfigError, TextError, VoiceError, VoxletError, WeightsError
+from voxlet.text.markup import MAX_BREAK_S, Pause
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")  # registered in tests/conftest.py
 
@@ -42,6 +43,7 @@ _PIECES = st.one_of(
     st.text(alphabet=st.characters(categories=["Zs", "Cc", "Cf", "P", "S"])),  # no letters
     st.sampled_from(["...", "—", "?!", "\u200b", "\x00", "3.14", "U.S.A.", "e.g.,", "'", '"']),
     st.integers(1, 3000).map(lambda n: "x" * n),  # one long word
+    st.sampled_from(['<break time="1s"/>', "<p>", "</p>", "<", "<b>", "<break", "\n\n", "$5"]),
 )
 TEXT = st.lists(_PIECES, min_size=1, max_size=12).map(" ".join)
 
@@ -54,8 +56,11 @@ def test_any_text_gives_bounded_chunks_or_a_text_error(tiny_tts, text, budget):
     except TextError as e:
         one_line(e)
         return
-    assert plans
+    assert any(not isinstance(p, Pause) for p in plans)
     for plan in plans:
+        if isinstance(plan, Pause):
+            assert 0 <= plan.seconds <= MAX_BREAK_S
+            continue
         n = int(plan.token_ids.shape[0])
         assert 1 <= n <= budget
         assert plan.max_frames >= 1
@@ -65,7 +70,7 @@ def test_any_text_gives_bounded_chunks_or_a_text_error(tiny_tts, text, budget):
 @given(letters=st.integers(10_000, 200_000))
 def test_a_huge_word_is_cut_at_the_budget(tiny_tts, letters):
     plans = tiny_tts.plans("a" * letters, GenerationOptions())
-    assert all(int(p.token_ids.shape[0]) <= 50 for p in plans)
+    assert all(int(p.token_ids.shape[0]) <= 50 for p in plans if not isinstance(p, Pause))
 
 
 # Options -------------------------------------------------------------------------------------

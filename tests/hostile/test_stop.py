@@ -103,3 +103,17 @@ def test_stop_returns_within_about_a_frame_while_the_ring_is_full(tiny_tts):
     stream.stop()
     assert time.monotonic() - start < 0.5
     assert not stream.is_alive
+
+
+def test_stop_during_a_long_pause_returns_within_about_a_frame(tiny_tts):
+    opts = GenerationOptions(temperature=0.0, max_frames=2, on_no_eos="ignore")
+    options = StreamOptions(ring_capacity_s=0.5)
+    stream = tiny_tts.open_stream('Hi. <break time="30s"/> There.', VOICE, opts, options)
+    frames = stream.frames()
+    next(frames), next(frames)  # "Hi." is two frames
+    assert not next(frames).any() and not next(frames).any()  # into the silence
+    wait_until(lambda: stream.pipeline.free_frames < 1920)  # the pause waits for ring space
+    start = time.monotonic()
+    stream.stop()
+    assert time.monotonic() - start < 0.5
+    assert not stream.is_alive and voxlet_threads() == []

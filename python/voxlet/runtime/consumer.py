@@ -4,7 +4,8 @@ Owns the Mimi decoder state (one for the whole stream, so chunk seams are contin
 decoded in groups of 1, 1, 2, 4, ... up to `max_batch` (bigger matrix products, same audio to float
 rounding). The grouping depends only on how many frames came before, never on thread timing, so
 a stream's audio is bit-repeatable; the small first groups keep the first frames early. One FFI
-call per group: `PcmPipeline.push`, which resamples if asked and waits for ring space.
+call per group: `PcmPipeline.push`, which resamples if asked and waits for ring space. A `Silence`
+ends the group before it and goes into the pipeline as zeros (the decoder state runs on).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import numpy as np
 import torch
 
 from voxlet.audio import AudioError, PcmPipeline
-from voxlet.constants import FADE_IN_SAMPLES
+from voxlet.constants import FADE_IN_SAMPLES, SAMPLE_RATE_HZ
 from voxlet.model.flow_lm import FlowLM
-from voxlet.model.mimi import Mimi
-from voxlet.runtime.messages import End, Latent, Message
+from voxlet.model.mimi import Mimi, MimiDecoderState
+from voxlet.runtime.messages import End, Latent, Message, Silence
 from voxlet.runtime.producer import QUEUE_POLL_S, FirstFrame, Stopped, use_threads
 
 _FADE = np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
@@ -47,15 +48,36 @@ def group_size(decoded: int, max_batch: int) -> int:
 
 def _take_group(
     inbox: queue.Queue[Message], stop: threading.Event, size: int
-) -> tuple[list[Latent], bool]:
-    """Waits for `size` latents, or fewer if the stream ends first; True once it has ended."""
+) -> tuple[list[Latent], Silence | None, bool]:
+    """Waits for `size` latents, or fewer if a pause or the end comes first; returns them, the
+    pause that cut the group short, and True once the stream has ended."""
     group: list[Latent] = []
     while len(group) < size:
         message = get(inbox, stop)
         if isinstance(message, End):
-            return group, True
+            return group, None, True
+        if isinstance(message, Silence):
+            return group, message, False
         group.append(message)
-    return group, False
+    return group, None, False
+
+
+def _push(pipeline: PcmPipeline, audio: np.ndarray) -> None:
+    try:
+        pipeline.push(audio)
+    except AudioError as e:  # cancelled while waiting for room
+        if pipeline.is_cancelled:
+            raise Stopped from e
+        raise
+
+
+def _push_silence(pipeline: PcmPipeline, samples: int) -> None:
+    """Zeros, a second at a time (a long pause is never one big buffer)."""
+    block = np.zeros(min(samples, SAMPLE_RATE_HZ), np.float32)
+    while samples > 0:
+        n = min(samples, len(block))
+        _push(pipeline, block[:n])
+        samples -= n
 
 
 def run_consumer(
@@ -75,27 +97,36 @@ def run_consumer(
     with torch.no_grad():
         ended = False
         while not ended:
-            batch, ended = _take_group(inbox, stop, group_size(decoded, max_batch))
+            batch, silence, ended = _take_group(inbox, stop, group_size(decoded, max_batch))
             decoded += len(batch)
-            if not batch:
-                continue
-            t0 = time.perf_counter()
-            latents = torch.cat([m.latent for m in batch]).unsqueeze(0)  # (1, n, 32)
-            pcm = mimi.decode(flow_lm.denormalize(latents), state)
-            if not first.decoded.is_set():  # the relay is over: back to this stage's share
-                use_threads(n_threads)
-                first.decoded.set()
-            audio = pcm.view(-1).numpy()  # (n * 1920,) view, C-contiguous
-            if batch[0].frame_index == 0:
-                audio[:FADE_IN_SAMPLES] *= _FADE
-            try:
-                pipeline.push(audio)
-            except AudioError as e:  # cancelled while waiting for room
-                if pipeline.is_cancelled:
-                    raise Stopped from e
-                raise
-            if on_frame is not None:
-                per_frame = (time.perf_counter() - t0) / len(batch)
-                for m in batch:
-                    on_frame(m.frame_index, per_frame)
+            if batch:
+                _decode(mimi, flow_lm, batch, state, pipeline, first, n_threads, on_frame)
+            if silence is not None:
+                _push_silence(pipeline, silence.samples)
         pipeline.finish()
+
+
+def _decode(
+    mimi: Mimi,
+    flow_lm: FlowLM,
+    batch: list[Latent],
+    state: MimiDecoderState,
+    pipeline: PcmPipeline,
+    first: FirstFrame,
+    n_threads: int,
+    on_frame: Callable[[int, float], None] | None,
+) -> None:
+    t0 = time.perf_counter()
+    latents = torch.cat([m.latent for m in batch]).unsqueeze(0)  # (1, n, 32)
+    pcm = mimi.decode(flow_lm.denormalize(latents), state)
+    if not first.decoded.is_set():  # the relay is over: back to this stage's share
+        use_threads(n_threads)
+        first.decoded.set()
+    audio = pcm.view(-1).numpy()  # (n * 1920,) view, C-contiguous
+    if batch[0].frame_index == 0:
+        audio[:FADE_IN_SAMPLES] *= _FADE
+    _push(pipeline, audio)
+    if on_frame is not None:
+        per_frame = (time.perf_counter() - t0) / len(batch)
+        for m in batch:
+            on_frame(m.frame_index, per_frame)

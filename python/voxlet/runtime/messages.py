@@ -1,7 +1,8 @@
 """Typed messages on the latent queue between the "flowlm" and "mimi" threads.
 
 `Latent` carries one normalized latent f32 (1, 32) at 12.5 Hz, exactly as FlowLM emitted it;
-de-normalization belongs to the decoder. `End` follows the last latent of the stream, once.
+de-normalization belongs to the decoder. `Silence` is a pause between two of them (samples at
+24 kHz, pushed as zeros). `End` follows the last latent of the stream, once.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ class Latent:
 
 
 @dataclass(frozen=True, slots=True)
+class Silence:
+    samples: int  # at 24 kHz
+
+
+@dataclass(frozen=True, slots=True)
 class End:
     n_frames: int
 
 
-Message = Latent | End
+Message = Latent | Silence | End

@@ -1,4 +1,5 @@
-"""Thread "voxlet-flowlm": prompts each text chunk and steps FlowLM, putting `Latent`s on the queue.
+"""Thread "voxlet-flowlm": prompts each text chunk and steps FlowLM, putting `Latent`s on the queue
+(and a `Silence` for each pause between chunks).
 
 Owns every FlowLM state it creates. Chunks run back to back: the next chunk's text prefill
 happens while the "mimi" thread is still decoding the queued latents of the current one.
@@ -20,7 +21,8 @@ import torch
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.generation import ChunkPlan, generate_latents, prompt_chunk
 from voxlet.model.voice import VoiceState
-from voxlet.runtime.messages import End, Latent, Message
+from voxlet.runtime.messages import End, Latent, Message, Silence
+from voxlet.text.markup import Pause
 
 QUEUE_POLL_S = 0.05
 
@@ -66,7 +68,7 @@ def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> None:
 def run_producer(
     flow_lm: FlowLM,
     voice: VoiceState,
-    plans: Sequence[ChunkPlan],
+    plans: Sequence[ChunkPlan | Pause],
     seed: int,
     out: queue.Queue[Message],
     stop: threading.Event,
@@ -79,9 +81,14 @@ def run_producer(
     generator.manual_seed(seed)
     n_frames = 0
     with torch.no_grad():
-        for chunk_index, plan in enumerate(plans):
+        chunk_index = -1
+        for plan in plans:
             if stop.is_set():
                 raise Stopped
+            if isinstance(plan, Pause):
+                put(out, Silence(plan.samples), stop)
+                continue
+            chunk_index += 1
             state = prompt_chunk(flow_lm, voice, plan)
             t0 = time.perf_counter()
             for latent in generate_latents(flow_lm, state, plan, generator):

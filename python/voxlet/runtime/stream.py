@@ -38,6 +38,7 @@ from voxlet.model.voice import VoiceState
 from voxlet.runtime.consumer import run_consumer
 from voxlet.runtime.messages import Message
 from voxlet.runtime.producer import FirstFrame, Stopped, run_producer
+from voxlet.text.markup import Pause
 
 log = logging.getLogger(__name__)
 _WAIT_S = 0.05
@@ -141,7 +142,7 @@ class Stream:
         flow_lm: FlowLM,
         mimi: Mimi,
         voice: VoiceState,
-        plans: list[ChunkPlan],
+        plans: list[ChunkPlan | Pause],
         seed: int,
         options: StreamOptions | None = None,
     ):
