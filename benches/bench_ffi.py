@@ -48,6 +48,13 @@ def main() -> None:
         out = np.empty(frame_out, np.float32)
         name = "pipeline_push_pop_24k" + ("" if out_rate == 24000 else f"_to_{out_rate // 1000}k")
         measure(name, lambda pipe=pipe, out=out: (pipe.push(FRAME), pipe.pop_into(out)))
+    for speed in (0.5, 1.5, 2.0):  # the time stretch pops what one input frame makes
+        pipe = PcmPipeline(24000, 24000, capacity_frames=1 << 16, speed=speed)
+        out = np.empty(8192, np.float32)
+        measure(
+            f"pipeline_push_pop_speed_{speed}",
+            lambda pipe=pipe, out=out: (pipe.push(FRAME), pipe.pop_into(out)),
+        )
     for rate in (16000, 44100, 48000):
         r = StreamResampler(24000, rate)
         measure(f"stream_resample_24000_to_{rate}", lambda r=r: r.process(FRAME))

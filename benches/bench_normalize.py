@@ -85,17 +85,22 @@ def main() -> None:
     parser.add_argument("--path", action="append", default=[], help="extra import path")
     parser.add_argument("--repeat", type=int, default=20, help="timing passes over the set")
     parser.add_argument("--show", type=int, default=0, help="print this many misses per engine")
+    parser.add_argument("--engine", action="append", help="only these engines (default: all)")
     args = parser.parse_args()
     sys.path[1:1] = args.path
     cases = read_cases()
     for name, run in engines().items():
+        if args.engine and name not in args.engine:
+            continue
         per_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         misses = []
+        crashes = 0
         for category, written, said in cases:
             try:
                 got = run(written)
             except Exception as exc:  # a crash is a miss, and named
                 got = f"<{type(exc).__name__}>"
+                crashes += 1
             ok = key(got) == key(said)
             per_category[category][0] += ok
             per_category[category][1] += 1
@@ -105,7 +110,10 @@ def main() -> None:
         for _ in range(args.repeat):
             start = time.perf_counter()
             for _, written, _ in cases:
-                run(written)
+                try:
+                    run(written)
+                except Exception:
+                    pass
             times.append((time.perf_counter() - start) / len(cases))
         correct = sum(c for c, _ in per_category.values())
         emit(
@@ -113,6 +121,7 @@ def main() -> None:
             cases=len(cases),
             correct=correct,
             accuracy=round(correct / len(cases), 4),
+            crashes=crashes,
             us_per_sentence=round(statistics.median(times) * 1e6, 1),
             by_category={k: f"{c}/{n}" for k, (c, n) in sorted(per_category.items())},
         )

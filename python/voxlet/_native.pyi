@@ -101,9 +101,10 @@ class NormWeights:
 
 
 class PcmPipeline:
-    """Resampler -> lock-free SPSC ring. One writer thread calls push/finish, one reader thread
-    calls pop_into/pop_i16_into; neither holds the GIL while working."""
-    def __init__(self, input_rate_hz: int, output_rate_hz: int, capacity_frames: int, channels: int = 1) -> None: ...
+    """Time stretch (speed, pitch kept; mono) -> resampler -> lock-free SPSC ring. One writer
+    thread calls push/finish, one reader thread calls pop_into/pop_i16_into; neither holds the
+    GIL while working."""
+    def __init__(self, input_rate_hz: int, output_rate_hz: int, capacity_frames: int, channels: int = 1, speed: float = 1.0) -> None: ...
 
     @property
     def available_frames(self) -> int:
@@ -288,6 +289,11 @@ def read_wav(path: str) -> tuple[NDArray[np.float32], int]:
 def resample(pcm: NDArray[np.float32], input_rate_hz: int, output_rate_hz: int, channels: int = 1) -> NDArray[np.float32]:
     """One-shot resampling of interleaved PCM: delay trimmed, tail flushed, ceil(n * ratio) frames.
     Releases the GIL."""
+
+
+def time_stretch(pcm: NDArray[np.float32], speed: float) -> NDArray[np.float32]:
+    """One-shot change of speed with pitch kept (WSOLA, mono): round(n / speed) samples, the same
+    as streaming it through a PcmPipeline with that speed. Releases the GIL."""
 
 
 def wav_header(sample_rate_hz: int, channels: int = 1, format: str = 's16', data_bytes: int | None = None) -> bytes:

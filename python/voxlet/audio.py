@@ -21,6 +21,7 @@ from voxlet._native import (
     f32_to_i16,
     i16_to_f32,
     read_wav,
+    time_stretch,
     wav_header,
 )
 from voxlet._native import resample as _resample_interleaved
@@ -37,6 +38,7 @@ __all__ = [
     "read_audio",
     "read_wav",
     "resample",
+    "time_stretch",
     "wav_header",
 ]
 

@@ -29,6 +29,7 @@ _OPTION_HELP = {
     "max_tokens_per_chunk": "long text is split into chunks of at most this many tokens",
     "seed": "noise seed (default: random)",
     "on_no_eos": "what to do when a chunk ends without EOS",
+    "speed": "playback speed, pitch kept (0.25-4.0)",
     "normalize": "read the text as written: no normalisation of numbers, dates, units, ...",
 }
 

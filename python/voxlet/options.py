@@ -13,7 +13,8 @@ MIN_TOKENS_PER_CHUNK = 8
 MAX_FRAMES = 10_000  # per chunk (13 min): each chunk's KV cache is allocated for all of them
 MAX_LSD_STEPS = 1000
 _INTS = ("lsd_steps", "frames_after_eos", "max_frames", "max_tokens_per_chunk", "seed")
-_FLOATS = ("temperature", "noise_clamp", "eos_threshold")
+_FLOATS = ("temperature", "noise_clamp", "eos_threshold", "speed")
+MIN_SPEED, MAX_SPEED = 0.25, 4.0  # as the Rust time stretch accepts
 _OPTIONAL = (
     "temperature",
     "noise_clamp",
@@ -51,6 +52,8 @@ class GenerationOptions:
         max_tokens_per_chunk: long text is split into chunks of at most this many tokens.
         seed: seed of the noise generator; None draws a fresh seed.
         on_no_eos: what to do when a chunk hits its length limit without EOS.
+        speed: playback speed with the pitch kept (0.25-4.0; 2.0 is twice as fast), applied to
+            the audio after the decoder, frame by frame.
         normalize: say written forms as words first ("$4.50" -> "four dollars and fifty
             cents"; `voxlet.text.normalize`), for a model whose language has rules (English);
             False gives the model the text as written (the reference's behaviour).
@@ -65,10 +68,13 @@ class GenerationOptions:
     max_tokens_per_chunk: int = 50
     seed: int | None = None
     on_no_eos: Literal["warn", "ignore", "raise"] = "warn"
+    speed: float = 1.0
     normalize: bool = True
 
     def __post_init__(self) -> None:
         _check_types(self)
+        if not (math.isfinite(self.speed) and MIN_SPEED <= self.speed <= MAX_SPEED):
+            raise ConfigError(f"speed: must be {MIN_SPEED}..{MAX_SPEED}, got {self.speed}")
         if not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize: must be True or False, got {self.normalize!r}")
         if self.temperature is not None and not (

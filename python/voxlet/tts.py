@@ -361,7 +361,8 @@ class TTS:
         state = self.voice(voice).state
         plans = self.plans(text, opts)
         net, seed = self.network, self._seed(opts)
-        return lambda: Stream(net.flow_lm, net.mimi, state, plans, seed, stream_options)
+        speed = opts.speed
+        return lambda: Stream(net.flow_lm, net.mimi, state, plans, seed, stream_options, speed)
 
     def stream(
         self,

@@ -108,3 +108,14 @@ def test_text_is_normalised_unless_no_normalize():
     assert said == pcm("--no-normalize", "It costs five dollars.")
     assert said != pcm("--no-normalize", "It costs $5.")
     assert b"--no-normalize" in run("say", "--help").stdout
+
+
+def test_speed_flag(tmp_path):
+    normal, fast = tmp_path / "n.wav", tmp_path / "f.wav"
+    assert run("say", "Hello world.", *MODEL, *FORCED, "-o", str(normal), "-q").returncode == 0
+    r = run("say", "Hello world.", *MODEL, *FORCED, "--speed", "2", "-o", str(fast), "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    assert len(read_wav(fast)) == len(read_wav(normal)) // 2
+    bad = run("say", "Hello world.", *MODEL, "--speed", "9", "-o", str(tmp_path / "x.wav"))
+    assert bad.returncode == 1 and b"speed: must be 0.25..4.0" in bad.stderr
+    assert b"Traceback" not in bad.stderr and not (tmp_path / "x.wav").exists()

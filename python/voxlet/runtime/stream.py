@@ -145,12 +145,13 @@ class Stream:
         plans: list[ChunkPlan | Pause],
         seed: int,
         options: StreamOptions | None = None,
+        speed: float = 1.0,
     ):
         self.options = options or StreamOptions()
         opts = self.options
         self.stats = StreamStats(started_at=time.monotonic())
         capacity = max(int(opts.ring_capacity_s * opts.output_rate_hz), 2 * opts.frame_samples)
-        self.pipeline = PcmPipeline(SAMPLE_RATE_HZ, opts.output_rate_hz, capacity)
+        self.pipeline = PcmPipeline(SAMPLE_RATE_HZ, opts.output_rate_hz, capacity, speed=speed)
         self._queue: queue.Queue[Message] = queue.Queue(maxsize=opts.max_latents_in_flight)
         self._stop = threading.Event()
         self._data = threading.Event()

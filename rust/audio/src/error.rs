@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Everything that can go wrong in the PCM core. Variants carry the numbers involved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AudioError {
     /// A sample rate of zero, or a pair the resampler cannot serve.
     InvalidSampleRate { input_hz: u32, output_hz: u32 },
@@ -24,6 +24,8 @@ pub enum AudioError {
     /// A sample that is NaN, infinite or beyond +-MAX_SAMPLE (audio lies within +-1), at an
     /// index of the input.
     BadSample { index: usize, value: String },
+    /// A playback speed outside MIN_SPEED..=MAX_SPEED, or not finite.
+    InvalidSpeed { speed: f64 },
 }
 
 impl fmt::Display for AudioError {
@@ -48,6 +50,12 @@ impl fmt::Display for AudioError {
             Self::BadSample { index, value } => write!(
                 f,
                 "sample {index} is {value}: audio samples must be finite and within +-1e6"
+            ),
+            Self::InvalidSpeed { speed } => write!(
+                f,
+                "invalid speed {speed}: must be {}..{}",
+                crate::stretch::MIN_SPEED,
+                crate::stretch::MAX_SPEED
             ),
         }
     }

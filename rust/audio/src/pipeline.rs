@@ -1,4 +1,5 @@
-//! `PcmPipeline`: resampler -> ring, so the decoding thread makes one call per frame.
+//! `PcmPipeline`: time stretch (speed) -> resampler -> ring, so the decoding thread makes one
+//! call per frame.
 //!
 //! The writer side (`push`, `flush`, `close`) is used by one thread, the reader side (`pop_into`
 //! and the counters) by another. `push` applies backpressure: when the ring is full it waits, in
@@ -12,13 +13,52 @@ use std::time::{Duration, Instant};
 use crate::error::{AudioError, Result};
 use crate::resample::StreamResampler;
 use crate::ring::PcmRing;
+use crate::stretch::TimeStretch;
 
 const WAIT_STEP: Duration = Duration::from_micros(500);
 
+/// The writer's stages: speed change (mono only; None at speed 1), then resampling.
+struct Writer {
+    stretch: Option<TimeStretch>,
+    resampler: StreamResampler,
+}
+
+impl Writer {
+    fn process(&mut self, pcm: &[f32], emit: &mut dyn FnMut(&[f32])) -> Result<usize> {
+        let Some(stretch) = self.stretch.as_mut() else {
+            return self.resampler.process(pcm, emit);
+        };
+        let resampler = &mut self.resampler;
+        let (mut emitted, mut failed) = (0, None);
+        stretch.process(pcm, &mut |block| match resampler.process(block, emit) {
+            Ok(n) => emitted += n,
+            Err(e) => failed = failed.take().or(Some(e)),
+        })?;
+        failed.map_or(Ok(emitted), Err)
+    }
+
+    fn flush(&mut self, emit: &mut dyn FnMut(&[f32])) -> Result<usize> {
+        let mut emitted = 0;
+        if let Some(stretch) = self.stretch.as_mut() {
+            let resampler = &mut self.resampler;
+            let mut failed = None;
+            stretch.flush(&mut |block| match resampler.process(block, emit) {
+                Ok(n) => emitted += n,
+                Err(e) => failed = failed.take().or(Some(e)),
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        Ok(emitted + self.resampler.flush(emit)?)
+    }
+}
+
 /// Shareable between the writer and the reader thread (all methods take `&self`). The
-/// resampler sits behind a mutex that only the writer takes; the reader touches atomics only.
+/// writer's stages sit behind a mutex that only the writer takes; the reader touches atomics
+/// only.
 pub struct PcmPipeline {
-    resampler: Mutex<StreamResampler>,
+    writer: Mutex<Writer>,
     ring: PcmRing,
     channels: usize,
     cancelled: AtomicBool,
@@ -32,10 +72,38 @@ impl PcmPipeline {
         capacity_frames: usize,
         channels: usize,
     ) -> Result<Self> {
+        Self::with_speed(
+            input_rate_hz,
+            output_rate_hz,
+            capacity_frames,
+            channels,
+            1.0,
+        )
+    }
+
+    /// As `new`, playing `speed` times as fast with pitch kept (mono only; 1.0 leaves the
+    /// samples untouched).
+    pub fn with_speed(
+        input_rate_hz: u32,
+        output_rate_hz: u32,
+        capacity_frames: usize,
+        channels: usize,
+        speed: f64,
+    ) -> Result<Self> {
+        let stretch = TimeStretch::new(speed)?;
+        if speed != 1.0 && channels != 1 {
+            return Err(AudioError::InvalidArgument {
+                what: "channel count for a speed other than 1 (mono only)",
+                value: channels,
+            });
+        }
         let resampler = StreamResampler::new(input_rate_hz, output_rate_hz, channels)?;
         let ring = PcmRing::new(capacity_frames.saturating_mul(channels))?;
         Ok(Self {
-            resampler: Mutex::new(resampler),
+            writer: Mutex::new(Writer {
+                stretch: (speed != 1.0).then_some(stretch),
+                resampler,
+            }),
             ring,
             channels,
             cancelled: AtomicBool::new(false),
@@ -51,15 +119,16 @@ impl PcmPipeline {
     }
 
     pub fn output_delay_frames(&self) -> usize {
-        self.writer().output_delay_frames()
+        self.writer().resampler.output_delay_frames()
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, StreamResampler> {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
         // A panic cannot happen while the lock is held (nothing in it panics), but stay usable.
-        self.resampler.lock().unwrap_or_else(|e| e.into_inner())
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writer: resamples interleaved `pcm` into the ring; returns output frames accepted.
+    /// Writer: stretches and resamples interleaved `pcm` into the ring; returns output frames
+    /// accepted.
     pub fn push(&self, pcm: &[f32], timeout: Option<Duration>) -> Result<usize> {
         if self.ring.is_closed() || self.cancelled.load(Ordering::Acquire) {
             return Err(AudioError::Closed);
@@ -73,7 +142,7 @@ impl PcmPipeline {
         Ok(accepted / self.channels)
     }
 
-    /// Writer: pushes the resampler's tail and closes the stream.
+    /// Writer: pushes the stretcher's and the resampler's tails and closes the stream.
     pub fn finish(&self, timeout: Option<Duration>) -> Result<usize> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (ring, cancelled) = (&self.ring, &self.cancelled);
@@ -168,6 +237,23 @@ mod tests {
         canceller.join().unwrap();
         assert_eq!(accepted, 2);
         assert_eq!(p.push(&[0.0; 4], None), Err(AudioError::Closed));
+    }
+
+    #[test]
+    fn speed_changes_the_length_and_needs_mono() {
+        let p = PcmPipeline::with_speed(24000, 48000, 1 << 20, 1, 2.0).unwrap();
+        let tone: Vec<f32> = (0..24_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        p.push(&tone, None).unwrap();
+        p.finish(None).unwrap();
+        assert_eq!(p.ring().available(), 24_000); // 0.5 s at 48 kHz
+        assert!(matches!(
+            PcmPipeline::with_speed(24000, 24000, 16, 2, 1.5),
+            Err(AudioError::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            PcmPipeline::with_speed(24000, 24000, 16, 1, 9.0),
+            Err(AudioError::InvalidSpeed { .. })
+        ));
     }
 
     #[test]

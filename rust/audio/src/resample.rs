@@ -18,6 +18,20 @@ pub const MAX_RATE_HZ: u32 = 768_000;
 /// The largest sample magnitude resampled: audio lies within +-1, and far larger values would
 /// overflow the resampler's FFTs into NaN.
 pub const MAX_SAMPLE: f32 = 1e6;
+
+/// A NaN, infinite or larger than MAX_SAMPLE sample is an error naming its index.
+pub(crate) fn check_samples(input: &[f32]) -> Result<()> {
+    match input
+        .iter()
+        .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)
+    {
+        Some(index) => Err(AudioError::BadSample {
+            index,
+            value: input[index].to_string(),
+        }),
+        None => Ok(()),
+    }
+}
 /// The largest ratio between the two rates: the resampler's buffers grow with it (1 Hz to
 /// 768 kHz would want gigabytes before the first sample).
 pub const MAX_RATIO: u64 = 1024;
@@ -172,15 +186,7 @@ impl StreamResampler {
                 actual: input.len() % self.channels,
             });
         }
-        if let Some(index) = input
-            .iter()
-            .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)
-        {
-            return Err(AudioError::BadSample {
-                index,
-                value: input[index].to_string(),
-            });
-        }
+        check_samples(input)?;
         let n_frames = input.len() / self.channels;
         self.frames_in += n_frames as u64;
         if self.inner.is_none() {

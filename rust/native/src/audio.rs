@@ -137,6 +137,29 @@ pub fn resample<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// time_stretch(pcm: NDArray[np.float32], speed: float) -> NDArray[np.float32]
+///
+/// One-shot change of speed with pitch kept (WSOLA, mono): round(n / speed) samples, the same
+/// as streaming it through a PcmPipeline with that speed. Releases the GIL.
+#[pyfunction]
+pub fn time_stretch<'py>(
+    py: Python<'py>,
+    pcm: PyReadonlyArray1<'py, f32>,
+    speed: f64,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let input = slice(&pcm)?;
+    let out = py
+        .detach(|| {
+            let mut stretch = voxlet_audio::TimeStretch::new(speed)?;
+            let mut out = Vec::with_capacity(stretch.expected_output(input.len() as u64) as usize);
+            stretch.process(input, &mut |b| out.extend_from_slice(b))?;
+            stretch.flush(&mut |b| out.extend_from_slice(b))?;
+            Ok::<_, voxlet_audio::AudioError>(out)
+        })
+        .map_err(to_py)?;
+    Ok(out.into_pyarray(py))
+}
+
 /// read_wav(path: str) -> tuple[NDArray[np.float32], int]
 ///
 /// Reads a WAV file (PCM 8/16/24/32-bit, float 32/64, extensible) -> (samples (N, C), rate Hz).
@@ -290,10 +313,11 @@ impl StreamResampler {
     }
 }
 
-/// PcmPipeline(input_rate_hz: int, output_rate_hz: int, capacity_frames: int, channels: int = 1)
+/// PcmPipeline(input_rate_hz: int, output_rate_hz: int, capacity_frames: int, channels: int = 1, speed: float = 1.0)
 ///
-/// Resampler -> lock-free SPSC ring. One writer thread calls push/finish, one reader thread
-/// calls pop_into/pop_i16_into; neither holds the GIL while working.
+/// Time stretch (speed, pitch kept; mono) -> resampler -> lock-free SPSC ring. One writer
+/// thread calls push/finish, one reader thread calls pop_into/pop_i16_into; neither holds the
+/// GIL while working.
 #[pyclass(frozen, module = "voxlet._native")]
 pub struct PcmPipeline {
     inner: voxlet_audio::PcmPipeline,
@@ -302,18 +326,20 @@ pub struct PcmPipeline {
 #[pymethods]
 impl PcmPipeline {
     #[new]
-    #[pyo3(signature = (input_rate_hz, output_rate_hz, capacity_frames, channels=1))]
+    #[pyo3(signature = (input_rate_hz, output_rate_hz, capacity_frames, channels=1, speed=1.0))]
     fn new(
         input_rate_hz: u32,
         output_rate_hz: u32,
         capacity_frames: usize,
         channels: usize,
+        speed: f64,
     ) -> PyResult<Self> {
-        let inner = voxlet_audio::PcmPipeline::new(
+        let inner = voxlet_audio::PcmPipeline::with_speed(
             input_rate_hz,
             output_rate_hz,
             capacity_frames,
             channels,
+            speed,
         )
         .map_err(to_py)?;
         Ok(Self { inner })

@@ -40,6 +40,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(audio::f32_to_bytes_into, m)?)?;
     m.add_function(wrap_pyfunction!(audio::f32_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(audio::resample, m)?)?;
+    m.add_function(wrap_pyfunction!(audio::time_stretch, m)?)?;
     m.add_function(wrap_pyfunction!(audio::read_wav, m)?)?;
     m.add_function(wrap_pyfunction!(audio::wav_header, m)?)?;
     m.add_class::<audio::WavWriter>()?;
