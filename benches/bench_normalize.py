@@ -1,6 +1,6 @@
 """Text normalisers side by side: accuracy on voxlet's English test set and time per sentence.
 
-The test set (tests/data/normalize_en.tsv, 398 cases in 22 categories) was written with voxlet's
+The test set (tests/data/normalize_en.tsv, 400 cases in 22 categories) was written with voxlet's
 rules, so voxlet's own score on it is 100 % by construction (its unit tests require it); the
 other engines' scores say how far each is from the same readings. Scoring is case- and
 punctuation-blind, hyphens count as spaces and "and" is ignored ("one hundred and five" ==

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
 import logging
 import os
@@ -10,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from voxlet import registry
 from voxlet.constants import FRAME_MS, MAX_TEXT_BYTES, SAMPLE_RATE_HZ
@@ -104,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     say = sub.add_parser("say", help="speak text", formatter_class=fmt)
     say.add_argument("text", nargs="?", help="text to speak; '-' or absent reads stdin")
     say.add_argument("-f", "--file", help="read the text from a file")
+    say.add_argument(
+        "--stream-text",
+        action="store_true",
+        help="speak stdin as it arrives, each sentence once complete (text still being "
+        "written, such as a language model's answer piped in)",
+    )
     say.add_argument("--voice", help="audio file, voice .safetensors or predefined name")
     say.add_argument(
         "-o",
@@ -187,7 +195,13 @@ def _rate(text: str) -> int:
     return rate
 
 
-def _read_text(args: argparse.Namespace) -> str:
+def _read_text(args: argparse.Namespace) -> str | Iterator[str]:
+    if args.stream_text:
+        if args.file or args.text not in (None, "-"):
+            raise VoxletError("--stream-text reads stdin: give no TEXT and no -f FILE")
+        if sys.stdin.isatty():
+            raise VoxletError("--stream-text: pipe text on stdin")
+        return _stdin_fragments()
     if args.file:
         if args.text is not None:
             raise VoxletError("give TEXT or -f FILE, not both")
@@ -201,6 +215,25 @@ def _read_text(args: argparse.Namespace) -> str:
             raise VoxletError("no text: give TEXT, -f FILE, or pipe text on stdin")
         return _decode(sys.stdin.buffer.read(MAX_TEXT_BYTES + 1), "stdin")
     return str(args.text)
+
+
+def _stdin_fragments() -> Iterator[str]:
+    """Stdin's UTF-8 text as it arrives, at most MAX_TEXT_BYTES in all."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    fd, total = sys.stdin.buffer.fileno(), 0
+    while True:
+        data = os.read(fd, 4096)
+        total += len(data)
+        if total > MAX_TEXT_BYTES:
+            raise VoxletError(f"stdin: more than {MAX_TEXT_BYTES} bytes of text; split it")
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError as e:
+            raise VoxletError(f"stdin: not UTF-8 text (byte {total - len(data) + e.start})") from e
+        if text:
+            yield text
+        if not data:
+            return
 
 
 def _decode(data: bytes, source: str) -> str:

@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,9 @@ from voxlet.model.weights import (
 )
 from voxlet.options import GenerationOptions
 from voxlet.runtime import Stream, StreamOptions
+from voxlet.runtime.producer import PlanSource
 from voxlet.runtime.speech import CallbackPlayer, Speech
+from voxlet.runtime.text_feed import incremental_plans
 from voxlet.text import TextChunk, TextRules, Tokenizer, load_tokenizer, split_into_chunks
 from voxlet.text.markup import Pause
 from voxlet.text.markup import parse as parse_markup
@@ -273,17 +276,25 @@ class TTS:
         """The text chunks of `text`, markup read and pauses left out."""
         return [c for c in self._pieces(text, opts) if isinstance(c, TextChunk)]
 
-    def _pieces(self, text: str, opts: GenerationOptions) -> list[TextChunk | Pause]:
-        """Markup (pauses) read first, then each piece of text normalised and chunked."""
+    def _pieces(
+        self, text: str, opts: GenerationOptions, continuation: bool = False, context: str = ""
+    ) -> list[TextChunk | Pause]:
+        """Markup (pauses) read first, then each piece of text normalised and chunked.
+        `continuation`: `text` continues text already planned (text still being written), the
+        end of which is `context`."""
         pieces: list[TextChunk | Pause] = []
-        for piece in parse_markup(text):
+        for i, piece in enumerate(parse_markup(text)):
             if isinstance(piece, Pause):
                 pieces.append(piece)
                 continue
             if opts.normalize:
-                piece = normalize(piece, self.language)
+                piece = normalize(piece, self.language, context if i == 0 else "")
             budget = opts.max_tokens_per_chunk
-            pieces.extend(split_into_chunks(piece, self.tokenizer, self.text_rules, budget))
+            pieces.extend(
+                split_into_chunks(
+                    piece, self.tokenizer, self.text_rules, budget, continuation and i == 0
+                )
+            )
         if not any(isinstance(p, TextChunk) for p in pieces):
             raise TextError("Text prompt cannot be empty")
         return pieces
@@ -319,6 +330,26 @@ class TTS:
             for piece in self._pieces(text, opts)
         ]
 
+    def _text_feed(self, fragments: Iterable[str], opts: GenerationOptions) -> PlanSource:
+        """Plans for text still being written (see voxlet.runtime.text_feed)."""
+        if isinstance(fragments, bytes | bytearray) or not isinstance(fragments, Iterable):
+            raise TextError(
+                f"text: must be a str or an iterable of str, got {type(fragments).__name__}"
+            )
+        source = incremental_plans(
+            fragments,
+            lambda text, context: self._pieces(text, opts, context is not None, context or ""),
+            _same_piece,
+            window_chars=20 * opts.max_tokens_per_chunk,
+            is_speech=lambda piece: isinstance(piece, TextChunk),
+        )
+
+        def plans(stop: threading.Event) -> Iterator[ChunkPlan | Pause]:
+            for piece in source(stop):
+                yield piece if isinstance(piece, Pause) else self.plan(piece, opts)
+
+        return plans
+
     @staticmethod
     def _seed(opts: GenerationOptions) -> int:
         return opts.seed if opts.seed is not None else torch.Generator().seed()
@@ -337,21 +368,23 @@ class TTS:
 
     def open_stream(
         self,
-        text: str,
+        text: str | Iterable[str],
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
     ) -> Stream:
         """Starts generating `text` on two worker threads; read it with `Stream.frames()`.
 
-        Text and voice problems raise here, before any thread starts. The caller owns the
-        threads: read to the end, or call `stop()`, or use the stream as a context manager.
+        Text and voice problems raise here, before any thread starts (for text given as an
+        iterable of fragments, text problems surface as a StreamError of the "flowlm" stage
+        when that text is reached). The caller owns the threads: read to the end, or call
+        `stop()`, or use the stream as a context manager.
         """
         return self._stream_factory(text, voice, opts, stream_options)()
 
     def _stream_factory(
         self,
-        text: str,
+        text: str | Iterable[str],
         voice: str | Path | Voice | VoiceState | None,
         opts: GenerationOptions | None,
         stream_options: StreamOptions | None,
@@ -359,14 +392,16 @@ class TTS:
         """Checks text and voice now; the returned callable starts the threads."""
         opts = opts or GenerationOptions()
         state = self.voice(voice).state
-        plans = self.plans(text, opts)
+        plans: PlanSource = (
+            self.plans(text, opts) if isinstance(text, str) else self._text_feed(text, opts)
+        )
         net, seed = self.network, self._seed(opts)
         speed = opts.speed
         return lambda: Stream(net.flow_lm, net.mimi, state, plans, seed, stream_options, speed)
 
     def stream(
         self,
-        text: str,
+        text: str | Iterable[str],
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
@@ -386,7 +421,7 @@ class TTS:
 
     def synthesize(
         self,
-        text: str,
+        text: str | Iterable[str],
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
@@ -397,7 +432,7 @@ class TTS:
 
     def speak(
         self,
-        text: str,
+        text: str | Iterable[str],
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
         *,
@@ -422,6 +457,12 @@ class TTS:
 
 
 BACKENDS = ("native", "torch")
+
+
+def _same_piece(a: TextChunk | Pause, b: TextChunk | Pause) -> bool:
+    if isinstance(a, Pause) or isinstance(b, Pause):
+        return a == b
+    return a.text == b.text and a.raw == b.raw
 
 
 def _backend(name: str | Backend, precision: str) -> Backend:

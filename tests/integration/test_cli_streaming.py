@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.integration.cli_helpers import MODEL, VOXLET, read_wav_i16
+from tests.integration.cli_helpers import MODEL, VOXLET, read_wav_i16, run_voxlet
 from voxlet.audio import f32_to_i16, resample
 
 FORCED = ["--temperature", "0", "--eos-threshold", "1e9", "--on-no-eos", "ignore"]
@@ -117,3 +117,35 @@ def test_playback_at_the_device_rate(tmp_path):
     expected = round(10 * 0.08 * 44100)  # the device's default rate; resampled in Rust
     assert np.count_nonzero(played) > 0.9 * expected
     assert len(played) >= expected
+
+
+def test_stream_text_speaks_stdin_as_it_arrives(tmp_path):
+    out = tmp_path / "s.wav"
+    forced = ["--temperature", "0", "--max-frames", "4", "--on-no-eos", "ignore"]
+    proc = subprocess.Popen(
+        [*VOXLET, "say", "--stream-text", *MODEL, *forced, "-o", str(out)],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    while b"ready" not in proc.stderr.readline():  # the model is loaded: text starts now
+        assert proc.poll() is None
+    for piece in (b"Hello the", b"re. How are", b" you? \xc3", b"\xa9t\xc3\xa9 fine."):
+        proc.stdin.write(piece)  # a character cut in two between writes, too
+        proc.stdin.flush()
+        time.sleep(0.2)
+    proc.stdin.close()
+    assert proc.wait(60) == 0, proc.stderr.read().decode()
+    # each sentence was spoken as it was completed, so each is its own chunk (the whole text
+    # given at once would be one chunk: 4 frames)
+    assert len(read_wav_i16(out)[0]) == 3 * 4 * 1920
+
+
+def test_stream_text_errors_are_one_line(tmp_path):
+    bad = run_voxlet(
+        "say", "--stream-text", *MODEL, "-o", str(tmp_path / "x.wav"), stdin=b"Hi \xff."
+    )
+    assert bad.returncode == 1 and b"stdin: not UTF-8 text (byte 3)" in bad.stderr
+    assert b"Traceback" not in bad.stderr and not (tmp_path / "x.wav").exists()
+    both = run_voxlet("say", "Hi.", "--stream-text", *MODEL, stdin=b"x")
+    assert both.returncode == 1 and b"--stream-text reads stdin" in both.stderr

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +25,9 @@ from voxlet.runtime.messages import End, Latent, Message, Silence
 from voxlet.text.markup import Pause
 
 QUEUE_POLL_S = 0.05
+# The chunks and pauses of a stream: a list made up front, or (text still being written) a
+# function of the stream's stop event that plans them as they are needed.
+PlanSource = Sequence[ChunkPlan | Pause] | Callable[[threading.Event], Iterator[ChunkPlan | Pause]]
 
 
 class Stopped(Exception):
@@ -68,7 +71,7 @@ def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> None:
 def run_producer(
     flow_lm: FlowLM,
     voice: VoiceState,
-    plans: Sequence[ChunkPlan | Pause],
+    plans: PlanSource,
     seed: int,
     out: queue.Queue[Message],
     stop: threading.Event,
@@ -82,7 +85,7 @@ def run_producer(
     n_frames = 0
     with torch.no_grad():
         chunk_index = -1
-        for plan in plans:
+        for plan in plans(stop) if callable(plans) else plans:
             if stop.is_set():
                 raise Stopped
             if isinstance(plan, Pause):

@@ -32,13 +32,11 @@ from voxlet.audio import PcmPipeline
 from voxlet.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from voxlet.errors import ConfigError, StreamError
 from voxlet.model.flow_lm import FlowLM
-from voxlet.model.generation import ChunkPlan
 from voxlet.model.mimi import Mimi
 from voxlet.model.voice import VoiceState
 from voxlet.runtime.consumer import run_consumer
 from voxlet.runtime.messages import Message
-from voxlet.runtime.producer import FirstFrame, Stopped, run_producer
-from voxlet.text.markup import Pause
+from voxlet.runtime.producer import FirstFrame, PlanSource, Stopped, run_producer
 
 log = logging.getLogger(__name__)
 _WAIT_S = 0.05
@@ -142,7 +140,7 @@ class Stream:
         flow_lm: FlowLM,
         mimi: Mimi,
         voice: VoiceState,
-        plans: list[ChunkPlan | Pause],
+        plans: PlanSource,
         seed: int,
         options: StreamOptions | None = None,
         speed: float = 1.0,

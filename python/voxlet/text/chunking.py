@@ -120,14 +120,21 @@ def _fit(sentence: list[int], tokenizer: Tokenizer, clause_ends: frozenset[int],
 
 
 def split_into_chunks(
-    text: str, tokenizer: Tokenizer, rules: TextRules, max_tokens: int = 50
+    text: str,
+    tokenizer: Tokenizer,
+    rules: TextRules,
+    max_tokens: int = 50,
+    continuation: bool = False,
 ) -> list[TextChunk]:
     """Prepares `text`, splits it into chunks of at most `max_tokens` tokens, re-prepares each.
+    `continuation`: `text` continues a text already chunked (see `prepare_text`), so it splits
+    as it would inside the whole.
 
     Raises:
         TextError: the text is empty after preparation.
     """
-    return _split(prepare_text(text, rules), tokenizer, rules, max_tokens, max_tokens)
+    prepared = prepare_text(text, rules, continuation)
+    return _split(prepared, tokenizer, rules, max_tokens, max_tokens)
 
 
 def _split(

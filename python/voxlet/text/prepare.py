@@ -28,9 +28,12 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
-def prepare_text(text: str, rules: TextRules) -> str:
+def prepare_text(text: str, rules: TextRules, continuation: bool = False) -> str:
     """Applies the reference's preparation rules; raises TextError on empty text and on text
-    that is not valid Unicode (a lone surrogate, from bytes decoded with surrogateescape, say)."""
+    that is not valid Unicode (a lone surrogate, from bytes decoded with surrogateescape, say).
+
+    `continuation`: the text continues one already prepared (text still being written), so
+    it gets neither the capital nor the padding that only a text's start gets."""
     lone = _SURROGATE.search(text)
     if lone is not None:
         raise TextError(
@@ -48,10 +51,10 @@ def prepare_text(text: str, rules: TextRules) -> str:
     # reference then makes is a no-op here for the same reason.
     if rules.remove_semicolons:
         text = text.replace(";", ",")
-    if not text[0].isupper():
+    if not text[0].isupper() and not continuation:
         text = text[0].upper() + text[1:]
     text = _fix_terminal_punctuation(text)
-    if rules.pad_with_spaces_for_short_inputs and count_words(text) < 5:
+    if rules.pad_with_spaces_for_short_inputs and count_words(text) < 5 and not continuation:
         text = _PAD + text
     return text
 

@@ -35,13 +35,14 @@ def supports(lang: str) -> bool:
     return _ENGLISH.fullmatch(lang) is not None
 
 
-def normalize(text: str, lang: str = "en") -> str:
+def normalize(text: str, lang: str = "en", context: str = "") -> str:
     """Written text as the words a reader says ("$5" -> "five dollars"); unchanged for a
-    language without rules."""
-    return normalize_aligned(text, lang)[0]
+    language without rules. `context`: the text just before `text` (not returned), for rules
+    that look at the word before ("Baker St." is a street)."""
+    return normalize_aligned(text, lang, context)[0]
 
 
-def normalize_aligned(text: str, lang: str = "en") -> tuple[str, list[Rewrite]]:
+def normalize_aligned(text: str, lang: str = "en", context: str = "") -> tuple[str, list[Rewrite]]:
     """As `normalize`, with every rewritten span (in order; text between them is copied)."""
     if not isinstance(text, str):
         raise TextError(f"text: must be a str, got {type(text).__name__}")
@@ -49,7 +50,7 @@ def normalize_aligned(text: str, lang: str = "en") -> tuple[str, list[Rewrite]]:
         raise TextError(f"lang: must be a language code such as 'en', got {lang!r}")
     if not supports(lang) or not _may_rewrite(text):
         return text, []
-    return _scan(text)
+    return _scan(context + text, len(context))
 
 
 _TRIGGERS = re.compile(r"[\d\W]|[A-Z]{2}|\b(?:vs|aka|etc|OK|Ok)\b")
@@ -79,12 +80,13 @@ def _say(m: re.Match[str], ctx: english.Context) -> tuple[str, int] | None:
     return None
 
 
-def _scan(text: str) -> tuple[str, list[Rewrite]]:
-    ctx = english.Context(text, english.is_shouting(text))
+def _scan(text: str, start_at: int = 0) -> tuple[str, list[Rewrite]]:
+    """Rewrites text[start_at:], the text before it seen as context only."""
+    ctx = english.Context(text, english.is_shouting(text[start_at:]))
     out: list[str] = []
     length = 0
     rewrites: list[Rewrite] = []
-    pos = 0
+    pos = start_at
     while pos < len(text):
         m = english.COMBINED.search(text, pos)
         if m is None:
@@ -104,7 +106,7 @@ def _scan(text: str) -> tuple[str, list[Rewrite]]:
             out.append(" ")
             length += 1
         out.append(said)
-        rewrites.append(Rewrite(start, end, length, length + len(said)))
+        rewrites.append(Rewrite(start - start_at, end - start_at, length, length + len(said)))
         length += len(said)
         if said and end < len(text) and said[-1].isalnum() and text[end].isalnum():
             out.append(" ")

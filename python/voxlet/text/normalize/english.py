@@ -492,7 +492,22 @@ def _title(m: re.Match[str], ctx: Context) -> str | None:
     name = m["ti"]
     if m["ti_dot"] is None and name not in ("Mr", "Mrs", "Ms", "Dr", "St", "Mx"):
         return None
-    return lex.TITLES[name]  # a capital follows: a title, even after a name ("Ask Dr. Who")
+    before = ctx.word_before(m.start())
+    if name in lex.STREET_SENSE and m["ti_dot"] and _is_street_name(ctx, m.start(), before):
+        return lex.STREET_SENSE[name] + "."  # "Main St. Bring ...": a street, then a sentence
+    return lex.TITLES[name]  # "Dr. Lee", and "Ask Dr. Who" (a sentence's first word is no name)
+
+
+def _is_street_name(ctx: Context, pos: int, before: str) -> bool:
+    """The word before `pos` names a street: a number, or a capitalised word that is not the
+    first of its sentence."""
+    if before[:1].isdigit():
+        return True
+    if not before[:1].isupper() or before in lex.NOT_NAMES:
+        return False
+    head = ctx.text[:pos].rstrip()
+    head = head[: len(head) - len(before)].rstrip()
+    return bool(head) and not head.endswith((".", "!", "?", ":", "\n"))
 
 
 @rule("abbreviation", rf"(?<![\w.])(?P<ab>{_ABBR})(?![\w])")
