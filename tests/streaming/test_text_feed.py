@@ -4,6 +4,7 @@ word is lost, doubled or reordered; a failing or wrong fragment source fails the
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -48,7 +49,7 @@ def texts(draw):
 
 def split_at(text: str, cuts: list[int]) -> list[str]:
     bounds = [0, *sorted({c % (len(text) + 1) for c in cuts}), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def planner(tts, opts=OPTS):
