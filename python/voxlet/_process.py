@@ -18,11 +18,13 @@ resident memory (glibc keeps them otherwise: tens of MB after a few streams).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # no typing import at start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number
@@ -32,6 +34,8 @@ def _glibc(name: str) -> Callable[..., Any] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
+        import ctypes
+
         return getattr(ctypes.CDLL(None), name)  # glibc; absent on musl
     except (OSError, AttributeError):
         return None

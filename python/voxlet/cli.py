@@ -434,14 +434,16 @@ def _log_to_stderr(level: int) -> None:
 def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        _log_to_stderr(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     except KeyboardInterrupt:
         return 130
-    _log_to_stderr(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
-    if args.command in ("say", "export-voice", "download"):
-        from voxlet._entry import import_quietly
-
-        import_quietly("voxlet.tts")  # PyTorch, before any output is opened
+    except Terminated as e:  # nothing is open yet: no word to say
+        return e.exit_code
     try:
+        if args.command in ("say", "export-voice", "download"):
+            from voxlet._entry import import_quietly
+
+            import_quietly("voxlet.tts")  # PyTorch, before any output is opened
         if args.command == "say":
             return _say(args)
         if args.command == "voices":
