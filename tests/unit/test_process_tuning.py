@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_malloc_arenas_are_capped_unless_the_user_chose(monkeypatch):
             calls.append((param, value))
             return 1
 
-    monkeypatch.setattr(_process.ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())  # imported when needed
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     _process.tune_process()
     assert calls == [(-8, _process.MALLOC_ARENAS)]  # M_ARENA_MAX
