@@ -277,11 +277,17 @@ class TTS:
         return [c for c in self._pieces(text, opts) if isinstance(c, TextChunk)]
 
     def _pieces(
-        self, text: str, opts: GenerationOptions, continuation: bool = False, context: str = ""
+        self,
+        text: str,
+        opts: GenerationOptions,
+        continuation: bool = False,
+        context: str = "",
+        require_speech: bool = True,
     ) -> list[TextChunk | Pause]:
         """Markup (pauses) read first, then each piece of text normalised and chunked.
         `continuation`: `text` continues text already planned (text still being written), the
-        end of which is `context`."""
+        end of which is `context`. `require_speech`: text with nothing to say (only pauses)
+        is a TextError; text still being written checks that over the whole stream instead."""
         pieces: list[TextChunk | Pause] = []
         for i, piece in enumerate(parse_markup(text)):
             if isinstance(piece, Pause):
@@ -295,7 +301,7 @@ class TTS:
                     piece, self.tokenizer, self.text_rules, budget, continuation and i == 0
                 )
             )
-        if not any(isinstance(p, TextChunk) for p in pieces):
+        if require_speech and not any(isinstance(p, TextChunk) for p in pieces):
             raise TextError("Text prompt cannot be empty")
         return pieces
 
@@ -338,7 +344,9 @@ class TTS:
             )
         source = incremental_plans(
             fragments,
-            lambda text, context: self._pieces(text, opts, context is not None, context or ""),
+            lambda text, context: self._pieces(
+                text, opts, context is not None, context or "", require_speech=False
+            ),
             _same_piece,
             window_chars=20 * opts.max_tokens_per_chunk,
             is_speech=lambda piece: isinstance(piece, TextChunk),

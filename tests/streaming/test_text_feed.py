@@ -54,7 +54,9 @@ def split_at(text: str, cuts: list[int]) -> list[str]:
 
 def planner(tts, opts=OPTS):
     return IncrementalPlanner(
-        lambda t, before: tts._pieces(t, opts, before is not None, before or ""),
+        lambda t, before: tts._pieces(
+            t, opts, before is not None, before or "", require_speech=False
+        ),
         _same_piece,
         20 * opts.max_tokens_per_chunk,
     )

@@ -18,14 +18,12 @@ from typing import Generic, TypeVar, cast
 
 from voxlet.errors import TextError
 from voxlet.text.incremental import SentenceSplitter
-from voxlet.text.markup import PARAGRAPH_PAUSE_S, Pause
-from voxlet.text.markup import parse as parse_markup
+from voxlet.text.markup import PARAGRAPH_BREAK, PARAGRAPH_PAUSE
 
 _POLL_S = 0.05
 _QUEUE_FRAGMENTS = 256
 _END = object()
-_PARAGRAPH_END = re.compile(r"\n[ \t]*\n\s*$")
-_PARAGRAPH_PAUSE = Pause(PARAGRAPH_PAUSE_S, paragraph=True)
+_PARAGRAPH_END = re.compile(PARAGRAPH_BREAK.pattern + "$")
 Piece = TypeVar("Piece")
 
 
@@ -123,7 +121,7 @@ class IncrementalPlanner(Generic[Piece]):
             and not _PARAGRAPH_END.search(self._trail)
             and _PARAGRAPH_END.search(self._trail + lead)
         ):
-            head = [cast(Piece, _PARAGRAPH_PAUSE), *head]
+            head = [cast(Piece, PARAGRAPH_PAUSE), *head]
         last = self._ready[used - 1]
         self._context = last
         del self._ready[:used]
@@ -204,7 +202,7 @@ def _first_pieces(
         head = _plan(ready[:j], pieces)
         if (j < len(ready) or more_text) and _PARAGRAPH_END.search(ready[j - 1]):
             # planned alone, text drops a paragraph pause at its end; more text follows here
-            head = [*head, cast(Piece, _PARAGRAPH_PAUSE)]
+            head = [*head, cast(Piece, PARAGRAPH_PAUSE)]
         return head
 
     whole = planned(window)
@@ -219,15 +217,4 @@ def _first_pieces(
 
 def _plan(sentences: list[str], pieces: Callable[[str], list[Piece]]) -> list[Piece]:
     text = "".join(sentences)
-    if not text.strip():
-        return []
-    try:
-        return pieces(text)
-    except TextError as e:
-        if "cannot be empty" in str(e):  # only markup or punctuation: nothing to say here
-            return _pauses_only(text)  # type: ignore[return-value]
-        raise
-
-
-def _pauses_only(text: str) -> list[Pause]:
-    return [p for p in parse_markup(text) if isinstance(p, Pause)]
+    return pieces(text) if text.strip() else []

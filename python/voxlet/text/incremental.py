@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 
+from voxlet.text.markup import PARAGRAPH_BREAK, TAG_START
 from voxlet.text.normalize import lexicon_en as lex
 
 # A sentence end: terminal marks, closing quotes or brackets, then whitespace or the end.
-_END = re.compile(r"[.!?…]+[\"'”’)\]»]*(?=\s|$)|\n[ \t]*\n")
+_END = re.compile(rf"[.!?…]+[\"'”’)\]»]*(?=\s|$)|{PARAGRAPH_BREAK.pattern}")
 _CLAUSE = re.compile(r"[,;:—–][\"'”’)\]]*\s")
 # How the normaliser treats a word before a "." (so the cut falls where whole-text chunking
 # splits, which is wherever a "." is left after normalising):
@@ -39,12 +40,11 @@ def _word_before(text: str, end: int) -> str:
 def _open_tag(text: str, pos: int) -> bool:
     """True when `pos` lies inside a `<tag ...` not yet closed by `>`."""
     opened = text.rfind("<", 0, pos)
-    return opened != -1 and text.find(">", opened, pos) == -1 and _looks_like_tag(text, opened)
-
-
-def _looks_like_tag(text: str, at: int) -> bool:
-    rest = text[at + 1 : at + 3].lstrip()
-    return bool(rest) and (rest[0].isalpha() or rest[0] == "/")
+    return (
+        opened != -1
+        and text.find(">", opened, pos) == -1
+        and TAG_START.match(text, opened) is not None
+    )
 
 
 def _is_sentence_end(text: str, m: re.Match[str], final: bool) -> bool:

@@ -30,13 +30,13 @@ _STRENGTHS = {
     "strong": 0.75,
     "x-strong": 1.0,
 }
-_TAG_START = re.compile(r"<(?=\s*/?\s*[A-Za-z])")
+TAG_START = re.compile(r"<(?=\s*/?\s*[A-Za-z])")  # a `<` that opens a tag
 _TAG = re.compile(
     r"<\s*(?P<close>/)?\s*(?P<name>[A-Za-z][\w:-]*)(?P<attrs>[^<>]*?)(?P<self>/)?\s*>"
 )
 _ATTR = re.compile(r"\s*(?P<key>[A-Za-z][\w:-]*)\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)')")
 _TIME = re.compile(r"\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>ms|s)\s*")
-_PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")  # a blank line and what follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class Pause:
 
 
 Piece = str | Pause
-_PARAGRAPH_PAUSE = Pause(PARAGRAPH_PAUSE_S, paragraph=True)
+PARAGRAPH_PAUSE = Pause(PARAGRAPH_PAUSE_S, paragraph=True)
 
 
 def _attributes(raw: str, where: str) -> dict[str, str]:
@@ -93,9 +93,9 @@ def _break(attrs: dict[str, str], where: str) -> Pause:
 
 def _paragraphs(text: str) -> list[Piece]:
     pieces: list[Piece] = []
-    for i, part in enumerate(_PARAGRAPH.split(text)):
+    for i, part in enumerate(PARAGRAPH_BREAK.split(text)):
         if i:
-            pieces.append(_PARAGRAPH_PAUSE)
+            pieces.append(PARAGRAPH_PAUSE)
         pieces.append(part)
     return pieces
 
@@ -105,7 +105,7 @@ def parse(text: str) -> list[Piece]:
     empty pieces are dropped."""
     raw: list[Piece] = []
     pos = 0
-    for start in (m.start() for m in _TAG_START.finditer(text)):
+    for start in (m.start() for m in TAG_START.finditer(text)):
         if start < pos:
             continue
         tag = _TAG.match(text, start)
@@ -133,7 +133,7 @@ def _tag(tag: re.Match[str], start: int) -> list[Piece]:
     if name == "speak":
         return []
     if name == "p":
-        return [_PARAGRAPH_PAUSE]
+        return [PARAGRAPH_PAUSE]
     raise TextError(
         f'text: unsupported markup {where}; voxlet reads <break time="500ms"/>, <p> and <speak>'
     )
