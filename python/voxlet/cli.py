@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rate,
         help="output sample rate in Hz, 1000-768000 (default: 24000, or the device's with --play)",
     )
+    say.add_argument(
+        "--word-timings",
+        metavar="PATH",
+        help="also write when each word is said: WebVTT (.vtt), SubRip (.srt) or JSON (other)",
+    )
     say.add_argument("--play", action="store_true", help="play on the speakers")
     say.add_argument("--device", help="output device name or index for --play")
     say.add_argument(
@@ -268,9 +273,12 @@ def _say(args: argparse.Namespace) -> int:
         raise VoxletError("choose one of --play and -o")
     flowlm_threads, mimi_threads = _threads(args.threads)
     start = time.perf_counter()
-    # The sink opens before the model loads, so a bad output fails at once.
+    # The sinks open before the model loads, so a bad output fails at once.
     sink = None if args.play else _open_sink(args)
+    timings = None
     try:
+        if args.word_timings is not None:
+            timings = _open_timings(args)
         if args.play:
             from voxlet.sinks.device import device_rate_hz
 
@@ -284,21 +292,31 @@ def _say(args: argparse.Namespace) -> int:
         tts = _load(args)
         voice = tts.voice(args.voice)
         log.info("model and voice ready in %.0f ms", 1000 * (time.perf_counter() - start))
-        stream = tts.open_stream(text, voice, opts, options)
+        stream = tts.open_stream(text, voice, opts, options, word_timings=timings is not None)
         try:
             if sink is None:
                 _play(stream, device, args.prebuffer_ms)
             else:
-                for pcm in stream.frames():
-                    sink.write(pcm)
+                for item in stream.items():
+                    if isinstance(item, tuple):  # a WordTiming
+                        if timings is not None:
+                            timings.add([item])
+                    else:
+                        sink.write(item)
         finally:
             stream.stop()
+        if timings is not None:
+            timings.add(stream.take_words())
     except BaseException:
         if sink is not None:
             sink.abort()
+        if timings is not None:
+            timings.abort()
         raise
     if sink is not None:
         sink.close()
+    if timings is not None:
+        timings.close()
     _report(stream, args.verbose)
     return 0
 
@@ -310,6 +328,18 @@ def _open_sink(args: argparse.Namespace):
     if args.output == "-":
         return StdoutSink(args.format, rate)
     return WavFileSink("voxlet.wav" if args.output is None else args.output, rate)
+
+
+def _open_timings(args: argparse.Namespace):
+    from voxlet.sinks.timings import WordTimingsFile
+
+    if args.word_timings == "-":
+        raise VoxletError("--word-timings: give a file path (stdout carries only audio)")
+    if args.output not in (None, "-") and os.path.realpath(args.output) == os.path.realpath(
+        args.word_timings
+    ):
+        raise VoxletError(f"--word-timings {args.word_timings}: is the audio output too")
+    return WordTimingsFile(args.word_timings)
 
 
 def _play(stream, device, prebuffer_ms: float) -> None:

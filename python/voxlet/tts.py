@@ -9,11 +9,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -48,10 +50,12 @@ from voxlet.runtime import Stream, StreamOptions
 from voxlet.runtime.producer import PlanSource
 from voxlet.runtime.speech import CallbackPlayer, Speech
 from voxlet.runtime.text_feed import incremental_plans
+from voxlet.runtime.word_clock import WordTiming
 from voxlet.text import TextChunk, TextRules, Tokenizer, load_tokenizer, split_into_chunks
 from voxlet.text.markup import Pause
 from voxlet.text.markup import parse as parse_markup
-from voxlet.text.normalize import normalize
+from voxlet.text.normalize import Rewrite, normalize_aligned
+from voxlet.text.words import mark_words
 
 log = logging.getLogger(__name__)
 
@@ -283,24 +287,31 @@ class TTS:
         continuation: bool = False,
         context: str = "",
         require_speech: bool = True,
+        words: bool = False,
     ) -> list[TextChunk | Pause]:
         """Markup (pauses) read first, then each piece of text normalised and chunked.
         `continuation`: `text` continues text already planned (text still being written), the
         end of which is `context`. `require_speech`: text with nothing to say (only pauses)
-        is a TextError; text still being written checks that over the whole stream instead."""
+        is a TextError; text still being written checks that over the whole stream instead.
+        `words`: each chunk carries the written words it says (for word timings)."""
         pieces: list[TextChunk | Pause] = []
         for i, piece in enumerate(parse_markup(text)):
             if isinstance(piece, Pause):
                 pieces.append(piece)
                 continue
+            said, rewrites = piece, list[Rewrite]()
             if opts.normalize:
-                piece = normalize(piece, self.language, context if i == 0 else "")
+                said, rewrites = normalize_aligned(piece, self.language, context if i == 0 else "")
             budget = opts.max_tokens_per_chunk
-            pieces.extend(
-                split_into_chunks(
-                    piece, self.tokenizer, self.text_rules, budget, continuation and i == 0
-                )
+            chunks = split_into_chunks(
+                said, self.tokenizer, self.text_rules, budget, continuation and i == 0
             )
+            if words:
+                marks = mark_words(piece, said, rewrites, [c.raw for c in chunks])
+                chunks = [
+                    dataclasses.replace(c, words=m) for c, m in zip(chunks, marks, strict=True)
+                ]
+            pieces.extend(chunks)
         if require_speech and not any(isinstance(p, TextChunk) for p in pieces):
             raise TextError("Text prompt cannot be empty")
         return pieces
@@ -326,17 +337,22 @@ class TTS:
             lsd_steps=opts.lsd_steps,
             noise_clamp=opts.noise_clamp,
             on_no_eos=opts.on_no_eos,
+            words=chunk.words,
         )
 
-    def plans(self, text: str, opts: GenerationOptions) -> list[ChunkPlan | Pause]:
+    def plans(
+        self, text: str, opts: GenerationOptions, words: bool = False
+    ) -> list[ChunkPlan | Pause]:
         """Reads markup, prepares, splits and tokenizes `text` (raises TextError) -> one plan
-        per chunk, and the pauses between them."""
+        per chunk, and the pauses between them. `words`: plans carry their written words."""
         return [
             piece if isinstance(piece, Pause) else self.plan(piece, opts)
-            for piece in self._pieces(text, opts)
+            for piece in self._pieces(text, opts, words=words)
         ]
 
-    def _text_feed(self, fragments: Iterable[str], opts: GenerationOptions) -> PlanSource:
+    def _text_feed(
+        self, fragments: Iterable[str], opts: GenerationOptions, words: bool = False
+    ) -> PlanSource:
         """Plans for text still being written (see voxlet.runtime.text_feed)."""
         if isinstance(fragments, bytes | bytearray) or not isinstance(fragments, Iterable):
             raise TextError(
@@ -345,7 +361,7 @@ class TTS:
         source = incremental_plans(
             fragments,
             lambda text, context: self._pieces(
-                text, opts, context is not None, context or "", require_speech=False
+                text, opts, context is not None, context or "", require_speech=False, words=words
             ),
             _same_piece,
             window_chars=20 * opts.max_tokens_per_chunk,
@@ -380,15 +396,18 @@ class TTS:
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
+        *,
+        word_timings: bool = False,
     ) -> Stream:
-        """Starts generating `text` on two worker threads; read it with `Stream.frames()`.
+        """Starts generating `text` on two worker threads; read it with `Stream.frames()` (or,
+        with `word_timings`, `Stream.items()`: the audio and the words' timings).
 
         Text and voice problems raise here, before any thread starts (for text given as an
         iterable of fragments, text problems surface as a StreamError of the "flowlm" stage
         when that text is reached). The caller owns the threads: read to the end, or call
         `stop()`, or use the stream as a context manager.
         """
-        return self._stream_factory(text, voice, opts, stream_options)()
+        return self._stream_factory(text, voice, opts, stream_options, word_timings)()
 
     def _stream_factory(
         self,
@@ -396,16 +415,56 @@ class TTS:
         voice: str | Path | Voice | VoiceState | None,
         opts: GenerationOptions | None,
         stream_options: StreamOptions | None,
+        word_timings: bool = False,
     ) -> Callable[[], Stream]:
         """Checks text and voice now; the returned callable starts the threads."""
         opts = opts or GenerationOptions()
+        if not isinstance(word_timings, bool):
+            raise ConfigError(f"word_timings: must be True or False, got {word_timings!r}")
         state = self.voice(voice).state
         plans: PlanSource = (
-            self.plans(text, opts) if isinstance(text, str) else self._text_feed(text, opts)
+            self.plans(text, opts, word_timings)
+            if isinstance(text, str)
+            else self._text_feed(text, opts, word_timings)
         )
         net, seed = self.network, self._seed(opts)
         speed = opts.speed
-        return lambda: Stream(net.flow_lm, net.mimi, state, plans, seed, stream_options, speed)
+        return lambda: Stream(
+            net.flow_lm, net.mimi, state, plans, seed, stream_options, speed, word_timings
+        )
+
+    @overload
+    def stream(
+        self,
+        text: str | Iterable[str],
+        voice: str | Path | Voice | VoiceState | None = ...,
+        opts: GenerationOptions | None = ...,
+        stream_options: StreamOptions | None = ...,
+        *,
+        word_timings: Literal[False] = ...,
+    ) -> Iterator[npt.NDArray[np.float32]]: ...
+
+    @overload
+    def stream(
+        self,
+        text: str | Iterable[str],
+        voice: str | Path | Voice | VoiceState | None = ...,
+        opts: GenerationOptions | None = ...,
+        stream_options: StreamOptions | None = ...,
+        *,
+        word_timings: Literal[True],
+    ) -> Iterator[npt.NDArray[np.float32] | WordTiming]: ...
+
+    @overload
+    def stream(
+        self,
+        text: str | Iterable[str],
+        voice: str | Path | Voice | VoiceState | None = ...,
+        opts: GenerationOptions | None = ...,
+        stream_options: StreamOptions | None = ...,
+        *,
+        word_timings: bool,
+    ) -> Iterator[npt.NDArray[np.float32] | WordTiming]: ...
 
     def stream(
         self,
@@ -413,19 +472,58 @@ class TTS:
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
-    ) -> Iterator[npt.NDArray[np.float32]]:
+        *,
+        word_timings: bool = False,
+    ) -> Iterator[npt.NDArray[np.float32]] | Iterator[npt.NDArray[np.float32] | WordTiming]:
         """Yields float32 PCM frames as they are made: 1920 samples (80 ms) at 24 kHz, or 80 ms
-        at `stream_options.output_rate_hz`.
+        at `stream_options.output_rate_hz`. With `word_timings=True`, a `WordTiming(word,
+        start_s, end_s)` for every word of the text as written comes among the frames, in
+        order, before the audio that follows its chunk's speech (seconds from the start of
+        the stream's audio, after speed and pauses).
 
         Text and voice are checked at once; the worker threads start with the first frame
         asked for, and stop when the loop ends, breaks, or the iterator is dropped.
         """
-        start = self._stream_factory(text, voice, opts, stream_options)
+        start = self._stream_factory(text, voice, opts, stream_options, word_timings)
 
-        def frames() -> Iterator[npt.NDArray[np.float32]]:
-            yield from start().frames()
+        def items() -> Iterator[npt.NDArray[np.float32] | WordTiming]:
+            stream = start()
+            yield from stream.items() if word_timings else stream.frames()
 
-        return frames()
+        return items()
+
+    @overload
+    def synthesize(
+        self,
+        text: str | Iterable[str],
+        voice: str | Path | Voice | VoiceState | None = ...,
+        opts: GenerationOptions | None = ...,
+        stream_options: StreamOptions | None = ...,
+        *,
+        word_timings: Literal[False] = ...,
+    ) -> npt.NDArray[np.float32]: ...
+
+    @overload
+    def synthesize(
+        self,
+        text: str | Iterable[str],
+        voice: str | Path | Voice | VoiceState | None = ...,
+        opts: GenerationOptions | None = ...,
+        stream_options: StreamOptions | None = ...,
+        *,
+        word_timings: Literal[True],
+    ) -> tuple[npt.NDArray[np.float32], list[WordTiming]]: ...
+
+    @overload
+    def synthesize(
+        self,
+        text: str | Iterable[str],
+        voice: str | Path | Voice | VoiceState | None = ...,
+        opts: GenerationOptions | None = ...,
+        stream_options: StreamOptions | None = ...,
+        *,
+        word_timings: bool,
+    ) -> npt.NDArray[np.float32] | tuple[npt.NDArray[np.float32], list[WordTiming]]: ...
 
     def synthesize(
         self,
@@ -433,10 +531,21 @@ class TTS:
         voice: str | Path | Voice | VoiceState | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
-    ) -> npt.NDArray[np.float32]:
-        """The whole utterance as one float32 array."""
-        frames = list(self.stream(text, voice, opts, stream_options))
-        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32)
+        *,
+        word_timings: bool = False,
+    ) -> npt.NDArray[np.float32] | tuple[npt.NDArray[np.float32], list[WordTiming]]:
+        """The whole utterance as one float32 array; with `word_timings=True`, the array and
+        a `(word, start_s, end_s)` for every word of the text as written, in order."""
+        frames: list[npt.NDArray[np.float32]] = []
+        words: list[WordTiming] = []
+        start = self._stream_factory(text, voice, opts, stream_options, word_timings)
+        for item in start().items():
+            if isinstance(item, WordTiming):
+                words.append(item)
+            else:
+                frames.append(item)
+        audio = np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32)
+        return (audio, words) if word_timings else audio
 
     def speak(
         self,
@@ -445,6 +554,7 @@ class TTS:
         opts: GenerationOptions | None = None,
         *,
         on_audio: Callable[[npt.NDArray[np.float32]], object] | None = None,
+        on_word: Callable[[WordTiming], object] | None = None,
         device: int | str | None = None,
         stream_options: StreamOptions | None = None,
     ) -> Speech:
@@ -452,16 +562,20 @@ class TTS:
 
         With `on_audio`, each frame is handed to that callback (from a worker thread);
         otherwise it plays on the output `device` (default: the system default), resampled
-        to the device's rate. `handle.stop()` cuts speech off within about one frame.
+        to the device's rate. With `on_word`, that callback is given each word's
+        `WordTiming` (from thread "voxlet-words") as the word starts playing (or its frame
+        is handed to `on_audio`): captions, or knowing where speech was cut off.
+        `handle.stop()` cuts speech off within about one frame.
         """
+        timed = on_word is not None
         if on_audio is not None:
-            stream = self.open_stream(text, voice, opts, stream_options)
-            return Speech(stream, CallbackPlayer(stream, on_audio))
+            stream = self.open_stream(text, voice, opts, stream_options, word_timings=timed)
+            return Speech(stream, CallbackPlayer(stream, on_audio), on_word)
         from voxlet.sinks.device import DevicePlayer, device_rate_hz
 
         options = stream_options or StreamOptions(output_rate_hz=device_rate_hz(device))
-        stream = self.open_stream(text, voice, opts, options)
-        return Speech(stream, DevicePlayer(stream, device))
+        stream = self.open_stream(text, voice, opts, options, word_timings=timed)
+        return Speech(stream, DevicePlayer(stream, device), on_word)
 
 
 BACKENDS = ("native", "torch")

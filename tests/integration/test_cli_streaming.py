@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -149,3 +150,11 @@ def test_stream_text_errors_are_one_line(tmp_path):
     assert b"Traceback" not in bad.stderr and not (tmp_path / "x.wav").exists()
     both = run_voxlet("say", "Hi.", "--stream-text", *MODEL, stdin=b"x")
     assert both.returncode == 1 and b"--stream-text reads stdin" in both.stderr
+
+
+def test_playback_writes_the_word_timings_too(tmp_path):
+    timings = tmp_path / "words.json"
+    _play(tmp_path, "--max-frames", "10", "--prebuffer-ms", "2000", "--word-timings", str(timings))
+    rows = json.loads(timings.read_text())
+    assert [r["word"] for r in rows] == ["Hello", "world."]
+    assert 0 <= rows[0]["start"] <= rows[0]["end"] <= rows[1]["start"] <= rows[1]["end"] <= 0.8

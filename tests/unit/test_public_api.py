@@ -22,6 +22,7 @@ def test_public_names():
             "VoiceError",
             "VoxletError",
             "WeightsError",
+            "WordTiming",
             "__version__",
         ]
     )

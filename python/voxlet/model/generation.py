@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,6 +19,9 @@ from voxlet.constants import FRAME_RATE_HZ, LATENT_DIM, MIN_FRAMES_BEFORE_EOS
 from voxlet.errors import VoxletError
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.voice import VoiceState
+
+if TYPE_CHECKING:
+    from voxlet.text.words import WordMark
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,7 @@ class ChunkPlan:
     lsd_steps: int
     noise_clamp: float | None
     on_no_eos: str
+    words: tuple[WordMark, ...] = ()  # the written words it says (word timings)
 
 
 class NoEosError(VoxletError):
@@ -76,11 +81,14 @@ def generate_latents(
     state,
     plan: ChunkPlan,
     generator: torch.Generator,
+    on_speech_end: Callable[[int], None] | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yields normalized latents (1, 32) from a prompted state until EOS rule or limit.
 
     EOS flags before frame 6 are ignored; after the first EOS at frame e, frames up to
-    e + frames_after_eos - 1 are yielded.
+    e + frames_after_eos - 1 are yielded. `on_speech_end(i)` is called, before frame i is
+    yielded, once it is known that the speech ends with frame i: the EOS frame, or the last
+    frame the limit allows.
     """
     latent: torch.Tensor | None = None
     eos_at: int | None = None
@@ -92,6 +100,10 @@ def generate_latents(
             raise NonFiniteError(f"frame {i} of the chunk came out NaN or infinite")
         if eos_at is None and i >= MIN_FRAMES_BEFORE_EOS and float(eos_logit) > plan.eos_threshold:
             eos_at = i
+            if on_speech_end is not None:
+                on_speech_end(i)
+        elif eos_at is None and i == plan.max_frames - 1 and on_speech_end is not None:
+            on_speech_end(i)
         yield latent
     if eos_at is None:
         message = f"maximum generation length ({plan.max_frames} frames) reached without EOS"

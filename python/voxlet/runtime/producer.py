@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from voxlet.constants import SAMPLES_PER_FRAME
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.generation import ChunkPlan, generate_latents, prompt_chunk
 from voxlet.model.voice import VoiceState
 from voxlet.runtime.messages import End, Latent, Message, Silence
+from voxlet.runtime.word_clock import WordClock, WordTiming
 from voxlet.text.markup import Pause
 
 QUEUE_POLL_S = 0.05
@@ -68,6 +70,20 @@ def put(q: queue.Queue[Message], item: Message, stop: threading.Event) -> None:
             continue
 
 
+def _timer(
+    clock: WordClock,
+    plan: ChunkPlan,
+    chunk_start: int,
+    on_words: Callable[[list[WordTiming]], None],
+) -> Callable[[int], None]:
+    """What a chunk starting at sample `chunk_start` does when its speech ends with frame i."""
+
+    def speech_end(i: int) -> None:
+        on_words(clock.chunk(plan.words, chunk_start, chunk_start + (i + 1) * SAMPLES_PER_FRAME))
+
+    return speech_end
+
+
 def run_producer(
     flow_lm: FlowLM,
     voice: VoiceState,
@@ -78,11 +94,17 @@ def run_producer(
     n_threads: int,
     first: FirstFrame,
     on_step: Callable[[float], None] | None = None,
+    on_words: Callable[[list[WordTiming]], None] | None = None,
+    speed: float = 1.0,
 ) -> None:
+    """`on_words`: given each chunk's word timings (when its speech ends: before the frames
+    after it are queued); `speed`: the output timeline's, for those timings."""
     use_threads(first.threads)
     generator = torch.Generator()
     generator.manual_seed(seed)
     n_frames = 0
+    position = 0  # samples at 24 kHz before the next frame: frames and pauses
+    clock = WordClock(speed)
     with torch.no_grad():
         chunk_index = -1
         for plan in plans(stop) if callable(plans) else plans:
@@ -90,11 +112,13 @@ def run_producer(
                 raise Stopped
             if isinstance(plan, Pause):
                 put(out, Silence(plan.samples), stop)
+                position += plan.samples
                 continue
             chunk_index += 1
             state = prompt_chunk(flow_lm, voice, plan)
+            speech_end = None if on_words is None else _timer(clock, plan, position, on_words)
             t0 = time.perf_counter()
-            for latent in generate_latents(flow_lm, state, plan, generator):
+            for latent in generate_latents(flow_lm, state, plan, generator, speech_end):
                 if on_step is not None:
                     on_step(time.perf_counter() - t0)
                 put(out, Latent(latent, chunk_index, n_frames), stop)
@@ -102,5 +126,6 @@ def run_producer(
                     use_threads(n_threads)
                     first.wait_decoded(stop)
                 n_frames += 1
+                position += SAMPLES_PER_FRAME
                 t0 = time.perf_counter()
     put(out, End(n_frames), stop)

@@ -2,6 +2,7 @@
 
 A player reads the stream's audio: `CallbackPlayer` hands each frame to a callback from its own
 thread ("voxlet-sink"); `sinks.device.DevicePlayer` plays it from the audio device's callback.
+With word timings, `WordCaller` tells a callback which word is starting, as it is played.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import numpy.typing as npt
 
 from voxlet.errors import StreamError
 from voxlet.runtime.stream import Stream
+from voxlet.runtime.word_clock import WordTiming
+
+_WORD_POLL_S = 0.01
 
 
 class Player(Protocol):
@@ -23,6 +27,11 @@ class Player(Protocol):
     def stop(self) -> None: ...
 
     def wait(self, timeout_s: float | None = None) -> bool: ...
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of the stream's audio played (or handed on) so far."""
+        ...
 
 
 class CallbackPlayer:
@@ -45,7 +54,12 @@ class CallbackPlayer:
         self._stopped = threading.Event()
         self._calling = threading.Lock()  # held during each on_audio call
         self.error: BaseException | None = None
+        self._handed = 0  # samples handed to on_audio, the frame in its hands included
         self._thread = threading.Thread(target=self._run, name="voxlet-sink", daemon=True)
+
+    @property
+    def position_s(self) -> float:
+        return self._handed / self._stream.options.output_rate_hz
 
     def _run(self) -> None:
         try:
@@ -53,6 +67,7 @@ class CallbackPlayer:
                 with self._calling:
                     if self._stopped.is_set():
                         break
+                    self._handed += len(pcm)
                     self._on_audio(pcm)
         except StreamError:
             pass  # the stream keeps its own error; Speech.wait raises it
@@ -80,17 +95,76 @@ class CallbackPlayer:
         return not self._thread.is_alive()
 
 
-class Speech:
-    """A handle on speech playing in the background."""
+class WordCaller:
+    """Calls `on_word(WordTiming)` on thread "voxlet-words" as the player reaches each word's
+    start (checked every 10 ms), in order. `finish()` calls the words still due once all audio
+    is played; `stop()` drops them. A failing `on_word` stops the speech; `error` keeps it."""
 
-    def __init__(self, stream: Stream, player: Player):
+    def __init__(
+        self,
+        stream: Stream,
+        player: Player,
+        on_word: Callable[[WordTiming], object],
+        halt: Callable[[], None],
+    ):
+        self._stream = stream
+        self._player = player
+        self._on_word = on_word
+        self._halt = halt
+        self._due: list[WordTiming] = []
+        self._stopped = threading.Event()
+        self._finished = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="voxlet-words", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                finished = self._finished.is_set()
+                self._due.extend(self._stream.take_words())
+                played = float("inf") if finished else self._player.position_s
+                while self._due and self._due[0].start_s <= played:
+                    if self._stopped.is_set():
+                        return
+                    self._on_word(self._due.pop(0))
+                if finished:
+                    return
+                self._stopped.wait(_WORD_POLL_S)
+        except BaseException as e:
+            self.error = e
+            self._halt()
+
+    def finish(self, timeout_s: float | None = None) -> None:
+        self._finished.set()
+        self._thread.join(timeout_s)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(_WORD_POLL_S * 10)
+
+
+class Speech:
+    """A handle on speech playing in the background; with `on_word`, that callback hears of
+    each word (a `WordTiming`) as its audio starts playing (the stream must time its words)."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        player: Player,
+        on_word: Callable[[WordTiming], object] | None = None,
+    ):
         self.stream = stream
         self.player = player
         player.start()
+        self._words = None if on_word is None else WordCaller(stream, player, on_word, self.stop)
 
     def stop(self) -> None:
         """Cuts speech off now: no audio is delivered after it returns, which is once both
-        worker threads have ended (within about one frame)."""
+        worker threads have ended (within about one frame); no word is called after it."""
+        if self._words is not None:
+            self._words.stop()
         self.player.stop()
         self.stream.stop()
 
@@ -104,7 +178,17 @@ class Speech:
         if not self.player.wait(timeout_s):
             raise TimeoutError("speech still playing")
         self.stream.close()
-        self.stream.raise_if_failed()
+        try:
+            self.stream.raise_if_failed()
+        finally:
+            if self._words is not None:  # the words still due, unless the stream failed
+                if self.stream.failed:
+                    self._words.stop()
+                else:
+                    self._words.finish(timeout_s)
+        failed = None if self._words is None else self._words.error
+        if failed is not None:
+            raise StreamError("sink", f"on_word: {type(failed).__name__}: {failed}") from failed
         error = getattr(self.player, "error", None)
         if error is not None:
             raise StreamError("sink", f"{type(error).__name__}: {error}") from error

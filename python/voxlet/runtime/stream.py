@@ -21,8 +21,10 @@ import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +39,7 @@ from voxlet.model.voice import VoiceState
 from voxlet.runtime.consumer import run_consumer
 from voxlet.runtime.messages import Message
 from voxlet.runtime.producer import FirstFrame, PlanSource, Stopped, run_producer
+from voxlet.runtime.word_clock import WordTiming
 
 log = logging.getLogger(__name__)
 _WAIT_S = 0.05
@@ -144,7 +147,9 @@ class Stream:
         seed: int,
         options: StreamOptions | None = None,
         speed: float = 1.0,
+        word_timings: bool = False,
     ):
+        """`word_timings`: time the words the plans carry, for `items()`."""
         self.options = options or StreamOptions()
         opts = self.options
         self.stats = StreamStats(started_at=time.monotonic())
@@ -158,6 +163,7 @@ class Stream:
         self._error: tuple[str, BaseException] | None = None
         self._closed = False
         self._stopped = False
+        self._words: deque[WordTiming] = deque()  # timed, not yet handed out
         first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
         self._threads = [
             self._thread(
@@ -172,6 +178,8 @@ class Stream:
                 opts.flowlm_threads,
                 first,
                 self._on_step,
+                self._on_words if word_timings else None,
+                speed,
             ),
             self._thread(
                 "mimi",
@@ -211,6 +219,9 @@ class Stream:
         self.stats.flowlm_step_s.append(seconds)
         self.stats.latent_times.append(time.monotonic())
 
+    def _on_words(self, words: list[WordTiming]) -> None:
+        self._words.extend(words)
+
     def _on_frame(self, index: int, seconds: float) -> None:
         self.stats.mimi_frame_s.append(seconds)
         self._data.set()
@@ -249,12 +260,32 @@ class Stream:
 
     def frames(self) -> Iterator[npt.NDArray[np.float32]]:
         """Yields float32 mono frames of `options.frame_samples` (the last may be shorter)."""
+        return cast(Iterator[npt.NDArray[np.float32]], self._read(with_words=False))
+
+    def items(self) -> Iterator[npt.NDArray[np.float32] | WordTiming]:
+        """As `frames()`, with a `WordTiming` for each word of the text (a stream made with
+        `word_timings=True`), in order, each handed out before the audio after its chunk's
+        speech: the end of the chunk's words is known when its end-of-speech frame is made,
+        before that frame's audio can be read."""
+        return self._read(with_words=True)
+
+    def take_words(self) -> list[WordTiming]:
+        """The word timings made so far and not yet handed out (for a reader that takes the
+        audio another way, such as a device player)."""
+        words = []
+        while self._words:
+            words.append(self._words.popleft())
+        return words
+
+    def _read(self, with_words: bool) -> Iterator[npt.NDArray[np.float32] | WordTiming]:
         size = self.options.frame_samples
         try:
             while not self._stopped:
                 self.wait_for_audio(size)
                 if self._error is not None or self._stopped:
                     break
+                while with_words and self._words:
+                    yield self._words.popleft()
                 buf = np.empty(size, np.float32)
                 n = self.pipeline.pop_into(buf)
                 if n == 0:
@@ -263,6 +294,8 @@ class Stream:
                     continue
                 self.mark_first_audio()
                 yield buf[:n]
+            while with_words and self._words and self._error is None and not self._stopped:
+                yield self._words.popleft()
         finally:
             self.close()
         self.raise_if_failed()
@@ -303,6 +336,11 @@ class Stream:
         if self._error is not None:
             stage, error = self._error
             raise StreamError(stage, f"{type(error).__name__}: {error}") from error
+
+    @property
+    def failed(self) -> bool:
+        """Whether a worker thread failed (`raise_if_failed` raises its error)."""
+        return self._error is not None
 
     @property
     def is_alive(self) -> bool:

@@ -56,10 +56,18 @@ class DevicePlayer:
         self._done = threading.Event()
         self._device = device
         self._output: Any = None
+        self._popped = 0  # samples handed to the device
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of audio played: handed to the device, less what its buffer still holds."""
+        latency = float(self._output.latency) if self._output is not None else 0.0
+        return max(0.0, self._popped / self._stream.options.output_rate_hz - latency)
 
     def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
         out = outdata[:, 0]
         n = self._pipeline.pop_into(out)
+        self._popped += n
         if n < frames:
             out[n:] = 0.0
             if self._pipeline.is_finished:

@@ -16,6 +16,7 @@ import numpy as np
 
 from voxlet.text.prepare import TextRules, count_words, prepare_text
 from voxlet.text.tokenizer import TokenIds, Tokenizer
+from voxlet.text.words import WordMark
 
 _SENTENCE_ENDS = ".!...?"
 _CLAUSE_ENDS = ",;:"
@@ -31,12 +32,15 @@ class TextChunk:
         raw: the chunk's slice of the whole prepared text, before re-preparation.
         token_ids: `text` tokenized, np.int64[T].
         frames_after_eos_guess: 3 for chunks of at most 4 words, else 1 (reference rule).
+        words: the written words it says, where word timings were asked for
+            (`voxlet.text.words`).
     """
 
     text: str
     raw: str
     token_ids: TokenIds
     frames_after_eos_guess: int
+    words: tuple[WordMark, ...] = ()
 
 
 def _marker_ids(tokenizer: Tokenizer, marks: str) -> frozenset[int]:
