@@ -168,8 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_argument("--model", default="english")
 
+    from voxlet.serve.cli import add_parser as add_serve_parser
     from voxlet.train.cli import add_parser as add_train_parser
 
+    add_serve_parser(sub, _add_model_flags, fmt)
     add_train_parser(sub)
     return parser
 
@@ -470,7 +472,7 @@ def _main(argv: list[str] | None) -> int:
     except Terminated as e:  # nothing is open yet: no word to say
         return e.exit_code
     try:
-        if args.command in ("say", "export-voice", "download"):
+        if args.command in ("say", "export-voice", "download", "serve"):
             from voxlet._entry import import_quietly
 
             import_quietly("voxlet.tts")  # PyTorch, before any output is opened
@@ -480,6 +482,10 @@ def _main(argv: list[str] | None) -> int:
             return _voices(args.model)
         if args.command == "export-voice":
             return _export_voice(args)
+        if args.command == "serve":
+            from voxlet.serve.cli import main as serve_main
+
+            return serve_main(args, _load)
         if args.command == "train":
             from voxlet.train.cli import main as train_main
 
