@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import logging
 from pathlib import Path
@@ -20,6 +21,11 @@ def add_parser(sub, add_model_flags, fmt: type[argparse.HelpFormatter]) -> None:
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
     )
     serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
+    serve.add_argument(
+        "--wyoming",
+        metavar="URI",
+        help="also serve Home Assistant's Wyoming protocol: tcp://127.0.0.1:10200 or unix://PATH",
+    )
     serve.add_argument("--voices", type=Path, help="folder of NAME.safetensors voices to offer")
     serve.add_argument("--max-sessions", type=int, default=4, help="streams generating at once")
     serve.add_argument(
@@ -71,5 +77,24 @@ def main(args: argparse.Namespace, load) -> int:
         timeout_graceful_shutdown=5,
         ws_ping_interval=20,
     )
-    uvicorn.Server(config).run()
+    http = uvicorn.Server(config)
+    if args.wyoming is None:
+        http.run()
+        return 0
+    asyncio.run(_serve_both(http, args.wyoming, app.state.server))
     return 0
+
+
+async def _serve_both(http, wyoming_uri: str, server) -> None:
+    """HTTP and Wyoming on one event loop; uvicorn's shutdown (SIGINT, SIGTERM) ends both."""
+    from voxlet.serve import wyoming
+
+    try:
+        wy = await wyoming.start(wyoming_uri, server)
+    except (OSError, ValueError) as e:
+        raise VoxletError(f"--wyoming {wyoming_uri}: {e}") from e
+    log.info("Wyoming on %s", wyoming_uri)
+    try:
+        await http.serve()
+    finally:
+        await wy.stop()
