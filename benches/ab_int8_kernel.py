@@ -13,6 +13,7 @@ JSON line per variant with medians. The variants:
     .venv/bin/python benches/ab_int8_kernel.py --rounds 6
 """
 
+# ruff: noqa: E402  (voxlet.tune_process() runs before torch is imported)
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,10 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from voxlet import TTS, GenerationOptions  # isort: skip  (before torch: OpenMP's wait policy)
+import voxlet  # isort: skip
+
+voxlet.tune_process()  # before torch, as the CLI: OpenMP's wait policy
+from voxlet import TTS, GenerationOptions  # isort: skip
 import torch
 from torch import nn
 

@@ -6,6 +6,7 @@ Prints one JSON line per (shape, kernel): median microseconds and effective GB/s
     .venv/bin/python benches/bench_kernels.py
 """
 
+# ruff: noqa: E402  (voxlet.tune_process() runs before torch is imported)
 from __future__ import annotations
 
 import json
@@ -13,7 +14,10 @@ import statistics
 import time
 
 # isort: off
-from voxlet._native import Int8Matrix  # voxlet before torch: its OpenMP settings
+import voxlet  # isort: skip
+
+voxlet.tune_process()  # before torch: its OpenMP settings
+from voxlet._native import Int8Matrix  # isort: skip
 import torch
 
 # isort: on

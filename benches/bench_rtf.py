@@ -101,7 +101,10 @@ class _RssSamplingThread:
 def worker(args: argparse.Namespace) -> dict:
     t_process = float(args.started)
     # isort: off
-    from voxlet import TTS, GenerationOptions  # before torch, as the CLI: OpenMP's wait policy
+    import voxlet
+
+    voxlet.tune_process()  # before torch, as the CLI: OpenMP's wait policy
+    from voxlet import TTS, GenerationOptions
     import numpy as np
     import torch
 

@@ -8,6 +8,7 @@ are lower than the same stages inside a stream, where both threads share memory 
     .venv/bin/python benches/bench_stages.py        # after bench_rtf.py wrote the checkpoint
 """
 
+# ruff: noqa: E402  (voxlet.tune_process() runs before torch is imported)
 from __future__ import annotations
 
 import json
@@ -16,7 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from voxlet import TTS  # isort: skip  (before torch, as the CLI: OpenMP's wait policy)
+import voxlet  # isort: skip
+
+voxlet.tune_process()  # before torch, as the CLI: OpenMP's wait policy
+from voxlet import TTS  # isort: skip
 import torch
 
 from benches.bench_kernels import median_us

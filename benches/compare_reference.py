@@ -142,7 +142,9 @@ def _measure(stream_factory, runs: int) -> dict:
 
 def run_engine(args: argparse.Namespace) -> None:
     if args.engine == "voxlet":
-        import voxlet  # noqa: F401  before torch, as in the CLI: it sets OpenMP's wait policy
+        import voxlet
+
+        voxlet.tune_process()  # before torch, as in the CLI: OpenMP's wait policy
     import torch
 
     torch.set_num_threads(1)

@@ -3,7 +3,12 @@
 Missing fixtures are an error, never a skip: the suite cannot vouch for anything without them.
 """
 
+# ruff: noqa: E402  (voxlet.tune_process() runs before torch is imported, as in the command)
 from __future__ import annotations
+
+import voxlet
+
+voxlet.tune_process()
 
 import os
 from pathlib import Path

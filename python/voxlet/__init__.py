@@ -1,6 +1,6 @@
 """voxlet: CPU-first streaming text-to-speech for the Pocket TTS model family."""
 
-from voxlet import _process  # noqa: F401  first: tunes OpenMP and malloc before torch loads
+from voxlet._process import tune_process
 from voxlet.errors import (
     ConfigError,
     DownloadError,
@@ -54,4 +54,5 @@ __all__ = [
     "WeightsError",
     "WordTiming",
     "__version__",
+    "tune_process",
 ]

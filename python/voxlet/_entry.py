@@ -33,6 +33,9 @@ def import_quietly(module: str) -> None:
 
 
 def main() -> int:
+    from voxlet._process import tune_process
+
+    tune_process()  # before torch loads: OpenMP's wait policy is read once
     import_quietly("voxlet.cli")
     from voxlet.cli import main as cli_main
 

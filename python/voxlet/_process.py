@@ -1,5 +1,7 @@
-"""Process-wide settings voxlet makes once, when the package imports this module (first), each
-only where the user has not chosen.
+"""Process-wide settings, made by an explicit call (`voxlet.tune_process()`), each only where
+the user has not chosen: the `voxlet` command and `voxlet serve` make it first thing; an
+application that embeds voxlet calls it itself, before it imports torch, if it wants them.
+Importing voxlet changes nothing in the process.
 
 Both are measured on 2 cores (BENCHMARKS.md) and matter because every stream runs on two fresh
 worker threads:
@@ -42,6 +44,8 @@ def _glibc(name: str) -> Callable[..., Any] | None:
 
 
 def tune_process() -> None:
+    """OpenMP's passive wait policy (if torch is not imported yet and OMP_WAIT_POLICY is
+    unset) and at most MALLOC_ARENAS glibc malloc arenas (unless MALLOC_ARENA_MAX is set)."""
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     mallopt = _glibc("mallopt")
@@ -56,6 +60,3 @@ def release_free_heap() -> None:
     """Returns the heap's free pages to the system where the C library can (glibc)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
-
-
-tune_process()

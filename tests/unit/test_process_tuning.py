@@ -1,4 +1,5 @@
-"""voxlet's process-wide settings: made at import, never over a user's own choice."""
+"""voxlet's process-wide settings: made by an explicit call (the CLI's first), never at import,
+never over a user's own choice; and the kernels' helper threads work again after a fork."""
 
 from __future__ import annotations
 
@@ -24,10 +25,51 @@ def _env_after_import(code: str, **env: str) -> str:
     return out.stdout.strip()
 
 
+TUNED = "import voxlet; voxlet.tune_process()"
+
+
+def test_importing_voxlet_changes_nothing_in_the_process():
+    assert _env_after_import("import voxlet, voxlet.tts, voxlet.cli") == "None"
+
+
 def test_openmp_workers_sleep_unless_the_user_chose_or_torch_came_first():
-    assert _env_after_import("import voxlet") == "PASSIVE"
-    assert _env_after_import("import voxlet", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
-    assert _env_after_import("import torch, voxlet") == "None"  # too late to matter: untouched
+    assert _env_after_import(TUNED) == "PASSIVE"
+    assert _env_after_import(TUNED, OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    assert _env_after_import("import torch; " + TUNED) == "None"  # too late to matter: untouched
+
+
+def test_the_command_tunes_the_process_before_anything_else(monkeypatch):
+    import voxlet._entry
+    import voxlet.cli
+
+    calls = []
+    monkeypatch.setattr(_process, "tune_process", lambda: calls.append("tune"))
+    monkeypatch.setattr(voxlet.cli, "main", lambda: calls.append("cli") or 0)
+    assert voxlet._entry.main() == 0
+    assert calls == ["tune", "cli"]
+
+
+FORK = """
+import os, signal, numpy as np
+from voxlet._native import F32Matrix, Int8Matrix
+x = np.random.default_rng(0).random((64, 1024), dtype=np.float32)
+w = np.random.default_rng(1).random((1024, 1024), dtype=np.float32)
+matrices = [Int8Matrix(w), F32Matrix(w)]
+before = [m.apply(x, threads=2) for m in matrices]  # the helper threads start here
+pid = os.fork()
+if pid == 0:  # the child has none of them
+    signal.alarm(10)
+    after = [m.apply(x, threads=2) for m in matrices]
+    os._exit(0 if all(np.array_equal(a, b) for a, b in zip(before, after)) else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_the_helper_threads_survive_fork():
+    out = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "0", out.stderr  # -14: the child hung on its parent's threads
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")

@@ -24,6 +24,7 @@ def test_public_names():
             "WeightsError",
             "WordTiming",
             "__version__",
+            "tune_process",
         ]
     )
 

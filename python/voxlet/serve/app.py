@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from voxlet.errors import StreamError, TextError, VoiceError
+from voxlet.errors import StreamError, TextError, VoiceError, VoxletError
 from voxlet.options import MAX_SPEED, MIN_SPEED, GenerationOptions
 from voxlet.runtime.stream import Stream
 from voxlet.runtime.word_clock import WordTiming
@@ -111,11 +111,19 @@ class Server:
             )
 
     def warm_up(self) -> None:
-        """A short utterance through the whole path, so the first client is not the slow one."""
-        name = self.voices.default
-        if name is not None:
-            voice = self.voices.get(name)
+        """A short utterance through the whole path, so the first client is not the slow one:
+        in the default voice, or the first that loads (a predefined voice may need a download
+        that fails offline: logged, and the next is tried)."""
+        names = self.voices.names
+        default = self.voices.default
+        for name in [default, *(n for n in names if n != default)] if default else names:
+            try:
+                voice = self.voices.get(name)
+            except VoxletError as e:
+                log.warning("warm-up: voice %s: %s", name, e)
+                continue
             self.tts.synthesize("Ready.", voice, GenerationOptions(seed=0))
+            break
         self.ready = True
 
     async def start(

@@ -5,7 +5,9 @@
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -58,21 +60,36 @@ pub(crate) fn run_all<'a>(tasks: Vec<Box<dyn FnOnce() + Send + 'a>>) {
     }
 }
 
-/// The process's helper threads: one fewer than the cores, started on first use.
+/// The process's helper threads: one fewer than the cores, started on first use in each
+/// process. A child made by `fork` has none of its parent's threads (only the forking one is
+/// copied), so it starts helpers of its own on first use rather than waiting on the parent's.
 pub(crate) struct Helpers {
     queue: Arc<Queue>,
 }
 
+/// The helpers of the process `OWNER` names (a process id; 0: none started yet); null where no
+/// thread could be started there.
+static POOL: AtomicPtr<Helpers> = AtomicPtr::new(ptr::null_mut());
+static OWNER: AtomicU32 = AtomicU32::new(0);
+static STARTING: Mutex<()> = Mutex::new(());
+
 impl Helpers {
-    /// The shared helpers, or None if no thread could be started (shares then run in turn).
+    /// This process's helpers, or None if no thread could be started (shares then run in turn).
     pub(crate) fn get() -> Option<&'static Helpers> {
-        static HELPERS: OnceLock<Option<Helpers>> = OnceLock::new();
-        HELPERS
-            .get_or_init(|| {
+        let pid = std::process::id();
+        if OWNER.load(Ordering::Acquire) != pid {
+            let _starting = lock(&STARTING);
+            if OWNER.load(Ordering::Acquire) != pid {
                 let cores = thread::available_parallelism().map_or(1, |n| n.get());
-                Helpers::start(cores.saturating_sub(1).max(1))
-            })
-            .as_ref()
+                let helpers = Helpers::start(cores.saturating_sub(1).max(1))
+                    .map_or(ptr::null_mut(), |h| Box::into_raw(Box::new(h)));
+                // a parent's pool is left as it is: its threads are not in this process
+                POOL.store(helpers, Ordering::Release);
+                OWNER.store(pid, Ordering::Release);
+            }
+        }
+        // SAFETY: POOL is null or points at helpers that are never freed.
+        unsafe { POOL.load(Ordering::Acquire).as_ref() }
     }
 
     fn start(count: usize) -> Option<Self> {
@@ -143,7 +160,7 @@ impl Helpers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn every_task_runs_once_and_borrows_stay_valid() {
