@@ -3,10 +3,11 @@ request of a 25-word sentence as PCM; per stream, first audio and whether a list
 started playing 200 ms after its first audio would have run dry (an underrun); aggregate x real
 time.
 
-The server runs in its own process (`voxlet serve`, random weights in an official layout, the
-model's own EOS rule, so lengths vary a little: audio per stream is reported); the clients are
-threads here, reading as fast as the audio comes. N runs 1, 2, 4, 6, 8, 12, ... up to --max-n,
-or until more than half the streams underrun. One JSON line per N.
+The server runs in its own process (`voxlet serve`, random weights in an official layout, its
+reference config with the end-of-speech rule off, so every stream runs to its length limit,
+~13 s of audio); the clients are threads here, reading as fast as the audio comes. N runs 1, 2,
+4, 6, 8, 12, ... up to --max-n, or until more than half the streams underrun. One JSON line per
+N.
 
     .venv/bin/python benches/bench_serve.py --precision int8
     .venv/bin/python benches/bench_serve.py --model english_2m --max-n 64
@@ -65,6 +66,25 @@ with torch.no_grad():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def eos_off_config(model: str) -> Path:
+    """The model's reference config with the end-of-speech threshold out of reach."""
+    source = SHARED / "spec" / "reference-configs" / f"{official_name(model)}.yaml"
+    lines = [
+        line
+        for line in source.read_text().splitlines()
+        if not line.startswith("default_eos_threshold:")
+    ]
+    out = ROOT / "bench-out" / f"{model}-eos-off.yaml"
+    out.write_text("\n".join([*lines, "default_eos_threshold: 1000000000.0", ""]))
+    return out
+
+
+def official_name(model: str) -> str:
+    from voxlet.registry import canonical_name
+
+    return canonical_name(model)
+
+
 class Server:
     def __init__(self, args: argparse.Namespace, weights: Path, voices: Path):
         self.proc = subprocess.Popen(
@@ -75,10 +95,9 @@ class Server:
                 "serve",
                 "--port",
                 "0",
-                "--no-warm-up",
-                "-q",
-                "--model",
-                args.model,
+                "--no-warm-up",  # the access log stays on: "running on" is how the port is read
+                "--config",
+                str(eos_off_config(args.model)),
                 "--weights",
                 str(weights),
                 "--tokenizer",
