@@ -217,6 +217,15 @@ class Transformer:
         row's rotation, [cos, sin] per pair of a head (T * head_dim values). Releases the GIL
         once."""
 
+    def forward_rows(self, x: NDArray[np.float32], keys: list[list[NDArray[np.float32]]], values: list[list[NDArray[np.float32]]], positions: list[int], turns: NDArray[np.float32], threads: int = 1) -> None:
+        """One position of each of several sequences, stepped together: x holds one row of d_model
+        values per sequence (C-contiguous, in place); sequence b's caches are keys[b] and
+        values[b] (one array per layer, as `forward` takes them) and its row takes position
+        positions[b]. Each row comes out with the bits `forward` gives it alone, whatever rows
+        share the call: the linears read each weight once for all rows, each row attends over
+        its own caches. `turns`: each row's rotation (head_dim values per row). Releases the
+        GIL once."""
+
     @property
     def num_layers(self) -> int:
         """Layers, and so caches per call."""

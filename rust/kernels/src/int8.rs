@@ -105,8 +105,13 @@ fn packed_index(stride: usize, row: usize, col: usize) -> usize {
     group * GROUP * stride + (block * GROUP + lane) * BLOCK + offset
 }
 
-fn quantize_rows(x: &[f32], rows: usize, cols: usize, stride: usize) -> QuantizedRows {
-    let scheme = Scheme::for_rows(rows);
+fn quantize_rows(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    scheme: Scheme,
+) -> QuantizedRows {
     let levels = scheme.levels();
     let mut q = QuantizedRows {
         scheme,
@@ -265,7 +270,20 @@ impl Linear for Int8Matrix {
         if m == 0 {
             return Ok(());
         }
-        let q = quantize_rows(x, m, self.cols, self.stride);
+        let q = quantize_rows(x, m, self.cols, self.stride, Scheme::for_rows(m));
+        let part = |span, out: &mut [f32]| self.accumulate(isa, &q, span, out);
+        split_rows(self.rows, self.cols, m, threads, GROUP, out, part);
+        Ok(())
+    }
+
+    /// Every row quantized as a single row is (8-bit), so each row's outputs are those of a
+    /// product of that row alone; the weights are still read once for all rows.
+    fn matmul_rows_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
+        let m = check_product(isa, self.rows, self.cols, x, out)?;
+        if m == 0 {
+            return Ok(());
+        }
+        let q = quantize_rows(x, m, self.cols, self.stride, Scheme::Signed8);
         let part = |span, out: &mut [f32]| self.accumulate(isa, &q, span, out);
         split_rows(self.rows, self.cols, m, threads, GROUP, out, part);
         Ok(())

@@ -29,4 +29,4 @@ pub use isa::Isa;
 pub use linear::Linear;
 pub use overlap::Overlap;
 pub use seanet::{Conv, ConvTranspose, SeanetDecoder, SeanetState, Stage};
-pub use step::{KvCache, Layer, LayerScale, Norm, Transformer};
+pub use step::{KvCache, Layer, LayerScale, Norm, RowCaches, Transformer};

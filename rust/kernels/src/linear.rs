@@ -18,6 +18,12 @@ pub trait Linear: Send + Sync + std::fmt::Debug {
     /// included) when it is large enough to pay.
     fn matmul_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()>;
 
+    /// As `matmul_on`, with each activation row's outputs the same bits as a product of that
+    /// row alone (a batch of sessions: no row depends on which others share the call).
+    fn matmul_rows_on(&self, isa: Isa, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
+        self.matmul_on(isa, x, out, threads)
+    }
+
     /// The product on the fastest instruction set this CPU has.
     fn matmul(&self, x: &[f32], out: &mut [f32], threads: usize) -> Result<()> {
         self.matmul_on(Isa::best(), x, out, threads)

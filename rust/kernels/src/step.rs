@@ -58,6 +58,14 @@ pub struct KvCache<'a> {
     pub values: &'a mut [f32],
 }
 
+/// One sequence's place in a batched step (`Transformer::forward_rows`): its caches (one per
+/// layer) of `capacity` slots, and the position its row takes.
+pub struct RowCaches<'a, 'b> {
+    pub caches: &'b mut [KvCache<'a>],
+    pub capacity: usize,
+    pub position: usize,
+}
+
 /// The layers of a transformer, its head count and attention context, checked to fit together.
 #[derive(Debug)]
 pub struct Transformer<M: Linear> {
@@ -304,7 +312,7 @@ impl<M: Linear> Transformer<M> {
             layer
                 .in_proj
                 .matmul_on(isa, &s.normed, &mut s.qkv, threads)?;
-            self.attend(isa, &mut s, cache, at, turns, threads);
+            self.attend(isa, &mut s.qkv, &mut s.attended, cache, at, turns, threads);
             layer
                 .out_proj
                 .matmul_on(isa, &s.attended, &mut s.projected, threads)?;
@@ -323,14 +331,163 @@ impl<M: Linear> Transformer<M> {
         Ok(())
     }
 
+    /// Advances one row of each of several sequences by one position each, together: `x` holds
+    /// `rows.len()` rows of `d_model` values (in place), row b at position `rows[b].position` of
+    /// its own caches (one per layer, `rows[b].capacity` slots each). The linears take all rows
+    /// at once (each weight read once for the batch) with every row's outputs the bits of a
+    /// product of that row alone, and each row attends over its own cache only, so a row comes
+    /// out exactly as `forward` would make it alone, whatever rows share the call. `turns`:
+    /// each row's rotation (`rows.len() * head_dim` values).
+    pub fn forward_rows(
+        &self,
+        x: &mut [f32],
+        rows: &mut [RowCaches<'_, '_>],
+        turns: &[f32],
+        threads: usize,
+    ) -> Result<()> {
+        self.forward_rows_on(Isa::best(), x, rows, turns, threads)
+    }
+
+    /// [`Transformer::forward_rows`] on a chosen instruction set.
+    pub fn forward_rows_on(
+        &self,
+        isa: Isa,
+        x: &mut [f32],
+        rows: &mut [RowCaches<'_, '_>],
+        turns: &[f32],
+        threads: usize,
+    ) -> Result<()> {
+        let (d, hd) = (self.d_model, self.head_dim());
+        check_len(
+            "x (one row of d_model per sequence)",
+            rows.len() * d,
+            x.len(),
+        )?;
+        check_len("turns (head_dim per row)", rows.len() * hd, turns.len())?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in rows.iter() {
+            check_len(
+                "caches (one per layer)",
+                self.layers.len(),
+                row.caches.len(),
+            )?;
+            match self.context {
+                Some(context) => check_len("cache slots (the context)", context, row.capacity)?,
+                None if row.position >= row.capacity => {
+                    return Err(KernelError::InvalidArgument {
+                        what: "position",
+                        value: format!(
+                            "{} does not fit a cache of {} positions",
+                            row.position, row.capacity
+                        ),
+                    })
+                }
+                None => {}
+            }
+            for cache in row.caches.iter() {
+                let slots = self.kv_heads * row.capacity * hd;
+                check_len("cached keys", slots, cache.keys.len())?;
+                check_len("cached values", slots, cache.values.len())?;
+            }
+        }
+        isa.require()?;
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 support was checked just above.
+            Isa::Avx2 => unsafe { self.forward_rows_avx2(x, rows, turns, threads) },
+            _ => self.forward_rows_with(isa, x, rows, turns, threads),
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn forward_rows_avx2(
+        &self,
+        x: &mut [f32],
+        rows: &mut [RowCaches<'_, '_>],
+        turns: &[f32],
+        threads: usize,
+    ) -> Result<()> {
+        self.forward_rows_with(Isa::Avx2, x, rows, turns, threads)
+    }
+
+    #[inline(always)]
+    fn forward_rows_with(
+        &self,
+        isa: Isa,
+        x: &mut [f32],
+        rows: &mut [RowCaches<'_, '_>],
+        turns: &[f32],
+        threads: usize,
+    ) -> Result<()> {
+        let (d, n, hd) = (self.d_model, rows.len(), self.head_dim);
+        let (width, attn) = (self.qkv_width(), self.heads * hd);
+        let mut s = Scratch {
+            normed: vec![0.0; n * d],
+            qkv: vec![0.0; n * width],
+            attended: vec![0.0; n * attn],
+            projected: vec![0.0; n * d],
+            hidden: vec![0.0; n * self.ffn],
+        };
+        let norm = |x: &[f32], nm: &Norm, out: &mut [f32]| {
+            for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                vector::layer_norm(row, &nm.weight, &nm.bias, nm.eps, o);
+            }
+        };
+        for (i, layer) in self.layers.iter().enumerate() {
+            norm(x, &layer.norm1, &mut s.normed);
+            layer
+                .in_proj
+                .matmul_rows_on(isa, &s.normed, &mut s.qkv, threads)?;
+            for (b, row) in rows.iter_mut().enumerate() {
+                let at = Span {
+                    capacity: row.capacity,
+                    position: row.position,
+                    rows: 1,
+                    ring: self.context.is_some(),
+                };
+                self.attend(
+                    isa,
+                    &mut s.qkv[b * width..(b + 1) * width],
+                    &mut s.attended[b * attn..(b + 1) * attn],
+                    &mut row.caches[i],
+                    at,
+                    &turns[b * hd..(b + 1) * hd],
+                    1,
+                );
+            }
+            layer
+                .out_proj
+                .matmul_rows_on(isa, &s.attended, &mut s.projected, threads)?;
+            let scale = layer.layer_scale.as_ref();
+            add_residual(x, &s.projected, scale.map(|s| &s.attention[..]));
+            norm(x, &layer.norm2, &mut s.normed);
+            layer
+                .linear1
+                .matmul_rows_on(isa, &s.normed, &mut s.hidden, threads)?;
+            vector::gelu_tanh(&mut s.hidden);
+            layer
+                .linear2
+                .matmul_rows_on(isa, &s.hidden, &mut s.projected, threads)?;
+            add_residual(x, &s.projected, scale.map(|s| &s.feed_forward[..]));
+        }
+        Ok(())
+    }
+
     /// Rotates q and k of every row of `s.qkv`, stores k and v at their positions, and writes
     /// each row's attention into `s.attended`; kv heads (with the query heads they serve) are
     /// split across threads when there are several rows (one row's attention is too short to
     /// pay for waking a helper).
+    #[allow(clippy::too_many_arguments)]
     fn attend(
         &self,
         isa: Isa,
-        s: &mut Scratch,
+        qkv: &mut [f32],
+        attended: &mut [f32],
         cache: &mut KvCache<'_>,
         at: Span,
         turns: &[f32],
@@ -345,7 +502,7 @@ impl<M: Linear> Transformer<M> {
             group: self.heads / self.kv_heads,
         };
         let rotated = lanes.values; // queries and keys
-        for (r, row) in s.qkv.chunks_exact_mut(lanes.width).enumerate() {
+        for (r, row) in qkv.chunks_exact_mut(lanes.width).enumerate() {
             let turn = &turns[r * hd..(r + 1) * hd];
             for pair in row[..rotated].chunks_exact_mut(hd) {
                 vector::rotate_pairs(pair, turn); // q of every head, k of every kv head
@@ -367,7 +524,7 @@ impl<M: Linear> Transformer<M> {
                 out,
             })
             .collect();
-        let qkv = &s.qkv;
+        let qkv = &*qkv;
         let threads = if at.rows > 1 {
             threads.clamp(1, self.kv_heads)
         } else {
@@ -397,7 +554,7 @@ impl<M: Linear> Transformer<M> {
         let attn = self.heads * hd;
         for (h, out) in outputs.chunks_exact(at.rows * hd).enumerate() {
             for (r, o) in out.chunks_exact(hd).enumerate() {
-                s.attended[r * attn + h * hd..r * attn + (h + 1) * hd].copy_from_slice(o);
+                attended[r * attn + h * hd..r * attn + (h + 1) * hd].copy_from_slice(o);
             }
         }
     }

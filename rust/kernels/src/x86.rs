@@ -139,15 +139,18 @@ pub(crate) unsafe fn dot_rows(
             }
         };
         let mut r = 0;
-        if q.scheme == Scheme::Offset7 {
-            while r + 2 <= m {
-                let ahead = next.filter(|_| r == 0);
-                let [s0, s1] =
-                    dot_tile::<2, false>([u(r), u(r + 1)], [v(r), v(r + 1)], group, ahead, stride);
-                store(r, s0);
-                store(r + 1, s1);
-                r += 2;
-            }
+        while r + 2 <= m {
+            // two rows per pass over the weights, whichever the scheme: the integer sums are
+            // exact, so a row's outputs do not depend on the row it is paired with
+            let ahead = next.filter(|_| r == 0);
+            let (us, vs) = ([u(r), u(r + 1)], [v(r), v(r + 1)]);
+            let [s0, s1] = match q.scheme {
+                Scheme::Signed8 => dot_tile::<2, true>(us, vs, group, ahead, stride),
+                Scheme::Offset7 => dot_tile::<2, false>(us, vs, group, ahead, stride),
+            };
+            store(r, s0);
+            store(r + 1, s1);
+            r += 2;
         }
         while r < m {
             let ahead = next.filter(|_| r == 0);

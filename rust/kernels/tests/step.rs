@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use common::{snr_db, values};
 use voxlet_kernels::{
-    F32Matrix, Int8Matrix, Isa, KernelError, KvCache, Layer, LayerScale, Linear, Norm, Transformer,
+    F32Matrix, Int8Matrix, Isa, KernelError, KvCache, Layer, LayerScale, Linear, Norm, RowCaches,
+    Transformer,
 };
 
 const D: usize = 64;
@@ -495,4 +496,125 @@ fn refuses_inputs_that_do_not_fit() {
     let mut short_scale = layer(0, true);
     short_scale.layer_scale.as_mut().unwrap().feed_forward.pop();
     assert!(Transformer::new(vec![short_scale], HEADS, HEADS, Some(CONTEXT)).is_err());
+}
+
+/// Sessions at different positions stepped together give each session's bits alone, and the
+/// same cache contents, on every instruction set, whatever the batch holds.
+fn batched_rows_equal_each_row_alone<M: TestMatrix>(kind: Kind) {
+    let model: Transformer<M> = model(kind);
+    let positions = [0usize, 5, 17, 41, 3, 60, 9];
+    for isa in [Isa::Portable, Isa::Avx2]
+        .into_iter()
+        .filter(|i| i.is_supported())
+    {
+        // each session alone: one row at its position
+        let alone: Vec<(Vec<f32>, Caches<f32>)> = positions
+            .iter()
+            .enumerate()
+            .map(|(b, &p)| {
+                let mut x: Vec<f32> = values(D, 50 + b as u64).iter().map(|v| 3.0 * v).collect();
+                let mut kv = caches(kind, p);
+                let mut views: Vec<KvCache> = kv
+                    .iter_mut()
+                    .map(|(k, v)| KvCache { keys: k, values: v })
+                    .collect();
+                model
+                    .forward_on(isa, &mut x, &mut views, kind.slots(), p, &turns(p), 1)
+                    .unwrap();
+                (x, kv)
+            })
+            .collect();
+        for batch in [&positions[..1], &positions[..2], &positions[..]] {
+            for threads in [1, 2] {
+                let mut x: Vec<f32> = (0..batch.len())
+                    .flat_map(|b| values(D, 50 + b as u64))
+                    .map(|v| 3.0 * v)
+                    .collect();
+                let mut kvs: Vec<Caches<f32>> = batch.iter().map(|&p| caches(kind, p)).collect();
+                let mut views: Vec<Vec<KvCache>> = kvs
+                    .iter_mut()
+                    .map(|kv| {
+                        kv.iter_mut()
+                            .map(|(k, v)| KvCache { keys: k, values: v })
+                            .collect()
+                    })
+                    .collect();
+                let mut rows: Vec<RowCaches> = views
+                    .iter_mut()
+                    .zip(batch)
+                    .map(|(v, &p)| RowCaches {
+                        caches: v,
+                        capacity: kind.slots(),
+                        position: p,
+                    })
+                    .collect();
+                let all_turns: Vec<f32> = batch.iter().flat_map(|&p| turns(p)).collect();
+                model
+                    .forward_rows_on(isa, &mut x, &mut rows, &all_turns, threads)
+                    .unwrap();
+                drop(rows);
+                drop(views);
+                for (b, (want_x, want_kv)) in alone.iter().take(batch.len()).enumerate() {
+                    let got = &x[b * D..(b + 1) * D];
+                    assert_eq!(
+                        bits(got),
+                        bits(want_x),
+                        "{kind:?} {isa:?} batch {} row {b} threads {threads}",
+                        batch.len()
+                    );
+                    for ((k, v), (wk, wv)) in kvs[b].iter().zip(want_kv) {
+                        assert_eq!(bits(k), bits(wk));
+                        assert_eq!(bits(v), bits(wv));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+#[test]
+fn batched_int8_rows_are_each_rows_bits_alone() {
+    batched_rows_equal_each_row_alone::<Int8Matrix>(Kind::Linear);
+    batched_rows_equal_each_row_alone::<Int8Matrix>(Kind::Ring);
+}
+
+#[test]
+fn batched_float_rows_are_each_rows_bits_alone() {
+    batched_rows_equal_each_row_alone::<F32Matrix>(Kind::Linear);
+    batched_rows_equal_each_row_alone::<F32Matrix>(Kind::Ring);
+}
+
+#[test]
+fn batched_rows_are_checked() {
+    let model: Transformer<Int8Matrix> = model(Kind::Linear);
+    let mut kv = caches(Kind::Linear, 0);
+    let mut views: Vec<KvCache> = kv
+        .iter_mut()
+        .map(|(k, v)| KvCache { keys: k, values: v })
+        .collect();
+    let mut rows = vec![RowCaches {
+        caches: &mut views,
+        capacity: CAPACITY,
+        position: CAPACITY, // full
+    }];
+    let mut x = input(1);
+    let err = model
+        .forward_rows(&mut x, &mut rows, &turns(0), 1)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        KernelError::InvalidArgument {
+            what: "position",
+            ..
+        }
+    ));
+    let mut two = input(2);
+    let err = model
+        .forward_rows(&mut two, &mut rows, &turns(0), 1)
+        .unwrap_err();
+    assert!(matches!(err, KernelError::ShapeMismatch { .. }));
 }

@@ -541,6 +541,87 @@ impl Transformer {
         .map_err(to_py)
     }
 
+    /// forward_rows(self, x: NDArray[np.float32], keys: list[list[NDArray[np.float32]]], values: list[list[NDArray[np.float32]]], positions: list[int], turns: NDArray[np.float32], threads: int = 1) -> None
+    ///
+    /// One position of each of several sequences, stepped together: x holds one row of d_model
+    /// values per sequence (C-contiguous, in place); sequence b's caches are keys[b] and
+    /// values[b] (one array per layer, as `forward` takes them) and its row takes position
+    /// positions[b]. Each row comes out with the bits `forward` gives it alone, whatever rows
+    /// share the call: the linears read each weight once for all rows, each row attends over
+    /// its own caches. `turns`: each row's rotation (head_dim values per row). Releases the
+    /// GIL once.
+    #[pyo3(signature = (x, keys, values, positions, turns, threads=1))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn forward_rows(
+        &self,
+        py: Python<'_>,
+        mut x: PyReadwriteArrayDyn<'_, f32>,
+        mut keys: Vec<Vec<PyReadwriteArrayDyn<'_, f32>>>,
+        mut values: Vec<Vec<PyReadwriteArrayDyn<'_, f32>>>,
+        positions: Vec<usize>,
+        turns: PyReadonlyArrayDyn<'_, f32>,
+        threads: usize,
+    ) -> PyResult<()> {
+        if keys.len() != positions.len() || values.len() != positions.len() {
+            return Err(KernelError::new_err(format!(
+                "forward_rows: {} positions, but caches for {} (keys) and {} (values) sequences",
+                positions.len(),
+                keys.len(),
+                values.len()
+            )));
+        }
+        let mut capacities = Vec::with_capacity(positions.len());
+        let mut sessions: Vec<Vec<KvCache<'_>>> = Vec::with_capacity(positions.len());
+        for (b, (ks, vs)) in keys.iter_mut().zip(values.iter_mut()).enumerate() {
+            if ks.len() != vs.len() {
+                return Err(KernelError::new_err(format!(
+                    "forward_rows: sequence {b} has {} key caches but {} value caches",
+                    ks.len(),
+                    vs.len()
+                )));
+            }
+            let capacity = match ks.first().map(|k| k.shape().to_vec()) {
+                Some(shape) if shape.len() >= 3 => shape[shape.len() - 2],
+                shape => {
+                    return Err(KernelError::new_err(format!(
+                        "forward_rows: sequence {b}'s keys must be (..., kv_heads, slots, \
+                         head_dim), got {shape:?}"
+                    )))
+                }
+            };
+            capacities.push(capacity);
+            sessions.push(
+                ks.iter_mut()
+                    .zip(vs.iter_mut())
+                    .map(|(k, v)| {
+                        Ok(KvCache {
+                            keys: contiguous_mut("keys", k)?,
+                            values: contiguous_mut("values", v)?,
+                        })
+                    })
+                    .collect::<PyResult<Vec<_>>>()?,
+            );
+        }
+        let x = contiguous_mut("x", &mut x)?;
+        let turns = contiguous("turns", &turns)?;
+        let mut rows: Vec<voxlet_kernels::RowCaches<'_, '_>> = sessions
+            .iter_mut()
+            .zip(capacities.iter().zip(&positions))
+            .map(
+                |(caches, (&capacity, &position))| voxlet_kernels::RowCaches {
+                    caches,
+                    capacity,
+                    position,
+                },
+            )
+            .collect();
+        py.detach(|| match &self.inner {
+            AnyTransformer::Int8(t) => t.forward_rows(x, &mut rows, turns, threads),
+            AnyTransformer::F32(t) => t.forward_rows(x, &mut rows, turns, threads),
+        })
+        .map_err(to_py)
+    }
+
     /// d_model: int
     ///
     /// Width of the rows `forward` advances.

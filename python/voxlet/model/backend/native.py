@@ -129,6 +129,34 @@ class NativeStack:
             cache.offset = end
         return out
 
+    def step_rows(self, x: torch.Tensor, caches: list[list], turns: torch.Tensor) -> torch.Tensor:
+        """One position of each of B sequences together: x (B, D), sequence b at the offset of
+        its caches `caches[b]` (one per layer, unbounded ones) with rotation `turns[b]` ((B,
+        head_dim / 2) complex) -> (B, D) as a new tensor, each row the bits a call with that
+        sequence alone gives; every cache advances by one."""
+        for b, own in enumerate(caches):
+            first = own[0]
+            if not isinstance(first, LinearKV):
+                raise TypeError("step_rows steps unbounded (FlowLM) caches only")
+            if first.offset >= first.capacity:
+                raise RuntimeError(
+                    f"KV cache of sequence {b} full: {first.offset + 1} positions > capacity "
+                    f"{first.capacity}"
+                )
+        out = x.detach().float().contiguous().clone()
+        self._native.forward_rows(
+            out.numpy(),
+            [[c.k.numpy() for c in own] for own in caches],
+            [[c.v.numpy() for c in own] for own in caches],
+            [own[0].offset for own in caches],
+            torch.view_as_real(turns).contiguous().numpy(),
+            torch.get_num_threads(),
+        )
+        for own in caches:
+            for cache in own:
+                cache.offset += 1
+        return out
+
 
 class NativeHead:
     """The flow head's velocity in one native call (the adaLN MLP's norms, SiLUs and
