@@ -47,6 +47,7 @@ from voxlet.model.weights import (
 )
 from voxlet.options import GenerationOptions
 from voxlet.runtime import Stream, StreamOptions
+from voxlet.runtime.engine import Engine
 from voxlet.runtime.producer import PlanSource
 from voxlet.runtime.speech import CallbackPlayer, Speech
 from voxlet.runtime.text_feed import incremental_plans
@@ -276,6 +277,11 @@ class TTS:
 
     # Generation ---------------------------------------------------------------------------
 
+    def engine(self, threads: int = 1) -> Engine:
+        """An engine for this model: streams opened with `engine=` have their FlowLM frames
+        made on its one thread, stepped together (`voxlet.runtime.engine`); `close()` it."""
+        return Engine(self.network.flow_lm, threads)
+
     def chunks(self, text: str, opts: GenerationOptions) -> list[TextChunk]:
         """The text chunks of `text`, markup read and pauses left out."""
         return [c for c in self._pieces(text, opts) if isinstance(c, TextChunk)]
@@ -398,6 +404,7 @@ class TTS:
         stream_options: StreamOptions | None = None,
         *,
         word_timings: bool = False,
+        engine: Engine | None = None,
     ) -> Stream:
         """Starts generating `text` on two worker threads; read it with `Stream.frames()` (or,
         with `word_timings`, `Stream.items()`: the audio and the words' timings).
@@ -407,7 +414,7 @@ class TTS:
         when that text is reached). The caller owns the threads: read to the end, or call
         `stop()`, or use the stream as a context manager.
         """
-        return self._stream_factory(text, voice, opts, stream_options, word_timings)()
+        return self._stream_factory(text, voice, opts, stream_options, word_timings, engine)()
 
     def _stream_factory(
         self,
@@ -416,6 +423,7 @@ class TTS:
         opts: GenerationOptions | None,
         stream_options: StreamOptions | None,
         word_timings: bool = False,
+        engine: Engine | None = None,
     ) -> Callable[[], Stream]:
         """Checks text and voice now; the returned callable starts the threads."""
         opts = opts or GenerationOptions()
@@ -430,7 +438,7 @@ class TTS:
         net, seed = self.network, self._seed(opts)
         speed = opts.speed
         return lambda: Stream(
-            net.flow_lm, net.mimi, state, plans, seed, stream_options, speed, word_timings
+            net.flow_lm, net.mimi, state, plans, seed, stream_options, speed, word_timings, engine
         )
 
     @overload
@@ -442,6 +450,7 @@ class TTS:
         stream_options: StreamOptions | None = ...,
         *,
         word_timings: Literal[False] = ...,
+        engine: Engine | None = ...,
     ) -> Iterator[npt.NDArray[np.float32]]: ...
 
     @overload
@@ -453,6 +462,7 @@ class TTS:
         stream_options: StreamOptions | None = ...,
         *,
         word_timings: Literal[True],
+        engine: Engine | None = ...,
     ) -> Iterator[npt.NDArray[np.float32] | WordTiming]: ...
 
     @overload
@@ -464,6 +474,7 @@ class TTS:
         stream_options: StreamOptions | None = ...,
         *,
         word_timings: bool,
+        engine: Engine | None = ...,
     ) -> Iterator[npt.NDArray[np.float32] | WordTiming]: ...
 
     def stream(
@@ -474,6 +485,7 @@ class TTS:
         stream_options: StreamOptions | None = None,
         *,
         word_timings: bool = False,
+        engine: Engine | None = None,
     ) -> Iterator[npt.NDArray[np.float32]] | Iterator[npt.NDArray[np.float32] | WordTiming]:
         """Yields float32 PCM frames as they are made: 1920 samples (80 ms) at 24 kHz, or 80 ms
         at `stream_options.output_rate_hz`. With `word_timings=True`, a `WordTiming(word,
@@ -484,7 +496,7 @@ class TTS:
         Text and voice are checked at once; the worker threads start with the first frame
         asked for, and stop when the loop ends, breaks, or the iterator is dropped.
         """
-        start = self._stream_factory(text, voice, opts, stream_options, word_timings)
+        start = self._stream_factory(text, voice, opts, stream_options, word_timings, engine)
 
         def items() -> Iterator[npt.NDArray[np.float32] | WordTiming]:
             stream = start()
@@ -501,6 +513,7 @@ class TTS:
         stream_options: StreamOptions | None = ...,
         *,
         word_timings: Literal[False] = ...,
+        engine: Engine | None = ...,
     ) -> npt.NDArray[np.float32]: ...
 
     @overload
@@ -512,6 +525,7 @@ class TTS:
         stream_options: StreamOptions | None = ...,
         *,
         word_timings: Literal[True],
+        engine: Engine | None = ...,
     ) -> tuple[npt.NDArray[np.float32], list[WordTiming]]: ...
 
     @overload
@@ -523,6 +537,7 @@ class TTS:
         stream_options: StreamOptions | None = ...,
         *,
         word_timings: bool,
+        engine: Engine | None = ...,
     ) -> npt.NDArray[np.float32] | tuple[npt.NDArray[np.float32], list[WordTiming]]: ...
 
     def synthesize(
@@ -533,12 +548,13 @@ class TTS:
         stream_options: StreamOptions | None = None,
         *,
         word_timings: bool = False,
+        engine: Engine | None = None,
     ) -> npt.NDArray[np.float32] | tuple[npt.NDArray[np.float32], list[WordTiming]]:
         """The whole utterance as one float32 array; with `word_timings=True`, the array and
         a `(word, start_s, end_s)` for every word of the text as written, in order."""
         frames: list[npt.NDArray[np.float32]] = []
         words: list[WordTiming] = []
-        start = self._stream_factory(text, voice, opts, stream_options, word_timings)
+        start = self._stream_factory(text, voice, opts, stream_options, word_timings, engine)
         for item in start().items():
             if isinstance(item, WordTiming):
                 words.append(item)

@@ -68,3 +68,26 @@ def test_a_full_cache_and_ring_caches_are_refused(tiny_tts):
     rings = [RingKV.empty(1, attn.kv_heads, attn.head_dim, 8) for _ in state.caches]
     with pytest.raises(TypeError, match="unbounded"):
         flow_lm.transformer.kernel.step_rows(x, [rings], turns)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_step_batch_gives_every_session_the_bits_of_step(tiny_tts, int8_tts, precision):
+    tts = tiny_tts if precision == "fp32" else int8_tts
+    flow_lm = tts.network.flow_lm
+    alone, together = sessions(tts, TEXTS), sessions(tts, TEXTS)
+    g_alone = [torch.Generator().manual_seed(b) for b in range(len(TEXTS))]
+    g_together = [torch.Generator().manual_seed(b) for b in range(len(TEXTS))]
+    last_a: list = [None] * len(TEXTS)
+    last_t: list = [None] * len(TEXTS)
+    with torch.no_grad():
+        for _ in range(4):
+            want = [
+                flow_lm.step(last_a[b], s, torch.randn(1, 32, generator=g_alone[b]), 2)
+                for b, s in enumerate(alone)
+            ]
+            noises = [torch.randn(1, 32, generator=g) for g in g_together]
+            got = flow_lm.step_batch(last_t, together, noises, 2)
+            for (wl, we), (gl, ge) in zip(want, got, strict=True):
+                assert torch.equal(wl, gl) and torch.equal(we, ge)
+            last_a = [w[0] for w in want]
+            last_t = [g[0] for g in got]

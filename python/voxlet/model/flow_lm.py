@@ -20,6 +20,7 @@ from voxlet.constants import LATENT_DIM
 from voxlet.model.backend import TORCH, Backend, LinearKernel
 from voxlet.model.layers.attention import LinearKV
 from voxlet.model.layers.flow_net import FlowNet
+from voxlet.model.layers.rope import rotation
 from voxlet.model.layers.transformer import Transformer
 
 
@@ -141,6 +142,37 @@ class FlowLM(nn.Module):
         z = self.project(self.hidden(latent, state))
         eos_logit = self.out_eos(z)[:, 0]
         return self.flow_net.sample(z, noise, lsd_steps), eos_logit
+
+    def step_batch(
+        self,
+        latents: list[torch.Tensor | None],
+        states: list[FlowLMState],
+        noises: list[torch.Tensor],
+        lsd_steps: int,
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One frame of each of several sessions: `step` for each, with the transformer, where
+        its backend can (`step_rows`), taking every session's row in one call that reads each
+        weight once. Each session gets exactly the bits `step` gives it alone: the rest (input
+        linear, norm, heads) runs row by row, as `step` runs it."""
+        kernel = self.transformer.kernel
+        step_rows = getattr(kernel, "step_rows", None)
+        if step_rows is None or len(states) < 2:
+            return [
+                self.step(latent, state, noise, lsd_steps)
+                for latent, state, noise in zip(latents, states, noises, strict=True)
+            ]
+        bos = self.bos_emb.view(1, LATENT_DIM)
+        rows = torch.cat([self.input_linear(bos if x is None else x) for x in latents])
+        attn = self.transformer.attention(0)
+        turns = torch.cat(
+            [rotation(state.offset, 1, attn.head_dim, attn.max_period) for state in states]
+        )
+        out = step_rows(rows, [state.caches for state in states], turns)
+        results = []
+        for b, noise in enumerate(noises):
+            z = self.project(self.out_norm(out[b].view(1, 1, -1))[:, -1])
+            results.append((self.flow_net.sample(z, noise, lsd_steps), self.out_eos(z)[:, 0]))
+        return results
 
     def denormalize(self, latent: torch.Tensor) -> torch.Tensor:
         """Normalized latents (..., 32) -> Mimi decoder input space."""

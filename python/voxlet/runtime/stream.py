@@ -37,6 +37,7 @@ from voxlet.model.flow_lm import FlowLM
 from voxlet.model.mimi import Mimi
 from voxlet.model.voice import VoiceState
 from voxlet.runtime.consumer import run_consumer
+from voxlet.runtime.engine import Engine, EngineSession
 from voxlet.runtime.messages import Message
 from voxlet.runtime.producer import FirstFrame, PlanSource, Stopped, run_producer
 from voxlet.runtime.word_clock import WordTiming
@@ -148,8 +149,11 @@ class Stream:
         options: StreamOptions | None = None,
         speed: float = 1.0,
         word_timings: bool = False,
+        engine: Engine | None = None,
     ):
-        """`word_timings`: time the words the plans carry, for `items()`."""
+        """`word_timings`: time the words the plans carry, for `items()`. `engine`: make the
+        latents on that engine's thread, batched with its other streams, instead of a FlowLM
+        thread of this stream's own (`voxlet.runtime.engine`)."""
         self.options = options or StreamOptions()
         opts = self.options
         self.stats = StreamStats(started_at=time.monotonic())
@@ -164,40 +168,62 @@ class Stream:
         self._closed = False
         self._stopped = False
         self._words: deque[WordTiming] = deque()  # timed, not yet handed out
-        first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
-        self._threads = [
-            self._thread(
-                "flowlm",
-                run_producer,
-                flow_lm,
+        consumer = (
+            run_consumer,
+            mimi,
+            flow_lm,
+            self._queue,
+            self.pipeline,
+            self._stop,
+            opts.mimi_threads,
+        )
+        on_words = self._on_words if word_timings else None
+        if engine is None:
+            first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
+            self._threads = [
+                self._thread(
+                    "flowlm",
+                    run_producer,
+                    flow_lm,
+                    voice,
+                    plans,
+                    seed,
+                    self._queue,
+                    self._stop,
+                    opts.flowlm_threads,
+                    first,
+                    self._on_step,
+                    on_words,
+                    speed,
+                ),
+                self._thread("mimi", *consumer, first, self._on_frame, opts.max_frames_per_decode),
+            ]
+        else:  # the engine's thread makes the latents; the decoder is this stream's own
+            first = FirstFrame(opts.mimi_threads)
+            first.decoded.set()  # no relay: the engine's thread serves every stream
+            self._threads = [
+                self._thread("mimi", *consumer, first, self._on_frame, opts.max_frames_per_decode)
+            ]
+            self._session = EngineSession(
                 voice,
                 plans,
                 seed,
                 self._queue,
                 self._stop,
-                opts.flowlm_threads,
-                first,
+                lambda error: self._fail("flowlm", error),
                 self._on_step,
-                self._on_words if word_timings else None,
+                on_words,
                 speed,
-            ),
-            self._thread(
-                "mimi",
-                run_consumer,
-                mimi,
-                flow_lm,
-                self._queue,
-                self.pipeline,
-                self._stop,
-                opts.mimi_threads,
-                first,
-                self._on_frame,
-                opts.max_frames_per_decode,
-            ),
-        ]
+            )
         _track(self)
         for t in self._threads:
             t.start()
+        if engine is not None:
+            try:
+                engine.join(self._session)
+            except BaseException:
+                self.stop()
+                raise
 
     def _thread(self, stage: str, fn: Callable[..., None], *args: object) -> threading.Thread:
         def target() -> None:

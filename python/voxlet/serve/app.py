@@ -2,6 +2,7 @@
 and voice lists, health, metrics, and the WebSocket (`voxlet.serve.websocket`).
 
 Every request that speaks holds a session from `Admission` for as long as its audio streams;
+its FlowLM frames are made on the server's one `Engine` thread, batched with the others';
 the session's `Stream` is stopped, and the session released, however the response ends (done,
 failed, or the client gone: within a frame of the next audio send).
 """
@@ -94,6 +95,8 @@ class Server:
         self.limiter = anyio.CapacityLimiter(2 * s.max_sessions + 2)
         self.ready = False
         self.model_name = tts.config.name
+        # every session's FlowLM frames on one thread, stepped together; decoders per session
+        self.engine = tts.engine()
 
     def authorize(self, conn: HTTPConnection) -> None:
         key = self.settings.api_key
@@ -144,7 +147,9 @@ class Server:
 
             def open_stream() -> Stream:
                 voice = self.voices.get(voice_name)
-                return self.tts.open_stream(text, voice, opts, word_timings=word_timings)
+                return self.tts.open_stream(
+                    text, voice, opts, word_timings=word_timings, engine=self.engine
+                )
 
             stream = await anyio.to_thread.run_sync(open_stream, limiter=self.limiter)
         except BaseException:
@@ -351,14 +356,17 @@ def create_app(tts: TTS, settings: ServeSettings | None = None, warm: bool = Tru
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not warm:
-            server.ready = True
-            yield
-            return
-        async with anyio.create_task_group() as tasks:  # serving (503) while it warms up
-            tasks.start_soon(anyio.to_thread.run_sync, server.warm_up)
-            yield
-            tasks.cancel_scope.cancel()
+        try:
+            if not warm:
+                server.ready = True
+                yield
+                return
+            async with anyio.create_task_group() as tasks:  # serving (503) while it warms up
+                tasks.start_soon(anyio.to_thread.run_sync, server.warm_up)
+                yield
+                tasks.cancel_scope.cancel()
+        finally:
+            server.engine.close()
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

@@ -1,0 +1,329 @@
+"""`Engine`: one FlowLM thread ("voxlet-engine") for many streams, stepping every stream that
+needs a frame together (`FlowLM.step_batch`: the native transformer takes all their rows in
+one call, reading each weight once), continuous batching at the frame: a stream joins at the
+next step and leaves as soon as it ends, fails or is stopped.
+
+Each stream keeps its own Mimi thread, latent queue and PCM pipeline (`Stream(engine=...)`);
+the engine only replaces the stream's own FlowLM thread. A stream's latents are the bits its
+own thread would make: its own seeded generator, its own plans, and `step_batch` gives every
+row the bits of a step alone, whatever else shares the batch.
+
+Per step, the engine serves first the streams with the least audio queued (a new stream's
+first frame first), and skips a stream whose queue is full (its listener is ahead). A new
+chunk's text prefill runs on the engine thread between steps. Text still being written is
+planned on a thread of the stream's own ("voxlet-plans"), so waiting for text never holds the
+others.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from voxlet.constants import MIN_FRAMES_BEFORE_EOS, SAMPLES_PER_FRAME
+from voxlet.model.flow_lm import FlowLM, FlowLMState
+from voxlet.model.generation import ChunkPlan, NoEosError, NonFiniteError, make_noise, prompt_chunk
+from voxlet.model.voice import VoiceState
+from voxlet.runtime.messages import End, Latent, Message, Silence
+from voxlet.runtime.producer import PlanSource, Stopped
+from voxlet.runtime.word_clock import WordClock, WordTiming
+from voxlet.text.markup import Pause
+
+log = logging.getLogger(__name__)
+_IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
+_PLANS_POLL_S = 0.05
+_NO_MORE = object()
+
+
+@dataclass(slots=True)
+class _Chunk:
+    plan: ChunkPlan
+    state: FlowLMState
+    start: int  # the chunk's first sample on the stream's 24 kHz timeline
+    latent: torch.Tensor | None = None
+    frame: int = 0
+    eos_at: int | None = None
+
+
+@dataclass(eq=False)
+class EngineSession:
+    """One stream's FlowLM side inside the engine."""
+
+    voice: VoiceState
+    plans: PlanSource
+    seed: int
+    out: queue.Queue[Message]
+    stop: threading.Event
+    on_error: Callable[[BaseException], None]
+    on_step: Callable[[float], None] | None = None
+    on_words: Callable[[list[WordTiming]], None] | None = None
+    speed: float = 1.0
+    generator: torch.Generator = field(init=False)
+    clock: WordClock = field(init=False)
+    position: int = 0
+    frames: int = 0
+    chunk_index: int = -1
+    chunk: _Chunk | None = None
+    pending: Message | None = None  # a message the full queue did not take yet
+    finished: bool = False
+    _source: Iterator[ChunkPlan | Pause] | None = None
+    _planned: queue.Queue[object] | None = None  # plans from the stream's planning thread
+
+    def __post_init__(self) -> None:
+        self.generator = torch.Generator()
+        self.generator.manual_seed(self.seed)
+        self.clock = WordClock(self.speed)
+        if callable(self.plans):
+            self._planned = queue.Queue(maxsize=4)
+            threading.Thread(target=self._plan, name="voxlet-plans", daemon=True).start()
+        else:
+            self._source = iter(self.plans)
+
+    def _plan(self) -> None:
+        """Text still being written: plans made here, handed to the engine through a queue."""
+        assert callable(self.plans) and self._planned is not None
+        try:
+            for plan in self.plans(self.stop):
+                while not self.stop.is_set():
+                    try:
+                        self._planned.put(plan, timeout=_PLANS_POLL_S)
+                        break
+                    except queue.Full:
+                        continue
+            item: object = _NO_MORE
+        except BaseException as e:  # raised on the engine thread, as the stream's failure
+            item = e
+        while not self.stop.is_set():
+            try:
+                self._planned.put(item, timeout=_PLANS_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def next_plan(self) -> ChunkPlan | Pause | object | None:
+        """The next plan; None if none is ready yet; _NO_MORE at the end."""
+        if self._source is not None:
+            return next(self._source, _NO_MORE)
+        assert self._planned is not None
+        try:
+            item = self._planned.get_nowait()
+        except queue.Empty:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def offer(self, message: Message) -> bool:
+        """Puts `message` on the stream's queue if it has room (else keeps it for later)."""
+        try:
+            self.out.put_nowait(message)
+            return True
+        except queue.Full:
+            self.pending = message
+            return False
+
+
+class Engine:
+    """Steps the FlowLM of every stream opened on it (`Stream(..., engine=engine)`) on one
+    thread. `close()` stops it; streams still open on it fail."""
+
+    def __init__(self, flow_lm: FlowLM, threads: int = 1):
+        self._flow_lm = flow_lm
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._joining: list[EngineSession] = []
+        self._live: list[EngineSession] = []
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.steps = 0  # batched steps taken
+        self.rows = 0  # stream frames made in them
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return len(self._live) + len(self._joining)
+
+    def join(self, session: EngineSession) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            self._joining.append(session)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="voxlet-engine", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout_s)
+
+    # The engine thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        torch.get_num_threads()
+        torch.set_num_threads(self._threads)
+        with torch.no_grad():
+            while True:
+                with self._lock:
+                    if self._closed:
+                        live = self._live + self._joining
+                        self._live, self._joining = [], []
+                        break
+                    self._live.extend(self._joining)
+                    self._joining.clear()
+                    live = list(self._live)
+                progressed = self._tick(live)
+                with self._lock:
+                    self._live = [s for s in self._live if not s.finished]
+                if not progressed:
+                    self._wake.wait(_IDLE_S)
+                    self._wake.clear()
+        for session in live:
+            session.finished = True
+            session.on_error(RuntimeError("the engine was closed"))
+
+    def _tick(self, live: list[EngineSession]) -> bool:
+        """One round: every stream brought to a chunk, then one batched step for those with
+        room for a frame. True if anything moved."""
+        moved = False
+        ready: list[EngineSession] = []
+        for s in live:
+            try:
+                if s.stop.is_set():
+                    s.finished = True
+                    continue
+                if s.pending is not None:
+                    message, s.pending = s.pending, None
+                    if not s.offer(message):
+                        continue
+                    moved = True
+                    if isinstance(message, End):
+                        s.finished = True
+                        continue
+                if s.chunk is None:
+                    moved |= self._advance(s)
+                if s.chunk is not None and not s.finished and s.out.qsize() < s.out.maxsize:
+                    ready.append(s)
+            except BaseException as e:
+                self._fail(s, e)
+        if not ready:
+            return moved
+        ready.sort(key=lambda s: s.out.qsize())  # the least audio queued first
+        try:
+            results = self._step(ready)
+        except BaseException as e:  # the batched call itself failed: every stream in it
+            for s in ready:
+                self._fail(s, e)
+            return True
+        for s, (latent, eos_logit, seconds) in zip(ready, results, strict=True):
+            try:
+                self._emit(s, latent, eos_logit, seconds)
+            except BaseException as e:  # this stream's frame (NaN, no EOS): this stream only
+                self._fail(s, e)
+        return True
+
+    def _fail(self, s: EngineSession, error: BaseException) -> None:
+        s.finished = True
+        if not isinstance(error, Stopped):
+            s.on_error(error)
+
+    def _advance(self, s: EngineSession) -> bool:
+        """Takes the stream's next plans until a chunk is prompted, the queue is full, no plan
+        is ready yet, or the plans end (End queued). True if anything moved."""
+        moved = False
+        while s.chunk is None and not s.finished and s.pending is None:
+            plan = s.next_plan()
+            if plan is None:
+                return moved
+            moved = True
+            if plan is _NO_MORE:
+                if s.offer(End(s.frames)):
+                    s.finished = True
+                return True
+            if isinstance(plan, Pause):
+                s.position += plan.samples
+                s.offer(Silence(plan.samples))
+                continue
+            assert isinstance(plan, ChunkPlan)
+            s.chunk_index += 1
+            state = prompt_chunk(self._flow_lm, s.voice, plan)
+            s.chunk = _Chunk(plan, state, s.position)
+        return moved
+
+    def _step(self, ready: list[EngineSession]) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+        """One batched FlowLM step of `ready` (each has a chunk): (latent, EOS logit, seconds
+        per row) for each."""
+        t0 = time.perf_counter()
+        chunks = [s.chunk for s in ready if s.chunk is not None]
+        assert len(chunks) == len(ready)
+        # noise drawn per stream, from its own generator, before its step (as alone)
+        noises = [make_noise(c.plan, s.generator) for s, c in zip(ready, chunks, strict=True)]
+        results: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for lsd in sorted({c.plan.lsd_steps for c in chunks}):  # one batch per step count
+            idx = [i for i, c in enumerate(chunks) if c.plan.lsd_steps == lsd]
+            out = self._flow_lm.step_batch(
+                [chunks[i].latent for i in idx],
+                [chunks[i].state for i in idx],
+                [noises[i] for i in idx],
+                lsd,
+            )
+            results.update(zip(idx, out, strict=True))
+        self.steps += 1
+        self.rows += len(ready)
+        per_row = (time.perf_counter() - t0) / len(ready)
+        return [(*results[i], per_row) for i in range(len(ready))]
+
+    def _emit(
+        self, s: EngineSession, latent: torch.Tensor, eos_logit: torch.Tensor, seconds: float
+    ) -> None:
+        """The EOS rule and the frame's way out, as `generation.generate_latents` and
+        `producer.run_producer` do them for a stream alone."""
+        c = s.chunk
+        assert c is not None
+        plan, i = c.plan, c.frame
+        if not bool(torch.isfinite(latent).all()):
+            raise NonFiniteError(f"frame {i} of the chunk came out NaN or infinite")
+        speech_end = None
+        if (
+            c.eos_at is None
+            and i >= MIN_FRAMES_BEFORE_EOS
+            and float(eos_logit) > plan.eos_threshold
+        ):
+            c.eos_at = i
+            speech_end = i
+        elif c.eos_at is None and i == plan.max_frames - 1:
+            speech_end = i
+        if speech_end is not None and s.on_words is not None:
+            end = c.start + (speech_end + 1) * SAMPLES_PER_FRAME
+            s.on_words(s.clock.chunk(plan.words, c.start, end))
+        if s.on_step is not None:
+            s.on_step(seconds)
+        s.offer(Latent(latent, s.chunk_index, s.frames))
+        s.frames += 1
+        s.position += SAMPLES_PER_FRAME
+        c.latent = latent
+        c.frame = i + 1
+        done = (c.eos_at is not None and c.frame >= c.eos_at + plan.frames_after_eos) or (
+            c.frame >= plan.max_frames
+        )
+        if done:
+            s.chunk = None
+            if c.eos_at is None:
+                message = (
+                    f"maximum generation length ({plan.max_frames} frames) reached without EOS"
+                )
+                if plan.on_no_eos == "raise":
+                    raise NoEosError(message)
+                if plan.on_no_eos == "warn":
+                    log.warning(message)

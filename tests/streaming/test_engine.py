@@ -1,0 +1,162 @@
+"""The engine: streams whose FlowLM frames are made on one shared thread, stepped together.
+A stream alone in it gives the bits of a stream of its own; a stream among others gives the
+same bits, whatever joins, leaves or fails around it; it really batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import fixture_path
+from voxlet import GenerationOptions, StreamError
+
+VOICE = str(fixture_path("tiny_voice.safetensors"))
+TEXTS = [
+    "Hello there, my friend.",
+    'It costs $5 today! <break time="200ms"/> See you at 7:45.',
+    "A third one, a bit longer than the others, with commas, and more.",
+    "Short.",
+]
+OPTS = [GenerationOptions(seed=i, max_tokens_per_chunk=8) for i in range(len(TEXTS))]
+
+
+@pytest.fixture(scope="module")
+def solo(tiny_tts):
+    """Each text spoken by a stream of its own (no engine)."""
+    return [tiny_tts.synthesize(t, VOICE, o) for t, o in zip(TEXTS, OPTS, strict=True)]
+
+
+@pytest.fixture
+def engine(tiny_tts):
+    e = tiny_tts.engine()
+    yield e
+    e.close()
+
+
+def test_a_stream_alone_in_the_engine_gives_its_own_bits(tiny_tts, int8_tts, solo, engine):
+    for text, opts, want in zip(TEXTS, OPTS, solo, strict=True):
+        assert np.array_equal(tiny_tts.synthesize(text, VOICE, opts, engine=engine), want)
+    with_speed = OPTS[0].replace(speed=1.5)
+    assert np.array_equal(
+        tiny_tts.synthesize(TEXTS[0], VOICE, with_speed, engine=engine),
+        tiny_tts.synthesize(TEXTS[0], VOICE, with_speed),
+    )
+    eight = int8_tts.engine()
+    try:
+        assert np.array_equal(
+            int8_tts.synthesize(TEXTS[2], VOICE, OPTS[2], engine=eight),
+            int8_tts.synthesize(TEXTS[2], VOICE, OPTS[2]),
+        )
+    finally:
+        eight.close()
+
+
+def test_streams_stepped_together_give_their_own_bits_and_share_steps(tiny_tts, solo, engine):
+    got: list = [None] * len(TEXTS)
+
+    def speak(i: int) -> None:
+        got[i] = tiny_tts.synthesize(TEXTS[i], VOICE, OPTS[i], engine=engine)
+
+    threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for a, b in zip(got, solo, strict=True):
+        assert np.array_equal(a, b)
+    assert engine.rows > engine.steps  # some steps made frames for several streams
+
+
+def test_word_timings_and_text_still_being_written(tiny_tts, engine):
+    text = TEXTS[1]
+    assert (
+        tiny_tts.synthesize(text, VOICE, OPTS[1], engine=engine, word_timings=True)[1]
+        == (tiny_tts.synthesize(text, VOICE, OPTS[1], word_timings=True)[1])
+    )
+    fragments = [text[i : i + 3] for i in range(0, len(text), 3)]
+    audio = tiny_tts.synthesize(iter(fragments), VOICE, OPTS[1], engine=engine)
+    assert len(audio) > 0 and np.isfinite(audio).all()
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    starts=st.lists(st.floats(0, 0.05), min_size=4, max_size=4),
+    cancel=st.lists(st.one_of(st.none(), st.integers(0, 6)), min_size=4, max_size=4),
+)
+def test_any_arrivals_and_cancellations_leave_every_other_stream_its_bits(
+    tiny_tts, solo, starts, cancel
+):
+    engine = tiny_tts.engine()
+    got: list = [None] * len(TEXTS)
+
+    def speak(i: int) -> None:
+        time.sleep(starts[i])
+        stream = tiny_tts.open_stream(TEXTS[i], VOICE, OPTS[i], engine=engine)
+        frames = []
+        for n, pcm in enumerate(stream.frames()):
+            if cancel[i] is not None and n == cancel[i]:
+                stream.stop()
+                break
+            frames.append(pcm)
+        got[i] = np.concatenate(frames) if frames else np.zeros(0, np.float32)
+
+    try:
+        threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for i, want in enumerate(solo):
+            if cancel[i] is None:
+                assert np.array_equal(got[i], want), i
+            else:
+                assert np.array_equal(got[i], want[: len(got[i])]), i  # a prefix of its own
+        deadline = time.monotonic() + 5
+        while engine.active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.active == 0  # every stream has left
+    finally:
+        engine.close()
+
+
+def test_a_failing_stream_fails_alone(tiny_tts, solo, engine):
+    def broken():
+        yield "Hello there. "
+        raise RuntimeError("the language model went away")
+
+    results: dict = {}
+
+    def good() -> None:
+        results["good"] = tiny_tts.synthesize(TEXTS[2], VOICE, OPTS[2], engine=engine)
+
+    def bad() -> None:
+        try:
+            tiny_tts.synthesize(broken(), VOICE, OPTS[0], engine=engine)
+        except StreamError as e:
+            results["bad"] = e
+
+    threads = [threading.Thread(target=good), threading.Thread(target=bad)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert np.array_equal(results["good"], solo[2])
+    assert results["bad"].stage == "flowlm" and "went away" in str(results["bad"])
+
+
+def test_a_closed_engine_fails_its_streams_and_takes_no_more(tiny_tts):
+    engine = tiny_tts.engine()
+    long = OPTS[0].replace(max_frames=2000, eos_threshold=1e9, on_no_eos="ignore")
+    stream = tiny_tts.open_stream(TEXTS[0], VOICE, long, engine=engine)
+    frames = stream.frames()
+    next(frames)
+    engine.close()
+    with pytest.raises(StreamError, match="engine was closed"):
+        list(frames)
+    with pytest.raises(RuntimeError, match="closed"):
+        tiny_tts.open_stream(TEXTS[0], VOICE, OPTS[0], engine=engine)
