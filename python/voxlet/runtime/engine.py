@@ -186,7 +186,11 @@ class Engine:
                 progressed = self._tick(live)
                 with self._lock:
                     self._live = [s for s in self._live if not s.finished]
-                if not progressed:
+                    idle = not self._live and not self._joining and not self._closed
+                if idle:  # nothing to do until a stream joins (or close): no polling
+                    self._wake.wait()
+                    self._wake.clear()
+                elif not progressed:
                     self._wake.wait(_IDLE_S)
                     self._wake.clear()
         for session in live:
