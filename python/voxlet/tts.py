@@ -407,7 +407,10 @@ class TTS:
         engine: Engine | None = None,
     ) -> Stream:
         """Starts generating `text` on two worker threads; read it with `Stream.frames()` (or,
-        with `word_timings`, `Stream.items()`: the audio and the words' timings).
+        with `word_timings`, `Stream.items()`: the audio and the words' timings). With
+        `engine` (`TTS.engine()`), its FlowLM frames are made on the engine's thread, stepped
+        together with the engine's other streams (same bits), and only the decoder thread is
+        the stream's own.
 
         Text and voice problems raise here, before any thread starts (for text given as an
         iterable of fragments, text problems surface as a StreamError of the "flowlm" stage
@@ -573,6 +576,7 @@ class TTS:
         on_word: Callable[[WordTiming], object] | None = None,
         device: int | str | None = None,
         stream_options: StreamOptions | None = None,
+        engine: Engine | None = None,
     ) -> Speech:
         """Speaks in the background and returns at once with a handle (`stop()`, `wait()`).
 
@@ -581,16 +585,18 @@ class TTS:
         to the device's rate. With `on_word`, that callback is given each word's
         `WordTiming` (from thread "voxlet-words") as the word starts playing (or its frame
         is handed to `on_audio`): captions, or knowing where speech was cut off.
-        `handle.stop()` cuts speech off within about one frame.
+        `handle.stop()` cuts speech off within about one frame. `engine`: as `open_stream`.
         """
         timed = on_word is not None
         if on_audio is not None:
-            stream = self.open_stream(text, voice, opts, stream_options, word_timings=timed)
+            stream = self.open_stream(
+                text, voice, opts, stream_options, word_timings=timed, engine=engine
+            )
             return Speech(stream, CallbackPlayer(stream, on_audio), on_word)
         from voxlet.sinks.device import DevicePlayer, device_rate_hz
 
         options = stream_options or StreamOptions(output_rate_hz=device_rate_hz(device))
-        stream = self.open_stream(text, voice, opts, options, word_timings=timed)
+        stream = self.open_stream(text, voice, opts, options, word_timings=timed, engine=engine)
         return Speech(stream, DevicePlayer(stream, device), on_word)
 
 

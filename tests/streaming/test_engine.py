@@ -160,3 +160,10 @@ def test_a_closed_engine_fails_its_streams_and_takes_no_more(tiny_tts):
         list(frames)
     with pytest.raises(RuntimeError, match="closed"):
         tiny_tts.open_stream(TEXTS[0], VOICE, OPTS[0], engine=engine)
+
+
+def test_speak_through_the_engine(tiny_tts, solo, engine):
+    got: list = []
+    speech = tiny_tts.speak(TEXTS[0], VOICE, OPTS[0], on_audio=got.append, engine=engine)
+    speech.wait(60)
+    assert np.array_equal(np.concatenate(got), solo[0])

@@ -3,6 +3,9 @@
     text chunks -> [flowlm thread] -> bounded queue of Latent -> [mimi thread] -> PcmPipeline
     (Rust: resample -> SPSC ring) -> reader (the caller's iterator, or an audio callback)
 
+With an `Engine`, the engine's one thread makes the latents of all its streams, stepped
+together (`voxlet.runtime.engine`), in place of each stream's own FlowLM thread.
+
 Stopping (break out of the iterator, `stop()`, Ctrl-C, or leaving the `with` block) ends both
 threads within about one frame, and a stopped stream hands out no more audio (what was buffered
 is dropped); no thread outlives its stream. The first failure in either thread stops the other
