@@ -167,3 +167,33 @@ def test_speak_through_the_engine(tiny_tts, solo, engine):
     speech = tiny_tts.speak(TEXTS[0], VOICE, OPTS[0], on_audio=got.append, engine=engine)
     speech.wait(60)
     assert np.array_equal(np.concatenate(got), solo[0])
+
+
+def test_a_long_chunk_prefilled_in_slices_keeps_its_bits(tiny_tts, int8_tts, engine):
+    """Chunks of up to 50 tokens are prefilled PREFILL_SLICE tokens a round between the others'
+    steps; the result is the bits of one whole prefill."""
+    from voxlet.runtime.engine import PREFILL_SLICE
+
+    text = (
+        "The quick brown fox jumps over the lazy dog near the riverbank on a sunny afternoon, "
+        "while a group of children played football in the park, laughing."
+    )
+    opts = GenerationOptions(seed=9, max_tokens_per_chunk=50)
+    [chunk] = tiny_tts.chunks(text, opts)
+    assert len(chunk.token_ids) > 2 * PREFILL_SLICE + 1
+    for tts, e in ((tiny_tts, engine), (int8_tts, int8_tts.engine())):
+        try:
+            want = tts.synthesize(text, VOICE, opts)
+            others = [
+                threading.Thread(target=lambda: tts.synthesize(TEXTS[0], VOICE, OPTS[0], engine=e))
+                for _ in range(2)
+            ]
+            for t in others:
+                t.start()
+            got = tts.synthesize(text, VOICE, opts, engine=e)
+            for t in others:
+                t.join(60)
+            assert np.array_equal(got, want)
+        finally:
+            if e is not engine:
+                e.close()

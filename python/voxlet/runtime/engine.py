@@ -10,9 +10,10 @@ row the bits of a step alone, whatever else shares the batch.
 
 Per step, the engine serves first the streams with the least audio queued (a new stream's
 first frame first), and skips a stream whose queue is full (its listener is ahead). A new
-chunk's text prefill runs on the engine thread between steps. Text still being written is
-planned on a thread of the stream's own ("voxlet-plans"), so waiting for text never holds the
-others.
+chunk's text is prefilled on the engine thread between steps, PREFILL_SLICE tokens a round,
+so a long prompt delays the others' next frame by a slice, not by the whole text. Text still
+being written is planned on a thread of the stream's own ("voxlet-plans"), so waiting for text
+never holds the others.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from voxlet.text.markup import Pause
 
 log = logging.getLogger(__name__)
 _IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
+# A chunk's text is prefilled this many tokens per step of the others (never leaving a
+# single one, which the int8 products would quantize differently), so a long prompt never
+# holds their frames for long; the result is the bits of one whole prefill.
+PREFILL_SLICE = 16
 _PLANS_POLL_S = 0.05
 _NO_MORE = object()
 
@@ -49,6 +54,7 @@ class _Chunk:
     latent: torch.Tensor | None = None
     frame: int = 0
     eos_at: int | None = None
+    prefix: torch.Tensor | None = None  # text embeddings (1, T, D) not prefilled yet
 
 
 @dataclass(eq=False)
@@ -217,6 +223,10 @@ class Engine:
                         continue
                 if s.chunk is None:
                     moved |= self._advance(s)
+                if s.chunk is not None and s.chunk.prefix is not None:
+                    self._prefill(s.chunk)  # one slice a round; steps when it is all in
+                    moved = True
+                    continue
                 if s.chunk is not None and not s.finished and s.out.qsize() < s.out.maxsize:
                     ready.append(s)
             except BaseException as e:
@@ -261,9 +271,27 @@ class Engine:
                 continue
             assert isinstance(plan, ChunkPlan)
             s.chunk_index += 1
-            state = prompt_chunk(self._flow_lm, s.voice, plan)
-            s.chunk = _Chunk(plan, state, s.position)
+            s.chunk = self._prompt(s, plan)
         return moved
+
+    def _prompt(self, s: EngineSession, plan: ChunkPlan) -> _Chunk:
+        """A chunk's state, its text prefilled now or (native stacks, long texts) slice by
+        slice between steps (`_prefill`)."""
+        flow_lm = self._flow_lm
+        n_tokens = int(plan.token_ids.shape[0])
+        if flow_lm.transformer.kernel is None or n_tokens <= PREFILL_SLICE + 1:
+            return _Chunk(plan, prompt_chunk(flow_lm, s.voice, plan), s.position)
+        state = s.voice.to_flow_lm_state(s.voice.n_positions + n_tokens + plan.max_frames)
+        prefix = flow_lm.embed_tokens(plan.token_ids.view(1, -1))
+        return _Chunk(plan, state, s.position, prefix=prefix)
+
+    def _prefill(self, c: _Chunk) -> None:
+        """The next slice of the chunk's text into its state."""
+        assert c.prefix is not None
+        n = c.prefix.shape[1]
+        take = n if n <= PREFILL_SLICE + 1 else PREFILL_SLICE
+        self._flow_lm.prompt(c.prefix[:, :take], c.state)
+        c.prefix = c.prefix[:, take:] if take < n else None
 
     def _step(self, ready: list[EngineSession]) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
         """One batched FlowLM step of `ready` (each has a chunk): (latent, EOS logit, seconds
