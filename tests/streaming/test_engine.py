@@ -185,7 +185,11 @@ def test_a_long_chunk_prefilled_in_slices_keeps_its_bits(tiny_tts, int8_tts, eng
         try:
             want = tts.synthesize(text, VOICE, opts)
             others = [
-                threading.Thread(target=lambda: tts.synthesize(TEXTS[0], VOICE, OPTS[0], engine=e))
+                threading.Thread(
+                    target=tts.synthesize,
+                    args=(TEXTS[0], VOICE, OPTS[0]),
+                    kwargs={"engine": e},
+                )
                 for _ in range(2)
             ]
             for t in others:
