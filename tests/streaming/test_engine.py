@@ -201,3 +201,21 @@ def test_a_long_chunk_prefilled_in_slices_keeps_its_bits(tiny_tts, int8_tts, eng
         finally:
             if e is not engine:
                 e.close()
+
+
+def test_stopping_a_stream_joins_its_planning_thread(tiny_tts, engine):
+    """Text still being written is planned on the stream's own thread: stopping the stream
+    joins it (a thread left inside the tokenizer at exit aborts the process)."""
+
+    def fragments():
+        yield "Long text to plan. " * 200
+        while True:  # an LLM that keeps writing
+            time.sleep(0.01)
+            yield "More. "
+
+    stream = tiny_tts.open_stream(fragments(), VOICE, OPTS[0], engine=engine)
+    frames = stream.frames()
+    next(frames)
+    stream.stop()
+    assert not stream.is_alive
+    assert not [t for t in threading.enumerate() if t.name == "voxlet-plans" and t.is_alive()]

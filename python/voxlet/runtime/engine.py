@@ -81,13 +81,15 @@ class EngineSession:
     _source: Iterator[ChunkPlan | Pause] | None = None
     _planned: queue.Queue[object] | None = None  # plans from the stream's planning thread
 
+    planner: threading.Thread | None = field(init=False, default=None)
+
     def __post_init__(self) -> None:
         self.generator = torch.Generator()
         self.generator.manual_seed(self.seed)
         self.clock = WordClock(self.speed)
-        if callable(self.plans):
+        if callable(self.plans):  # the stream starts and joins this thread with its own
             self._planned = queue.Queue(maxsize=4)
-            threading.Thread(target=self._plan, name="voxlet-plans", daemon=True).start()
+            self.planner = threading.Thread(target=self._plan, name="voxlet-plans", daemon=True)
         else:
             self._source = iter(self.plans)
 

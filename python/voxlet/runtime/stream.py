@@ -218,6 +218,8 @@ class Stream:
                 on_words,
                 speed,
             )
+            if self._session.planner is not None:  # joined on close, as the decoder is
+                self._threads.append(self._session.planner)
         _track(self)
         for t in self._threads:
             t.start()
