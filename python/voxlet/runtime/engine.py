@@ -18,10 +18,12 @@ never holds the others.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -44,6 +46,25 @@ _IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
 PREFILL_SLICE = 16
 _PLANS_POLL_S = 0.05
 _NO_MORE = object()
+_RUNNING: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose thread may run
+_EXIT_HOOK = threading.Lock()
+_exit_hook_registered = False
+
+
+def _close_all_at_exit() -> None:
+    """Before the interpreter finalizes: an engine thread caught inside a native step then
+    would abort the process."""
+    for engine in list(_RUNNING):
+        engine.close()
+
+
+def _track(engine: Engine) -> None:
+    global _exit_hook_registered
+    with _EXIT_HOOK:
+        if not _exit_hook_registered:
+            atexit.register(_close_all_at_exit)
+            _exit_hook_registered = True
+        _RUNNING.add(engine)
 
 
 @dataclass(slots=True)
@@ -166,6 +187,7 @@ class Engine:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="voxlet-engine", daemon=True)
                 self._thread.start()
+                _track(self)
         self._wake.set()
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -175,6 +197,7 @@ class Engine:
         self._wake.set()
         if thread is not None:
             thread.join(timeout_s)
+        _RUNNING.discard(self)
 
     # The engine thread ---------------------------------------------------------------------
 
