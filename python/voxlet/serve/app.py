@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from voxlet.constants import SAMPLE_RATE_HZ
 from voxlet.errors import StreamError, TextError, VoiceError, VoxletError
 from voxlet.options import MAX_SPEED, MIN_SPEED, GenerationOptions
 from voxlet.runtime.stream import Stream
@@ -235,7 +236,7 @@ class SessionResponse(StreamingResponse):
 
 
 def _frames_seconds(pcm: Any) -> float:
-    return len(pcm) / 24_000
+    return len(pcm) / SAMPLE_RATE_HZ  # the server streams at the model's rate
 
 
 async def _audio_body(
