@@ -76,6 +76,45 @@ def prompt_chunk(flow_lm: FlowLM, voice: VoiceState, plan: ChunkPlan):
     return state
 
 
+@dataclass(slots=True)
+class ChunkEnd:
+    """The end-of-speech rule of one chunk, told its frames one by one: EOS flags before frame
+    MIN_FRAMES_BEFORE_EOS are ignored; after the first EOS at frame e, frames up to
+    e + frames_after_eos - 1 are made; at most max_frames in all."""
+
+    plan: ChunkPlan
+    eos_at: int | None = None
+
+    def done(self, frames: int) -> bool:
+        """Whether the chunk ends before its frame number `frames`."""
+        plan = self.plan
+        after_eos = self.eos_at is not None and frames >= self.eos_at + plan.frames_after_eos
+        return after_eos or frames >= plan.max_frames
+
+    def frame(self, i: int, latent: torch.Tensor, eos_logit: torch.Tensor) -> bool:
+        """Frame i was made: True if the speech ends with it (its EOS frame, or the last the
+        limit allows). A non-finite latent is a NonFiniteError."""
+        if not bool(torch.isfinite(latent).all()):
+            raise NonFiniteError(f"frame {i} of the chunk came out NaN or infinite")
+        if self.eos_at is not None:
+            return False
+        if i >= MIN_FRAMES_BEFORE_EOS and float(eos_logit) > self.plan.eos_threshold:
+            self.eos_at = i
+            return True
+        return i == self.plan.max_frames - 1
+
+    def finish(self) -> None:
+        """After the chunk's last frame: `on_no_eos` where it never said EOS."""
+        if self.eos_at is not None:
+            return
+        plan = self.plan
+        message = f"maximum generation length ({plan.max_frames} frames) reached without EOS"
+        if plan.on_no_eos == "raise":
+            raise NoEosError(message)
+        if plan.on_no_eos == "warn":
+            log.warning(message)
+
+
 def generate_latents(
     flow_lm: FlowLM,
     state,
@@ -83,31 +122,17 @@ def generate_latents(
     generator: torch.Generator,
     on_speech_end: Callable[[int], None] | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Yields normalized latents (1, 32) from a prompted state until EOS rule or limit.
-
-    EOS flags before frame 6 are ignored; after the first EOS at frame e, frames up to
-    e + frames_after_eos - 1 are yielded. `on_speech_end(i)` is called, before frame i is
-    yielded, once it is known that the speech ends with frame i: the EOS frame, or the last
-    frame the limit allows.
+    """Yields normalized latents (1, 32) from a prompted state until the `ChunkEnd` rule
+    stops it. `on_speech_end(i)` is called, before frame i is yielded, once it is known that
+    the speech ends with frame i: the EOS frame, or the last frame the limit allows.
     """
     latent: torch.Tensor | None = None
-    eos_at: int | None = None
+    end = ChunkEnd(plan)
     for i in range(plan.max_frames):
-        if eos_at is not None and i >= eos_at + plan.frames_after_eos:
+        if end.done(i):
             return
         latent, eos_logit = flow_lm.step(latent, state, make_noise(plan, generator), plan.lsd_steps)
-        if not bool(torch.isfinite(latent).all()):
-            raise NonFiniteError(f"frame {i} of the chunk came out NaN or infinite")
-        if eos_at is None and i >= MIN_FRAMES_BEFORE_EOS and float(eos_logit) > plan.eos_threshold:
-            eos_at = i
-            if on_speech_end is not None:
-                on_speech_end(i)
-        elif eos_at is None and i == plan.max_frames - 1 and on_speech_end is not None:
+        if end.frame(i, latent, eos_logit) and on_speech_end is not None:
             on_speech_end(i)
         yield latent
-    if eos_at is None:
-        message = f"maximum generation length ({plan.max_frames} frames) reached without EOS"
-        if plan.on_no_eos == "raise":
-            raise NoEosError(message)
-        if plan.on_no_eos == "warn":
-            log.warning(message)
+    end.finish()

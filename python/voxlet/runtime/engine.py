@@ -19,7 +19,6 @@ never holds the others.
 from __future__ import annotations
 
 import atexit
-import logging
 import queue
 import threading
 import time
@@ -29,16 +28,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from voxlet.constants import MIN_FRAMES_BEFORE_EOS, SAMPLES_PER_FRAME
+from voxlet.constants import SAMPLES_PER_FRAME
 from voxlet.model.flow_lm import FlowLM, FlowLMState
-from voxlet.model.generation import ChunkPlan, NoEosError, NonFiniteError, make_noise, prompt_chunk
+from voxlet.model.generation import ChunkEnd, ChunkPlan, make_noise, prompt_chunk
 from voxlet.model.voice import VoiceState
 from voxlet.runtime.messages import End, Latent, Message, Silence
 from voxlet.runtime.producer import PlanSource, Stopped
 from voxlet.runtime.word_clock import WordClock, WordTiming
 from voxlet.text.markup import Pause
 
-log = logging.getLogger(__name__)
 _IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
 # A chunk's text is prefilled this many tokens per step of the others (never leaving a
 # single one, which the int8 products would quantize differently), so a long prompt never
@@ -72,9 +70,9 @@ class _Chunk:
     plan: ChunkPlan
     state: FlowLMState
     start: int  # the chunk's first sample on the stream's 24 kHz timeline
+    end: ChunkEnd
     latent: torch.Tensor | None = None
     frame: int = 0
-    eos_at: int | None = None
     prefix: torch.Tensor | None = None  # text embeddings (1, T, D) not prefilled yet
 
 
@@ -305,10 +303,10 @@ class Engine:
         flow_lm = self._flow_lm
         n_tokens = int(plan.token_ids.shape[0])
         if flow_lm.transformer.kernel is None or n_tokens <= PREFILL_SLICE + 1:
-            return _Chunk(plan, prompt_chunk(flow_lm, s.voice, plan), s.position)
+            return _Chunk(plan, prompt_chunk(flow_lm, s.voice, plan), s.position, ChunkEnd(plan))
         state = s.voice.to_flow_lm_state(s.voice.n_positions + n_tokens + plan.max_frames)
         prefix = flow_lm.embed_tokens(plan.token_ids.view(1, -1))
-        return _Chunk(plan, state, s.position, prefix=prefix)
+        return _Chunk(plan, state, s.position, ChunkEnd(plan), prefix=prefix)
 
     def _prefill(self, c: _Chunk) -> None:
         """The next slice of the chunk's text into its state."""
@@ -344,26 +342,13 @@ class Engine:
     def _emit(
         self, s: EngineSession, latent: torch.Tensor, eos_logit: torch.Tensor, seconds: float
     ) -> None:
-        """The EOS rule and the frame's way out, as `generation.generate_latents` and
-        `producer.run_producer` do them for a stream alone."""
+        """The chunk's end-of-speech rule and the frame's way out, as
+        `generation.generate_latents` and `producer.run_producer` do them for a stream alone."""
         c = s.chunk
         assert c is not None
-        plan, i = c.plan, c.frame
-        if not bool(torch.isfinite(latent).all()):
-            raise NonFiniteError(f"frame {i} of the chunk came out NaN or infinite")
-        speech_end = None
-        if (
-            c.eos_at is None
-            and i >= MIN_FRAMES_BEFORE_EOS
-            and float(eos_logit) > plan.eos_threshold
-        ):
-            c.eos_at = i
-            speech_end = i
-        elif c.eos_at is None and i == plan.max_frames - 1:
-            speech_end = i
-        if speech_end is not None and s.on_words is not None:
-            end = c.start + (speech_end + 1) * SAMPLES_PER_FRAME
-            s.on_words(s.clock.chunk(plan.words, c.start, end))
+        i = c.frame
+        if c.end.frame(i, latent, eos_logit) and s.on_words is not None:
+            s.on_words(s.clock.speech_ended(c.plan.words, c.start, i))
         if s.on_step is not None:
             s.on_step(seconds)
         s.offer(Latent(latent, s.chunk_index, s.frames))
@@ -371,16 +356,6 @@ class Engine:
         s.position += SAMPLES_PER_FRAME
         c.latent = latent
         c.frame = i + 1
-        done = (c.eos_at is not None and c.frame >= c.eos_at + plan.frames_after_eos) or (
-            c.frame >= plan.max_frames
-        )
-        if done:
+        if c.end.done(c.frame):
             s.chunk = None
-            if c.eos_at is None:
-                message = (
-                    f"maximum generation length ({plan.max_frames} frames) reached without EOS"
-                )
-                if plan.on_no_eos == "raise":
-                    raise NoEosError(message)
-                if plan.on_no_eos == "warn":
-                    log.warning(message)
+            c.end.finish()

@@ -79,7 +79,7 @@ def _timer(
     """What a chunk starting at sample `chunk_start` does when its speech ends with frame i."""
 
     def speech_end(i: int) -> None:
-        on_words(clock.chunk(plan.words, chunk_start, chunk_start + (i + 1) * SAMPLES_PER_FRAME))
+        on_words(clock.speech_ended(plan.words, chunk_start, i))
 
     return speech_end
 

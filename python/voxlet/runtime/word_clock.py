@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from voxlet.constants import SAMPLE_RATE_HZ
+from voxlet.constants import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 
 if TYPE_CHECKING:
     from voxlet.text.words import WordMark
@@ -35,6 +35,13 @@ class WordClock:
 
     def _seconds(self, sample: float) -> float:
         return sample / SAMPLE_RATE_HZ / self._speed
+
+    def speech_ended(
+        self, marks: tuple[WordMark, ...], start: int, last_frame: int
+    ) -> list[WordTiming]:
+        """The words of a chunk that starts at sample `start` and whose speech ends with its
+        frame `last_frame` (the EOS frame, or the last the limit allows)."""
+        return self.chunk(marks, start, start + (last_frame + 1) * SAMPLES_PER_FRAME)
 
     def chunk(self, marks: tuple[WordMark, ...], start: int, end: int) -> list[WordTiming]:
         """The words a chunk completes, its speech from sample `start` to `end` (24 kHz)."""
