@@ -114,24 +114,26 @@ class EngineSession:
 
     def _plan(self) -> None:
         """Text still being written: plans made here, handed to the engine through a queue."""
-        assert callable(self.plans) and self._planned is not None
+        assert callable(self.plans)
         try:
             for plan in self.plans(self.stop):
-                while not self.stop.is_set():
-                    try:
-                        self._planned.put(plan, timeout=_PLANS_POLL_S)
-                        break
-                    except queue.Full:
-                        continue
+                if not self._hand(plan):
+                    return
             item: object = _NO_MORE
         except BaseException as e:  # raised on the engine thread, as the stream's failure
             item = e
+        self._hand(item)
+
+    def _hand(self, item: object) -> bool:
+        """Puts `item` on the plan queue, waiting for room; False once the stream stops."""
+        assert self._planned is not None
         while not self.stop.is_set():
             try:
                 self._planned.put(item, timeout=_PLANS_POLL_S)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def next_plan(self) -> ChunkPlan | Pause | object | None:
         """The next plan; None if none is ready yet; _NO_MORE at the end."""
