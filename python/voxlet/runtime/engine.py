@@ -18,11 +18,9 @@ never holds the others.
 
 from __future__ import annotations
 
-import atexit
 import queue
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -32,6 +30,7 @@ from voxlet.constants import SAMPLES_PER_FRAME
 from voxlet.model.flow_lm import FlowLM, FlowLMState
 from voxlet.model.generation import ChunkEnd, ChunkPlan, make_noise, prompt_chunk
 from voxlet.model.voice import VoiceState
+from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.messages import End, Latent, Message, Silence
 from voxlet.runtime.producer import PlanSource, Stopped
 from voxlet.runtime.word_clock import WordClock, WordTiming
@@ -44,25 +43,8 @@ _IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
 PREFILL_SLICE = 16
 _PLANS_POLL_S = 0.05
 _NO_MORE = object()
-_RUNNING: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose thread may run
-_EXIT_HOOK = threading.Lock()
-_exit_hook_registered = False
-
-
-def _close_all_at_exit() -> None:
-    """Before the interpreter finalizes: an engine thread caught inside a native step then
-    would abort the process."""
-    for engine in list(_RUNNING):
-        engine.close()
-
-
-def _track(engine: Engine) -> None:
-    global _exit_hook_registered
-    with _EXIT_HOOK:
-        if not _exit_hook_registered:
-            atexit.register(_close_all_at_exit)
-            _exit_hook_registered = True
-        _RUNNING.add(engine)
+# engines whose thread may run: closed at exit, so none is inside a native step then
+_RUNNING: ExitList[Engine] = ExitList(lambda engine: engine.close())
 
 
 @dataclass(slots=True)
@@ -187,7 +169,7 @@ class Engine:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="voxlet-engine", daemon=True)
                 self._thread.start()
-                _track(self)
+                _RUNNING.add(self)
         self._wake.set()
 
     def close(self, timeout_s: float = 10.0) -> None:

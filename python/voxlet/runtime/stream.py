@@ -17,13 +17,11 @@ first stream starts).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import queue
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from voxlet.errors import ConfigError, StreamError
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.mimi import Mimi
 from voxlet.model.voice import VoiceState
+from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.consumer import run_consumer
 from voxlet.runtime.engine import Engine, EngineSession
 from voxlet.runtime.messages import Message
@@ -47,23 +46,8 @@ from voxlet.runtime.word_clock import WordTiming
 
 log = logging.getLogger(__name__)
 _WAIT_S = 0.05
-_LIVE: weakref.WeakSet[Stream] = weakref.WeakSet()  # streams whose threads may still run
-_EXIT_HOOK = threading.Lock()
-_exit_hook_registered = False
-
-
-def _stop_all_at_exit() -> None:
-    for stream in list(_LIVE):
-        stream.stop()
-
-
-def _track(stream: Stream) -> None:
-    global _exit_hook_registered
-    with _EXIT_HOOK:
-        if not _exit_hook_registered:
-            atexit.register(_stop_all_at_exit)
-            _exit_hook_registered = True
-        _LIVE.add(stream)
+# streams whose threads may still run: stopped at exit
+_LIVE: ExitList[Stream] = ExitList(lambda stream: stream.stop())
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +204,7 @@ class Stream:
             )
             if self._session.planner is not None:  # joined on close, as the decoder is
                 self._threads.append(self._session.planner)
-        _track(self)
+        _LIVE.add(self)
         for t in self._threads:
             t.start()
         if engine is not None:
