@@ -144,16 +144,21 @@ class Server:
             ticket = await self.admission.acquire()
         except Busy as e:
             raise busy(e) from e
+        opened: list[Stream] = []
+
+        def open_stream() -> Stream:
+            voice = self.voices.get(voice_name)
+            stream = self.tts.open_stream(
+                text, voice, opts, word_timings=word_timings, engine=self.engine
+            )
+            opened.append(stream)
+            return stream
+
         try:
-
-            def open_stream() -> Stream:
-                voice = self.voices.get(voice_name)
-                return self.tts.open_stream(
-                    text, voice, opts, word_timings=word_timings, engine=self.engine
-                )
-
             stream = await anyio.to_thread.run_sync(open_stream, limiter=self.limiter)
-        except BaseException:
+        except BaseException:  # bad text or voice, or the client gone while it opened
+            for started in opened:  # cancelled after the stream started: nobody will read it
+                await bridge.stop(started, self.limiter)
             ticket.release()
             raise
         return ticket, stream
