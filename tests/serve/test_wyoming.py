@@ -46,9 +46,18 @@ def wyoming_server(tiny_tts, voices_dir):
     asyncio.run_coroutine_threadsafe(main(), loop).result(10)
     assert started.is_set()
     yield port, server, loop
-    asyncio.run_coroutine_threadsafe(holder["wy"].stop(), loop).result(10)
+
+    async def stop():  # the server, then its handlers' tasks to their end (streams stopped)
+        await holder["wy"].stop()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+    server.engine.close()
 
 
 def run(coro):

@@ -86,9 +86,12 @@ class WyomingHandler(AsyncEventHandler):
         elif Synthesize.is_type(event.type):
             if self._fragments is None:  # inside a streamed request it repeats the text
                 request = Synthesize.from_event(event)
+                await self._finish_previous()
                 await self._speak(request.text, request.voice)
         elif SynthesizeStart.is_type(event.type):
-            await self._cancel()
+            if self._fragments is not None:  # a new request before the last one's stop
+                await self._cancel()
+            await self._finish_previous()
             self._fragments = Fragments()
             voice = SynthesizeStart.from_event(event).voice
             self._task = asyncio.create_task(self._speak(self._fragments, voice, streamed=True))
@@ -96,13 +99,18 @@ class WyomingHandler(AsyncEventHandler):
             if self._fragments is not None:
                 self._fragments.put(SynthesizeChunk.from_event(event).text)
         elif SynthesizeStop.is_type(event.type):
+            # the text is complete; the audio goes on in its task while events are still
+            # read, so a client that leaves now is seen at once (and its stream stopped)
             if self._fragments is not None:
                 self._fragments.close()
                 self._fragments = None
-            if self._task is not None:
-                await asyncio.gather(self._task, return_exceptions=True)
-                self._task = None
         return True
+
+    async def _finish_previous(self) -> None:
+        """Lets a streamed request whose text is complete finish its audio first."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
     async def _speak(
         self, text: str | Iterable[str], voice: SynthesizeVoice | None, streamed: bool = False
