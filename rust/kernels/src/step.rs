@@ -294,7 +294,33 @@ impl<M: Linear> Transformer<M> {
         turns: &[f32],
         threads: usize,
     ) -> Result<()> {
-        let (d, rows) = (self.d_model, at.rows);
+        self.layers_with(isa, x, false, threads, |i, s| {
+            self.attend(
+                isa,
+                &mut s.qkv,
+                &mut s.attended,
+                &mut caches[i],
+                at,
+                turns,
+                threads,
+            );
+        })
+    }
+
+    /// Every layer over the rows of `x` (in place): norms, linears (`rows_exact`: each row's
+    /// outputs the bits of that row alone, `Linear::matmul_rows_on`), GELU and residuals here;
+    /// `attend(layer, scratch)` turns `scratch.qkv` into `scratch.attended` with the caches.
+    #[inline(always)]
+    fn layers_with(
+        &self,
+        isa: Isa,
+        x: &mut [f32],
+        rows_exact: bool,
+        threads: usize,
+        mut attend: impl FnMut(usize, &mut Scratch),
+    ) -> Result<()> {
+        let d = self.d_model;
+        let rows = x.len() / d;
         let mut s = Scratch {
             normed: vec![0.0; rows * d],
             qkv: vec![0.0; rows * self.qkv_width()],
@@ -307,25 +333,24 @@ impl<M: Linear> Transformer<M> {
                 vector::layer_norm(row, &n.weight, &n.bias, n.eps, o);
             }
         };
-        for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
+        let product = |m: &M, x: &[f32], out: &mut [f32]| {
+            if rows_exact {
+                m.matmul_rows_on(isa, x, out, threads)
+            } else {
+                m.matmul_on(isa, x, out, threads)
+            }
+        };
+        for (i, layer) in self.layers.iter().enumerate() {
             norm(x, &layer.norm1, &mut s.normed);
-            layer
-                .in_proj
-                .matmul_on(isa, &s.normed, &mut s.qkv, threads)?;
-            self.attend(isa, &mut s.qkv, &mut s.attended, cache, at, turns, threads);
-            layer
-                .out_proj
-                .matmul_on(isa, &s.attended, &mut s.projected, threads)?;
+            product(&layer.in_proj, &s.normed, &mut s.qkv)?;
+            attend(i, &mut s);
+            product(&layer.out_proj, &s.attended, &mut s.projected)?;
             let scale = layer.layer_scale.as_ref();
             add_residual(x, &s.projected, scale.map(|s| &s.attention[..]));
             norm(x, &layer.norm2, &mut s.normed);
-            layer
-                .linear1
-                .matmul_on(isa, &s.normed, &mut s.hidden, threads)?;
+            product(&layer.linear1, &s.normed, &mut s.hidden)?;
             vector::gelu_tanh(&mut s.hidden);
-            layer
-                .linear2
-                .matmul_on(isa, &s.hidden, &mut s.projected, threads)?;
+            product(&layer.linear2, &s.hidden, &mut s.projected)?;
             add_residual(x, &s.projected, scale.map(|s| &s.feed_forward[..]));
         }
         Ok(())
@@ -424,31 +449,15 @@ impl<M: Linear> Transformer<M> {
         turns: &[f32],
         threads: usize,
     ) -> Result<()> {
-        let (d, n, hd) = (self.d_model, rows.len(), self.head_dim);
-        let (width, attn) = (self.qkv_width(), self.heads * hd);
-        let mut s = Scratch {
-            normed: vec![0.0; n * d],
-            qkv: vec![0.0; n * width],
-            attended: vec![0.0; n * attn],
-            projected: vec![0.0; n * d],
-            hidden: vec![0.0; n * self.ffn],
-        };
-        let norm = |x: &[f32], nm: &Norm, out: &mut [f32]| {
-            for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-                vector::layer_norm(row, &nm.weight, &nm.bias, nm.eps, o);
-            }
-        };
-        for (i, layer) in self.layers.iter().enumerate() {
-            norm(x, &layer.norm1, &mut s.normed);
-            layer
-                .in_proj
-                .matmul_rows_on(isa, &s.normed, &mut s.qkv, threads)?;
+        let (hd, width, attn) = (self.head_dim, self.qkv_width(), self.heads * self.head_dim);
+        let ring = self.context.is_some();
+        self.layers_with(isa, x, true, threads, |i, s| {
             for (b, row) in rows.iter_mut().enumerate() {
                 let at = Span {
                     capacity: row.capacity,
                     position: row.position,
                     rows: 1,
-                    ring: self.context.is_some(),
+                    ring,
                 };
                 self.attend(
                     isa,
@@ -460,22 +469,7 @@ impl<M: Linear> Transformer<M> {
                     1,
                 );
             }
-            layer
-                .out_proj
-                .matmul_rows_on(isa, &s.attended, &mut s.projected, threads)?;
-            let scale = layer.layer_scale.as_ref();
-            add_residual(x, &s.projected, scale.map(|s| &s.attention[..]));
-            norm(x, &layer.norm2, &mut s.normed);
-            layer
-                .linear1
-                .matmul_rows_on(isa, &s.normed, &mut s.hidden, threads)?;
-            vector::gelu_tanh(&mut s.hidden);
-            layer
-                .linear2
-                .matmul_rows_on(isa, &s.hidden, &mut s.projected, threads)?;
-            add_residual(x, &s.projected, scale.map(|s| &s.feed_forward[..]));
-        }
-        Ok(())
+        })
     }
 
     /// Rotates q and k of every row of `s.qkv`, stores k and v at their positions, and writes
