@@ -461,6 +461,42 @@ pub struct Transformer {
     inner: AnyTransformer,
 }
 
+/// One sequence's caches as the kernels take them (one key and one value array per layer,
+/// C-contiguous, `(..., kv_heads, slots, head_dim)`), and their slot count; errors start with
+/// `what`.
+fn kv_caches<'a>(
+    what: &str,
+    keys: &'a mut [PyReadwriteArrayDyn<'_, f32>],
+    values: &'a mut [PyReadwriteArrayDyn<'_, f32>],
+) -> PyResult<(usize, Vec<KvCache<'a>>)> {
+    let capacity = match keys.first().map(|k| k.shape().to_vec()) {
+        Some(shape) if shape.len() >= 3 => shape[shape.len() - 2],
+        shape => {
+            return Err(KernelError::new_err(format!(
+                "{what}: keys must be (..., kv_heads, slots, head_dim), got {shape:?}"
+            )))
+        }
+    };
+    if keys.len() != values.len() {
+        return Err(KernelError::new_err(format!(
+            "{what}: {} key caches but {} value caches",
+            keys.len(),
+            values.len()
+        )));
+    }
+    let caches = keys
+        .iter_mut()
+        .zip(values.iter_mut())
+        .map(|(k, v)| {
+            Ok(KvCache {
+                keys: contiguous_mut("keys", k)?,
+                values: contiguous_mut("values", v)?,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((capacity, caches))
+}
+
 #[pymethods]
 impl Transformer {
     #[new]
@@ -505,33 +541,9 @@ impl Transformer {
         turns: PyReadonlyArrayDyn<'_, f32>,
         threads: usize,
     ) -> PyResult<()> {
-        let capacity = match keys.first().map(|k| k.shape().to_vec()) {
-            Some(shape) if shape.len() >= 3 => shape[shape.len() - 2],
-            shape => {
-                return Err(KernelError::new_err(format!(
-                    "forward: keys must be (..., kv_heads, slots, head_dim), got {shape:?}"
-                )))
-            }
-        };
-        if keys.len() != values.len() {
-            return Err(KernelError::new_err(format!(
-                "forward: {} key caches but {} value caches",
-                keys.len(),
-                values.len()
-            )));
-        }
+        let (capacity, mut caches) = kv_caches("forward", &mut keys, &mut values)?;
         let x = contiguous_mut("x", &mut x)?;
         let turns = contiguous("turns", &turns)?;
-        let mut caches = keys
-            .iter_mut()
-            .zip(values.iter_mut())
-            .map(|(k, v)| {
-                Ok(KvCache {
-                    keys: contiguous_mut("keys", k)?,
-                    values: contiguous_mut("values", v)?,
-                })
-            })
-            .collect::<PyResult<Vec<_>>>()?;
         py.detach(|| match &self.inner {
             AnyTransformer::Int8(t) => {
                 t.forward(x, &mut caches, capacity, position, turns, threads)
@@ -573,34 +585,9 @@ impl Transformer {
         let mut capacities = Vec::with_capacity(positions.len());
         let mut sessions: Vec<Vec<KvCache<'_>>> = Vec::with_capacity(positions.len());
         for (b, (ks, vs)) in keys.iter_mut().zip(values.iter_mut()).enumerate() {
-            if ks.len() != vs.len() {
-                return Err(KernelError::new_err(format!(
-                    "forward_rows: sequence {b} has {} key caches but {} value caches",
-                    ks.len(),
-                    vs.len()
-                )));
-            }
-            let capacity = match ks.first().map(|k| k.shape().to_vec()) {
-                Some(shape) if shape.len() >= 3 => shape[shape.len() - 2],
-                shape => {
-                    return Err(KernelError::new_err(format!(
-                        "forward_rows: sequence {b}'s keys must be (..., kv_heads, slots, \
-                         head_dim), got {shape:?}"
-                    )))
-                }
-            };
+            let (capacity, caches) = kv_caches(&format!("forward_rows: sequence {b}"), ks, vs)?;
             capacities.push(capacity);
-            sessions.push(
-                ks.iter_mut()
-                    .zip(vs.iter_mut())
-                    .map(|(k, v)| {
-                        Ok(KvCache {
-                            keys: contiguous_mut("keys", k)?,
-                            values: contiguous_mut("values", v)?,
-                        })
-                    })
-                    .collect::<PyResult<Vec<_>>>()?,
-            );
+            sessions.push(caches);
         }
         let x = contiguous_mut("x", &mut x)?;
         let turns = contiguous("turns", &turns)?;
