@@ -69,8 +69,14 @@ bench: install
 # where it stopped: rerun the same target. DEVICE=cuda trains on a GPU.
 RUNS ?= runs
 HOURS ?= 20
+SEED ?= 0
 DEVICE ?= cpu
 VOXLET := $(VENV)/bin/voxlet
+# The last exported, measured checkpoint of the voice (committed, not in the wheel): new codec
+# and FlowLM runs start from it, so no session's training is lost with its run folder.
+# INIT= (empty) trains from scratch.
+INIT ?= $(patsubst %/config.yaml,%,$(wildcard training/voxlet-2m/config.yaml))
+INIT_FLAG := $(if $(INIT),--init-from $(INIT))
 
 # WordNet 3.0 (the corpus text) from Debian, when missing.
 train-deps: install
@@ -80,14 +86,15 @@ train-deps: install
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wordnet-base >/dev/null; }
 
 train-data: train-deps
-	$(VOXLET) train data --out $(RUNS)/data/joe --hours $(HOURS)
+	$(VOXLET) train data --out $(RUNS)/data/joe --hours $(HOURS) --seed $(SEED)
 
 train-codec: train-data
-	$(VOXLET) train codec --data $(RUNS)/data/joe --run-dir $(RUNS)/codec-2m --device $(DEVICE)
+	$(VOXLET) train codec --data $(RUNS)/data/joe --run-dir $(RUNS)/codec-2m --device $(DEVICE) \
+	  $(INIT_FLAG)
 
 train-flow: train-codec
 	$(VOXLET) train flow --data $(RUNS)/data/joe --codec $(RUNS)/codec-2m \
-	  --run-dir $(RUNS)/flow-2m --device $(DEVICE)
+	  --run-dir $(RUNS)/flow-2m --device $(DEVICE) $(INIT_FLAG)
 
 train-export: train-flow
 	$(VOXLET) train export --codec $(RUNS)/codec-2m --flow $(RUNS)/flow-2m --out $(RUNS)/voxlet-2m

@@ -9,11 +9,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from tests.conftest import fixture_path
 from tests.train.test_codec import TOY, config, toy_corpus  # noqa: F401 (a fixture)
 from voxlet import TTS, GenerationOptions
-from voxlet.train import codec, flow
+from voxlet.train import DEFAULT_LAYOUT, codec, flow
 from voxlet.train.export import export, network
 from voxlet.train.latents import Latents
 
@@ -123,3 +124,64 @@ def test_cli_runs_flow_and_export(toy_corpus, codec_run, tmp_path):  # noqa: F81
         "tokenizer.model",
         "voice.safetensors",
     ]
+
+
+@pytest.fixture(scope="module")
+def exported(toy_corpus, codec_run, tmp_path_factory):  # noqa: F811
+    """A toy model folder, its FlowLM trained a few steps (weights not the initial ones)."""
+    root = tmp_path_factory.mktemp("exported")
+    train(toy_corpus, codec_run, root / "flow", steps=4, lr=3e-3, warmup=1, ema=0.0)
+    return export(codec_run, root / "flow", root / "model").parent
+
+
+def test_a_new_run_starts_from_an_exported_model(toy_corpus, codec_run, exported, tmp_path):  # noqa: F811
+    saved = load_file(exported / "model.safetensors")
+    c = tmp_path / "codec"
+    codec.train(toy_corpus, c, None, {**TOY, "steps": 1, "lr": 0.0}, init_from=exported)
+    started, _ = codec.load_run(c)
+    for name, tensor in started.mimi.state_dict().items():
+        assert torch.equal(tensor, saved[f"mimi.{name}"]), name
+    f = tmp_path / "flow"
+    flow.train(toy_corpus, codec_run, f, {**FLOW, "steps": 1, "lr": 0.0}, init_from=exported)
+    state = torch.load(f / "checkpoint.pt", weights_only=False)["model"]
+    fresh = flow.build(f / "config.yaml", Latents(f), 0).state_dict()
+    for name, tensor in state.items():
+        if name in ("emb_mean", "emb_std"):  # this codec's latents' statistics
+            assert torch.equal(tensor, fresh[name]), name
+        else:
+            assert torch.equal(tensor, saved[f"flow_lm.{name}"]), name
+    assert (f / "tokenizer.model").read_bytes() == (exported / "tokenizer.model").read_bytes()
+    # resuming ignores it: the run carries on from its own checkpoint
+    flow.train(toy_corpus, codec_run, f, {"steps": 2}, init_from=tmp_path / "nowhere")
+
+
+def test_init_from_refuses_a_folder_without_a_model_and_another_layout(
+    toy_corpus,  # noqa: F811
+    exported,
+    tmp_path,
+):
+    with pytest.raises(FileNotFoundError, match=r"--init-from .*no config\.yaml"):
+        codec.train(toy_corpus, tmp_path / "a", None, {**TOY, "steps": 1}, init_from=tmp_path)
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()
+    with pytest.raises(ValueError, match=r"--init-from: .*codec '.*' is \[\d.*needs \[\d"):
+        codec.train(
+            toy_corpus, tmp_path / "b", DEFAULT_LAYOUT, {**TOY, "steps": 1}, init_from=exported
+        )
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()
+
+
+def test_bfloat16_export_halves_the_file_and_loads(toy_corpus, codec_run, exported, tmp_path):  # noqa: F811
+    flow_run = exported.parent / "flow"
+    small = export(codec_run, flow_run, tmp_path / "bf16", dtype="bfloat16").parent
+    big, half = exported / "model.safetensors", small / "model.safetensors"
+    assert half.stat().st_size < 0.55 * big.stat().st_size
+    a, b = load_file(big), load_file(half)
+    assert {t.dtype for t in b.values()} == {torch.bfloat16}
+    for name, tensor in a.items():
+        assert torch.equal(b[name], tensor.bfloat16()), name
+    tts = TTS.load(config=small / "config.yaml")
+    opts = GenerationOptions(max_frames=4, eos_threshold=1e9, on_no_eos="ignore", seed=1)
+    audio = tts.synthesize("Tone one.", tts.voice(str(small / "voice.safetensors")), opts)
+    assert audio.shape == (4 * 1920,) and np.isfinite(audio).all() and np.abs(audio).max() > 0
+    with pytest.raises(ValueError, match="--dtype: one of float32, bfloat16"):
+        export(codec_run, flow_run, tmp_path / "x", dtype="float16")

@@ -51,6 +51,7 @@ def add_parser(sub) -> None:
     codec.add_argument(
         "--config", type=Path, help=f"model layout YAML (new runs: {DEFAULT_LAYOUT.name})"
     )
+    _init_flag(codec, "codec")
     _device_flags(codec)
     _settings_flags(codec, CodecSettings())
 
@@ -63,6 +64,7 @@ def add_parser(sub) -> None:
     flow.add_argument(
         "--tokenizer", type=Path, help="a SentencePiece model (default: train one on the corpus)"
     )
+    _init_flag(flow, "FlowLM (and tokenizer)")
     _device_flags(flow)
     _settings_flags(flow, FlowSettings())
 
@@ -72,6 +74,12 @@ def add_parser(sub) -> None:
     export.add_argument("--codec", required=True, type=Path, help="codec run folder")
     export.add_argument("--flow", required=True, type=Path, help="FlowLM run folder")
     export.add_argument("--out", required=True, type=Path, help="model folder to write")
+    export.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="weights' storage (default: float32; bfloat16 halves the file)",
+    )
 
 
 def _settings_flags(p: argparse.ArgumentParser, defaults) -> None:
@@ -97,6 +105,15 @@ def _summary(run_dir: Path, last: dict[str, float]) -> None:
         log.info("%s: %s", run_dir, " ".join(f"{k} {v:.4g}" for k, v in last.items()))
 
 
+def _init_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="MODEL",
+        help=f"a new run starts from this exported model's {what} (a resumed run ignores it)",
+    )
+
+
 def _device_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch threads per process (default: torch's)")
@@ -118,7 +135,15 @@ def main(args: argparse.Namespace) -> int:
         from voxlet.train import codec
 
         given = _given(args, CodecSettings)
-        last = codec.train(args.data, args.run_dir, args.config, given, args.device, args.threads)
+        last = codec.train(
+            args.data,
+            args.run_dir,
+            args.config,
+            given,
+            args.device,
+            args.threads,
+            init_from=args.init_from,
+        )
         _summary(args.run_dir, last)
         return 0
     if args.stage == "flow":
@@ -126,14 +151,21 @@ def main(args: argparse.Namespace) -> int:
 
         given = _given(args, FlowSettings)
         last = flow.train(
-            args.data, args.codec, args.run_dir, given, args.tokenizer, args.device, args.threads
+            args.data,
+            args.codec,
+            args.run_dir,
+            given,
+            args.tokenizer,
+            args.device,
+            args.threads,
+            init_from=args.init_from,
         )
         _summary(args.run_dir, last)
         return 0
     if args.stage == "export":
         from voxlet.train.export import export
 
-        config = export(args.codec, args.flow, args.out)
+        config = export(args.codec, args.flow, args.out, dtype=args.dtype)
         log.info("wrote %s (load it with --config %s)", args.out, config)
         return 0
     raise AssertionError(args.stage)

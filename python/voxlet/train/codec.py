@@ -23,7 +23,7 @@ from voxlet.config import MimiConfig, ModelConfig
 from voxlet.constants import SAMPLE_RATE_HZ
 from voxlet.model.layers.conv import ConvState, StreamingConv1d
 from voxlet.model.mimi import Mimi
-from voxlet.train import losses
+from voxlet.train import init, losses
 from voxlet.train import run as runs
 from voxlet.train.dataset import Corpus
 from voxlet.train.init import init_mimi
@@ -110,15 +110,27 @@ def train(
     overrides: dict | None = None,
     device: str = "cpu",
     threads: int | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, float]:
     """Trains a new codec run, or resumes one with its saved settings; `overrides` (settings
-    by name) apply either way. Returns the last logged metrics."""
+    by name) apply either way. A new run may start from a trained model's codec (`init_from`,
+    an exported model folder; its layout unless `config` is given); a resumed run ignores it.
+    Returns the last logged metrics."""
     run = runs.start(run_dir, device, threads)
     corpus = Corpus(corpus_dir)
     items = corpus.split("train")
     state, settings, rng = runs.resume(run, CodecSettings, overrides)
+    pretrained = None
+    if init_from is not None and state is None:
+        init_config, pretrained = init.pretrained(init_from)
+        config = config if config is not None else init_config
+    elif init_from is not None:
+        log.info("%s resumes from its checkpoint; --init-from is for new runs", run.folder)
     config = runs.keep_config(run, config, resumed=state is not None)
     model = build(config, settings.seed)
+    if pretrained is not None:
+        init.copy_weights(model.mimi, pretrained.mimi, f"{init_from}'s codec")
+        log.info("%s starts from %s's codec", run.folder, init_from)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.8, 0.99))
     step, seen_s = 0, 0.0
     if state is not None:

@@ -59,16 +59,26 @@ def network(codec_run: str | Path, flow_run: str | Path) -> tuple[ModelConfig, P
     return cfg, net.eval(), int(state["step"])
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
 def export(
-    codec_run: str | Path, flow_run: str | Path, out: str | Path, voice_frames: int = 25
+    codec_run: str | Path,
+    flow_run: str | Path,
+    out: str | Path,
+    voice_frames: int = 25,
+    dtype: str = "float32",
 ) -> Path:
-    """Writes the model folder `out`; returns its config's path."""
+    """Writes the model folder `out`, its weights stored as `dtype` (`float32`, or `bfloat16`
+    as the official files are: half the bytes); returns its config's path."""
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype: one of {', '.join(DTYPES)}, got {dtype!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     flow_folder = Path(flow_run)
     cfg_path = flow_folder / runs.CONFIG
     _, net, step = network(codec_run, flow_run)
-    tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    tensors = {k: v.detach().to(DTYPES[dtype]).contiguous() for k, v in net.state_dict().items()}
     metadata = {"format": "pt", "voxlet_flow_step": str(step)}
     _write(out / WEIGHTS, lambda p: save_file(tensors, str(p), metadata=metadata))
     data = yaml.safe_load(cfg_path.read_text("utf-8"))

@@ -29,6 +29,7 @@ from voxlet.config import ModelConfig
 from voxlet.constants import LATENT_DIM
 from voxlet.model.flow_lm import FlowLM
 from voxlet.text import TextRules, Tokenizer, load_tokenizer, split_into_chunks
+from voxlet.train import init
 from voxlet.train import run as runs
 from voxlet.train.latents import Item, Latents, encode_corpus
 from voxlet.train.progress import Progress
@@ -162,10 +163,22 @@ def train(
     tokenizer: str | Path | None = None,
     device: str = "cpu",
     threads: int | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, float]:
-    """Trains a new FlowLM run on `codec_run`'s latents of the corpus, or resumes one."""
+    """Trains a new FlowLM run on `codec_run`'s latents of the corpus, or resumes one. A new
+    run may start from a trained model's FlowLM (`init_from`, an exported model folder, whose
+    tokenizer it then uses; the latents' mean and spread are this codec's); a resumed run
+    ignores it."""
     run = runs.start(run_dir, device, threads)
     state, settings, rng = runs.resume(run, FlowSettings, overrides)
+    pretrained = None
+    if init_from is not None and state is None:
+        init_config, pretrained = init.pretrained(init_from)
+        if tokenizer is None:  # its embedding rows are that tokenizer's pieces
+            init_cfg = ModelConfig.load(init_config)
+            tokenizer = init_cfg.resolve(init_cfg.flow_lm.lookup_table.tokenizer_path)
+    elif init_from is not None:
+        log.info("%s resumes from its checkpoint; --init-from is for new runs", run.folder)
     if settings.loss not in ("energy", "mse"):
         raise ValueError(f"--loss: energy or mse, got {settings.loss!r}")
     config = runs.keep_config(
@@ -191,6 +204,11 @@ def train(
     train_items = [i for i in usable if i.split == "train"]
     val_items = [i for i in usable if i.split == "val"][: settings.val_items] or train_items[:4]
     flow_lm = build(config, latents, settings.seed)
+    if pretrained is not None:
+        init.copy_weights(
+            flow_lm, pretrained.flow_lm, f"{init_from}'s FlowLM", keep=("emb_mean", "emb_std")
+        )
+        log.info("%s starts from %s's FlowLM", run.folder, init_from)
     if flow_lm.flow_net.kind == "lsd":
         raise ValueError(
             f"{config}: flow_lm.flow.type lsd is not trainable here (pointwise, drifting)"

@@ -1,7 +1,11 @@
-"""Initial weights for training from scratch. The modules are built for loading checkpoints,
-so a few parameters start empty; this gives each a starting value, by name and config."""
+"""Initial weights: from scratch (the modules are built for loading checkpoints, so a few
+parameters start empty; this gives each a starting value, by name and config), or from a
+trained model's (`--init-from`)."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -9,6 +13,7 @@ from torch import nn
 from voxlet.config import MimiConfig
 from voxlet.model.layers.transformer import LayerScale
 from voxlet.model.mimi import Mimi
+from voxlet.model.network import PocketTTS
 
 
 def init_mimi(mimi: Mimi, cfg: MimiConfig) -> None:
@@ -26,3 +31,41 @@ def init_mimi(mimi: Mimi, cfg: MimiConfig) -> None:
 
 def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def pretrained(model: str | Path) -> tuple[Path, PocketTTS]:
+    """A trained model to start a new run from (fine-tuning, or the next session's run of
+    voxlet's own voice): an exported model folder (or its `config.yaml`) -> the config's path
+    and the whole network in float32 (the file may hold bfloat16)."""
+    from voxlet.config import ModelConfig
+    from voxlet.model.weights import load_network
+
+    path = Path(model)
+    config = path / "config.yaml" if path.is_dir() else path
+    if not config.is_file():
+        raise FileNotFoundError(f"--init-from {model}: no config.yaml there (an exported model)")
+    cfg = ModelConfig.load(config)
+    weights = cfg.resolve(cfg.weights_path)
+    if weights is None or "://" in weights:
+        raise ValueError(f"--init-from {config}: its weights_path must name a local file")
+    return config, load_network(cfg, weights).network
+
+
+def copy_weights(target: nn.Module, source: nn.Module, what: str, keep: Collection[str] = ()):
+    """`source`'s state into `target` (same layout, every key but `keep`); a layout mismatch
+    is one line naming the first key and both shapes."""
+    mine, theirs = target.state_dict(), source.state_dict()
+    for k, v in mine.items():
+        if k in keep:
+            continue
+        if k not in theirs:
+            raise ValueError(f"--init-from: {what} has no {k!r}")
+        if theirs[k].shape != v.shape:
+            raise ValueError(
+                f"--init-from: {what} {k!r} is {list(theirs[k].shape)}, the run's layout "
+                f"needs {list(v.shape)}"
+            )
+    with torch.no_grad():
+        for k, v in mine.items():
+            if k not in keep:
+                v.copy_(theirs[k])
