@@ -47,8 +47,7 @@ from voxlet.model.weights import (
 )
 from voxlet.options import GenerationOptions
 from voxlet.runtime import Stream, StreamOptions
-from voxlet.runtime.engine import Engine
-from voxlet.runtime.producer import PlanSource
+from voxlet.runtime.engine import Engine, PlanSource
 from voxlet.runtime.speech import CallbackPlayer, Speech
 from voxlet.runtime.text_feed import incremental_plans
 from voxlet.runtime.word_clock import WordTiming
@@ -97,6 +96,8 @@ class TTS:
         self.text_rules = TextRules(
             cfg.replace_characters, cfg.remove_semicolons, cfg.pad_with_spaces_for_short_inputs
         )
+        self._engines: dict[int, Engine] = {}  # the streams' shared engines, by thread count
+        self._engines_lock = threading.Lock()
         if tokenizer.vocab_size != cfg.flow_lm.lookup_table.n_bins:
             raise ConfigError(
                 f"flow_lm.lookup_table.n_bins: {cfg.flow_lm.lookup_table.n_bins}, but the "
@@ -278,9 +279,19 @@ class TTS:
     # Generation ---------------------------------------------------------------------------
 
     def engine(self, threads: int = 1) -> Engine:
-        """An engine for this model: streams opened with `engine=` have their FlowLM frames
-        made on its one thread, stepped together (`voxlet.runtime.engine`); `close()` it."""
+        """An engine of your own for this model: streams opened with `engine=` have their
+        FlowLM frames made on its one thread, stepped together (`voxlet.runtime.engine`);
+        `close()` it. Streams opened without one share this model's own engine (one per
+        `StreamOptions.flowlm_threads`), so streams running at once are batched anyway."""
         return Engine(self.network.flow_lm, threads)
+
+    def _shared_engine(self, options: StreamOptions | None) -> Engine:
+        threads = (options or StreamOptions()).flowlm_threads
+        with self._engines_lock:
+            engine = self._engines.get(threads)
+            if engine is None:
+                engine = self._engines[threads] = Engine(self.network.flow_lm, threads)
+            return engine
 
     def chunks(self, text: str, opts: GenerationOptions) -> list[TextChunk]:
         """The text chunks of `text`, markup read and pauses left out."""
@@ -406,11 +417,10 @@ class TTS:
         word_timings: bool = False,
         engine: Engine | None = None,
     ) -> Stream:
-        """Starts generating `text` on two worker threads; read it with `Stream.frames()` (or,
-        with `word_timings`, `Stream.items()`: the audio and the words' timings). With
-        `engine` (`TTS.engine()`), its FlowLM frames are made on the engine's thread, stepped
-        together with the engine's other streams (same bits), and only the decoder thread is
-        the stream's own.
+        """Starts generating `text`; read it with `Stream.frames()` (or, with `word_timings`,
+        `Stream.items()`: the audio and the words' timings). Its FlowLM frames are made on an
+        engine's thread, stepped together with the engine's other streams (same bits): this
+        model's shared engine, or `engine` (`TTS.engine()`); its decoder thread is its own.
 
         Text and voice problems raise here, before any thread starts (for text given as an
         iterable of fragments, text problems surface as a StreamError of the "flowlm" stage
@@ -440,8 +450,9 @@ class TTS:
         )
         net, seed = self.network, self._seed(opts)
         speed = opts.speed
+        engine = engine or self._shared_engine(stream_options)
         return lambda: Stream(
-            net.flow_lm, net.mimi, state, plans, seed, stream_options, speed, word_timings, engine
+            engine, net.mimi, net.flow_lm, state, plans, seed, stream_options, speed, word_timings
         )
 
     @overload

@@ -1,6 +1,8 @@
 """The engine: streams whose FlowLM frames are made on one shared thread, stepped together.
-A stream alone in it gives the bits of a stream of its own; a stream among others gives the
-same bits, whatever joins, leaves or fails around it; it really batches."""
+Every stream is a client of one (the model's shared engine unless given its own). A stream
+gives the same bits alone or among others, whatever joins, leaves or fails around it; it
+really batches; a stream alone gets the first-frame relay; the engine's thread lives only
+while streams do."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import fixture_path
 from voxlet import GenerationOptions, StreamError
+from voxlet.runtime import StreamOptions
 
 VOICE = str(fixture_path("tiny_voice.safetensors"))
 TEXTS = [
@@ -27,7 +31,7 @@ OPTS = [GenerationOptions(seed=i, max_tokens_per_chunk=8) for i in range(len(TEX
 
 @pytest.fixture(scope="module")
 def solo(tiny_tts):
-    """Each text spoken by a stream of its own (no engine)."""
+    """Each text spoken alone (in the model's shared engine, nothing else in it)."""
     return [tiny_tts.synthesize(t, VOICE, o) for t, o in zip(TEXTS, OPTS, strict=True)]
 
 
@@ -219,3 +223,58 @@ def test_stopping_a_stream_joins_its_planning_thread(tiny_tts, engine):
     stream.stop()
     assert not stream.is_alive
     assert not [t for t in threading.enumerate() if t.name == "voxlet-plans" and t.is_alive()]
+
+
+def engine_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "voxlet-engine"]
+
+
+def test_streams_without_an_engine_share_the_models_own(tiny_tts, solo):
+    shared = tiny_tts._shared_engine(None)
+    steps, rows = shared.steps, shared.rows
+    got: list = [None] * len(TEXTS)
+
+    def speak(i: int) -> None:
+        got[i] = tiny_tts.synthesize(TEXTS[i], VOICE, OPTS[i])
+
+    threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for a, b in zip(got, solo, strict=True):
+        assert np.array_equal(a, b)
+    assert shared.rows - rows > shared.steps - steps  # batched, though nobody asked
+    assert engine_threads() == []  # its thread ended with the last stream
+
+
+def test_the_engines_thread_ends_with_its_last_stream_and_comes_back(tiny_tts, engine):
+    opts = OPTS[0].replace(max_frames=3, eos_threshold=1e9, on_no_eos="ignore")
+    for _ in range(3):
+        assert len(tiny_tts.synthesize(TEXTS[0], VOICE, opts, engine=engine)) == 3 * 1920
+        assert engine_threads() == []
+    stream = tiny_tts.open_stream(TEXTS[0], VOICE, opts.replace(max_frames=500), engine=engine)
+    frames = stream.frames()  # kept: a dropped iterator closes its stream
+    next(frames)
+    assert len(engine_threads()) == 1
+    stream.stop()
+    assert engine_threads() == []
+
+
+def test_a_stream_alone_gets_the_first_frame_relay(tiny_tts, monkeypatch):
+    """Its first frame made with the cores of both stages, the rest with the engine's own."""
+    flow_lm = tiny_tts.network.flow_lm
+    threads_at_step: list[int] = []
+    step = flow_lm.step
+
+    def counted(*args, **kwargs):
+        threads_at_step.append(torch.get_num_threads())
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(flow_lm, "step", counted)
+    opts = OPTS[0].replace(max_frames=6, eos_threshold=1e9, on_no_eos="ignore")
+    relay = StreamOptions(first_frame_threads=2, flowlm_threads=1, mimi_threads=1)
+    audio = np.concatenate(list(tiny_tts.stream(TEXTS[0], VOICE, opts, relay)))
+    assert threads_at_step == [2, 1, 1, 1, 1, 1]
+    monkeypatch.undo()
+    assert np.array_equal(audio, tiny_tts.synthesize(TEXTS[0], VOICE, opts))  # same bits

@@ -23,7 +23,7 @@ from voxlet.constants import FADE_IN_SAMPLES, SAMPLE_RATE_HZ
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.mimi import Mimi, MimiDecoderState
 from voxlet.runtime.messages import End, Latent, Message, Silence
-from voxlet.runtime.producer import QUEUE_POLL_S, FirstFrame, Stopped, use_threads
+from voxlet.runtime.threads import QUEUE_POLL_S, FirstFrame, Stopped, use_threads
 
 _FADE = np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
 

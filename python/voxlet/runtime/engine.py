@@ -1,12 +1,14 @@
 """`Engine`: one FlowLM thread ("voxlet-engine") for many streams, stepping every stream that
 needs a frame together (`FlowLM.step_batch`: the native transformer takes all their rows in
 one call, reading each weight once), continuous batching at the frame: a stream joins at the
-next step and leaves as soon as it ends, fails or is stopped.
+next step and leaves as soon as it ends, fails or is stopped. Every stream is a client of an
+engine: one of the model's own (`TTS` keeps one, shared by all its streams) or one made with
+`TTS.engine()`.
 
-Each stream keeps its own Mimi thread, latent queue and PCM pipeline (`Stream(engine=...)`);
-the engine only replaces the stream's own FlowLM thread. A stream's latents are the bits its
-own thread would make: its own seeded generator, its own plans, and `step_batch` gives every
-row the bits of a step alone, whatever else shares the batch.
+Each stream keeps its own Mimi thread, latent queue and PCM pipeline (`Stream`); the engine
+makes its latents. A stream's latents are the same bits whoever else is in the engine: its
+own seeded generator, its own plans, and `step_batch` gives every row the bits of a step
+alone, whatever else shares the batch.
 
 Per step, the engine serves first the streams with the least audio queued (a new stream's
 first frame first), and skips a stream whose queue is full (its listener is ahead). A new
@@ -14,6 +16,12 @@ chunk's text is prefilled on the engine thread between steps, PREFILL_SLICE toke
 so a long prompt delays the others' next frame by a slice, not by the whole text. Text still
 being written is planned on a thread of the stream's own ("voxlet-plans"), so waiting for text
 never holds the others.
+
+A stream alone in the engine gets the first-frame relay a stream's own FlowLM thread would
+give it: its text prefilled whole and its first frame made with the cores of both stages
+(`FirstFrame.threads`), then the engine waits (a frame at most) while the decoder uses them on
+that frame. The engine's thread exists only while streams are open on it: it ends when the
+last one leaves (`Engine.leave` joins it), and the next stream to join starts a new one.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -32,7 +40,7 @@ from voxlet.model.generation import ChunkEnd, ChunkPlan, make_noise, prompt_chun
 from voxlet.model.voice import VoiceState
 from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.messages import End, Latent, Message, Silence
-from voxlet.runtime.producer import PlanSource, Stopped
+from voxlet.runtime.threads import FirstFrame, Stopped, use_threads
 from voxlet.runtime.word_clock import WordClock, WordTiming
 from voxlet.text.markup import Pause
 
@@ -43,6 +51,9 @@ _IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
 PREFILL_SLICE = 16
 _PLANS_POLL_S = 0.05
 _NO_MORE = object()
+# The chunks and pauses of a stream: a list made up front, or (text still being written) a
+# function of the stream's stop event that plans them as they are needed.
+PlanSource = Sequence[ChunkPlan | Pause] | Callable[[threading.Event], Iterator[ChunkPlan | Pause]]
 # engines whose thread may run: closed at exit, so none is inside a native step then
 _RUNNING: ExitList[Engine] = ExitList(lambda engine: engine.close())
 
@@ -71,6 +82,8 @@ class EngineSession:
     on_step: Callable[[float], None] | None = None
     on_words: Callable[[list[WordTiming]], None] | None = None
     speed: float = 1.0
+    first: FirstFrame | None = None  # the stream's first-frame relay, used when it is alone
+    left: threading.Event = field(init=False, default_factory=threading.Event)
     generator: torch.Generator = field(init=False)
     clock: WordClock = field(init=False)
     position: int = 0
@@ -153,6 +166,7 @@ class Engine:
         self._live: list[EngineSession] = []
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._retired: threading.Thread | None = None  # the last thread that ended idle
         self.steps = 0  # batched steps taken
         self.rows = 0  # stream frames made in them
 
@@ -172,6 +186,19 @@ class Engine:
                 _RUNNING.add(self)
         self._wake.set()
 
+    def leave(self, session: EngineSession, timeout_s: float) -> bool:
+        """Waits until the engine has let `session` go (it was stopped or has ended), and, if
+        that left the engine idle, for its thread to end. False on timeout."""
+        self._wake.set()
+        if not session.left.wait(timeout_s):
+            return False
+        with self._lock:
+            retired = self._retired
+        if retired is not None and retired is not threading.current_thread():
+            retired.join(timeout_s)
+            return not retired.is_alive()
+        return True
+
     def close(self, timeout_s: float = 10.0) -> None:
         with self._lock:
             self._closed = True
@@ -184,35 +211,72 @@ class Engine:
     # The engine thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        torch.get_num_threads()
-        torch.set_num_threads(self._threads)
+        use_threads(self._threads)
         with torch.no_grad():
             while True:
                 with self._lock:
                     if self._closed:
                         live = self._live + self._joining
                         self._live, self._joining = [], []
+                        self._thread = None
                         break
                     self._live.extend(self._joining)
                     self._joining.clear()
                     live = list(self._live)
                 progressed = self._tick(live)
                 with self._lock:
+                    gone = [s for s in self._live if s.finished]
                     self._live = [s for s in self._live if not s.finished]
-                    idle = not self._live and not self._joining and not self._closed
-                if idle:  # nothing to do until a stream joins (or close): no polling
-                    self._wake.wait()
-                    self._wake.clear()
-                elif not progressed:
+                    idle = not self._live and not self._joining
+                    if idle:  # retire before saying who left: `leave` then joins this thread
+                        self._thread = None
+                        self._retired = threading.current_thread()
+                        _RUNNING.discard(self)
+                for session in gone:
+                    session.left.set()
+                if idle:
+                    return
+                if not progressed:
                     self._wake.wait(_IDLE_S)
                     self._wake.clear()
         for session in live:
             session.finished = True
             session.on_error(RuntimeError("the engine was closed"))
+            session.left.set()
 
     def _tick(self, live: list[EngineSession]) -> bool:
         """One round: every stream brought to a chunk, then one batched step for those with
         room for a frame. True if anything moved."""
+        relay = self._relay(live)
+        if relay is not None:
+            use_threads(relay.threads)
+        try:
+            return self._round(live, alone=len(live) == 1)
+        finally:
+            if relay is not None:
+                self._end_relay(live[0], relay)
+
+    def _relay(self, live: list[EngineSession]) -> FirstFrame | None:
+        """The first-frame relay of a stream alone in the engine before its first frame."""
+        if len(live) != 1 or self._joining:
+            return None
+        s = live[0]
+        first = s.first
+        if first is None or first.decoded.is_set() or s.frames > 0 or s.finished:
+            return None
+        return first
+
+    def _end_relay(self, s: EngineSession, first: FirstFrame) -> None:
+        """Once the stream's first frame is made: the decoder's turn with the cores (ends
+        when it has decoded it, the stream stops, or another stream joins); then back to the
+        engine's own thread count."""
+        if s.frames > 0:
+            while not first.decoded.wait(_PLANS_POLL_S):
+                if s.stop.is_set() or s.finished or self._joining or self._closed:
+                    break
+        use_threads(self._threads)
+
+    def _round(self, live: list[EngineSession], alone: bool) -> bool:
         moved = False
         ready: list[EngineSession] = []
         for s in live:
@@ -229,7 +293,7 @@ class Engine:
                         s.finished = True
                         continue
                 if s.chunk is None:
-                    moved |= self._advance(s)
+                    moved |= self._advance(s, alone)
                 if s.chunk is not None and s.chunk.prefix is not None:
                     self._prefill(s.chunk)  # one slice a round; steps when it is all in
                     moved = True
@@ -259,7 +323,7 @@ class Engine:
         if not isinstance(error, Stopped):
             s.on_error(error)
 
-    def _advance(self, s: EngineSession) -> bool:
+    def _advance(self, s: EngineSession, alone: bool) -> bool:
         """Takes the stream's next plans until a chunk is prompted, the queue is full, no plan
         is ready yet, or the plans end (End queued). True if anything moved."""
         moved = False
@@ -278,15 +342,15 @@ class Engine:
                 continue
             assert isinstance(plan, ChunkPlan)
             s.chunk_index += 1
-            s.chunk = self._prompt(s, plan)
+            s.chunk = self._prompt(s, plan, alone)
         return moved
 
-    def _prompt(self, s: EngineSession, plan: ChunkPlan) -> _Chunk:
-        """A chunk's state, its text prefilled now or (native stacks, long texts) slice by
-        slice between steps (`_prefill`)."""
+    def _prompt(self, s: EngineSession, plan: ChunkPlan, alone: bool) -> _Chunk:
+        """A chunk's state, its text prefilled now (a stream alone, short texts) or (native
+        stacks, others waiting) slice by slice between steps (`_prefill`)."""
         flow_lm = self._flow_lm
         n_tokens = int(plan.token_ids.shape[0])
-        if flow_lm.transformer.kernel is None or n_tokens <= PREFILL_SLICE + 1:
+        if alone or flow_lm.transformer.kernel is None or n_tokens <= PREFILL_SLICE + 1:
             return _Chunk(plan, prompt_chunk(flow_lm, s.voice, plan), s.position, ChunkEnd(plan))
         state = s.voice.to_flow_lm_state(s.voice.n_positions + n_tokens + plan.max_frames)
         prefix = flow_lm.embed_tokens(plan.token_ids.view(1, -1))
@@ -327,7 +391,7 @@ class Engine:
         self, s: EngineSession, latent: torch.Tensor, eos_logit: torch.Tensor, seconds: float
     ) -> None:
         """The chunk's end-of-speech rule and the frame's way out, as
-        `generation.generate_latents` and `producer.run_producer` do them for a stream alone."""
+        `generation.generate_latents` does them for latents made on the caller's thread."""
         c = s.chunk
         assert c is not None
         i = c.frame

@@ -116,6 +116,9 @@ class WordCaller:
         self._finished = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="voxlet-words", daemon=True)
+
+    def start(self) -> None:
+        """Starts the thread (once the owner can be halted by it)."""
         self._thread.start()
 
     def _run(self) -> None:
@@ -159,6 +162,8 @@ class Speech:
         self.player = player
         player.start()
         self._words = None if on_word is None else WordCaller(stream, player, on_word, self.stop)
+        if self._words is not None:  # started once `stop` can find it
+            self._words.start()
 
     def stop(self) -> None:
         """Cuts speech off now: no audio is delivered after it returns, which is once both

@@ -1,15 +1,14 @@
-"""`Stream`: one utterance in flight. Owns the "voxlet-flowlm" and "voxlet-mimi" threads.
+"""`Stream`: one utterance in flight, a client of an `Engine`. Owns the "voxlet-mimi" thread.
 
-    text chunks -> [flowlm thread] -> bounded queue of Latent -> [mimi thread] -> PcmPipeline
-    (Rust: resample -> SPSC ring) -> reader (the caller's iterator, or an audio callback)
+    text chunks -> [engine thread: FlowLM, batched with the engine's other streams]
+    -> bounded queue of Latent -> [mimi thread] -> PcmPipeline (Rust: resample -> SPSC ring)
+    -> reader (the caller's iterator, or an audio callback)
 
-With an `Engine`, the engine's one thread makes the latents of all its streams, stepped
-together (`voxlet.runtime.engine`), in place of each stream's own FlowLM thread.
-
-Stopping (break out of the iterator, `stop()`, Ctrl-C, or leaving the `with` block) ends both
-threads within about one frame, and a stopped stream hands out no more audio (what was buffered
-is dropped); no thread outlives its stream. The first failure in either thread stops the other
-and is raised in the caller as `StreamError(stage)` with the original as cause. A stream never
+Stopping (break out of the iterator, `stop()`, Ctrl-C, or leaving the `with` block) ends the
+stream's work within about one frame, and a stopped stream hands out no more audio (what was
+buffered is dropped); no thread outlives its stream (an engine's thread ends with its last
+stream). The first failure in either stage (FlowLM on the engine, or the decoder) stops the
+other and is raised in the caller as `StreamError(stage)` with the original as cause. A stream never
 read nor stopped does not keep the interpreter alive: the workers are daemon threads, and every
 stream still running at exit is stopped and joined first (an `atexit` hook, registered when the
 first stream starts).
@@ -39,9 +38,9 @@ from voxlet.model.mimi import Mimi
 from voxlet.model.voice import VoiceState
 from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.consumer import run_consumer
-from voxlet.runtime.engine import Engine, EngineSession
+from voxlet.runtime.engine import Engine, EngineSession, PlanSource
 from voxlet.runtime.messages import Message
-from voxlet.runtime.producer import FirstFrame, PlanSource, Stopped, run_producer
+from voxlet.runtime.threads import FirstFrame, Stopped
 from voxlet.runtime.word_clock import WordTiming
 
 log = logging.getLogger(__name__)
@@ -128,19 +127,18 @@ class Stream:
 
     def __init__(
         self,
-        flow_lm: FlowLM,
+        engine: Engine,
         mimi: Mimi,
+        flow_lm: FlowLM,
         voice: VoiceState,
         plans: PlanSource,
         seed: int,
         options: StreamOptions | None = None,
         speed: float = 1.0,
         word_timings: bool = False,
-        engine: Engine | None = None,
     ):
-        """`word_timings`: time the words the plans carry, for `items()`. `engine`: make the
-        latents on that engine's thread, batched with its other streams, instead of a FlowLM
-        thread of this stream's own (`voxlet.runtime.engine`)."""
+        """Joins `engine`, which makes the latents; decodes them on a thread of its own.
+        `word_timings`: time the words the plans carry, for `items()`."""
         self.options = options or StreamOptions()
         opts = self.options
         self.stats = StreamStats(started_at=time.monotonic())
@@ -155,64 +153,47 @@ class Stream:
         self._closed = False
         self._stopped = False
         self._words: deque[WordTiming] = deque()  # timed, not yet handed out
-        consumer = (
-            run_consumer,
-            mimi,
-            flow_lm,
-            self._queue,
-            self.pipeline,
-            self._stop,
-            opts.mimi_threads,
-        )
-        on_words = self._on_words if word_timings else None
-        if engine is None:
-            first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
-            self._threads = [
-                self._thread(
-                    "flowlm",
-                    run_producer,
-                    flow_lm,
-                    voice,
-                    plans,
-                    seed,
-                    self._queue,
-                    self._stop,
-                    opts.flowlm_threads,
-                    first,
-                    self._on_step,
-                    on_words,
-                    speed,
-                ),
-                self._thread("mimi", *consumer, first, self._on_frame, opts.max_frames_per_decode),
-            ]
-        else:  # the engine's thread makes the latents; the decoder is this stream's own
-            first = FirstFrame(opts.mimi_threads)
-            first.decoded.set()  # no relay: the engine's thread serves every stream
-            self._threads = [
-                self._thread("mimi", *consumer, first, self._on_frame, opts.max_frames_per_decode)
-            ]
-            self._session = EngineSession(
-                voice,
-                plans,
-                seed,
+        # the relay: the engine uses these cores for this stream's first frame if it is alone
+        first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
+        self._threads = [
+            self._thread(
+                "mimi",
+                run_consumer,
+                mimi,
+                flow_lm,
                 self._queue,
+                self.pipeline,
                 self._stop,
-                lambda error: self._fail("flowlm", error),
-                self._on_step,
-                on_words,
-                speed,
+                opts.mimi_threads,
+                first,
+                self._on_frame,
+                opts.max_frames_per_decode,
             )
-            if self._session.planner is not None:  # joined on close, as the decoder is
-                self._threads.append(self._session.planner)
+        ]
+        self._session = EngineSession(
+            voice,
+            plans,
+            seed,
+            self._queue,
+            self._stop,
+            lambda error: self._fail("flowlm", error),
+            self._on_step,
+            self._on_words if word_timings else None,
+            speed,
+            first,
+        )
+        if self._session.planner is not None:  # joined on close, as the decoder is
+            self._threads.append(self._session.planner)
+        self._engine: Engine | None = engine
         _LIVE.add(self)
         for t in self._threads:
             t.start()
-        if engine is not None:
-            try:
-                engine.join(self._session)
-            except BaseException:
-                self.stop()
-                raise
+        try:
+            engine.join(self._session)
+        except BaseException:
+            self._engine = None  # it never held the session
+            self.stop()
+            raise
 
     def _thread(self, stage: str, fn: Callable[..., None], *args: object) -> threading.Thread:
         def target() -> None:
@@ -299,8 +280,10 @@ class Stream:
                 self.wait_for_audio(size)
                 if self._error is not None or self._stopped:
                     break
-                while with_words and self._words:
+                while with_words and self._words and not self._stopped:
                     yield self._words.popleft()
+                if self._stopped:  # stopped while a word was out
+                    break
                 buf = np.empty(size, np.float32)
                 n = self.pipeline.pop_into(buf)
                 if n == 0:
@@ -338,12 +321,13 @@ class Stream:
             return
         if not self._decoded.is_set() or self._error is not None:
             self._halt()
+        timeout = self.options.join_timeout_s
         for t in self._threads:
-            t.join(self.options.join_timeout_s)
+            t.join(timeout)
             if t.is_alive():
-                log.error(
-                    "thread %s did not stop within %.1f s", t.name, self.options.join_timeout_s
-                )
+                log.error("thread %s did not stop within %.1f s", t.name, timeout)
+        if self._engine is not None and not self._engine.leave(self._session, timeout):
+            log.error("the engine did not let the stream go within %.1f s", timeout)
         self._closed = True
         _LIVE.discard(self)
 
