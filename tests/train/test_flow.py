@@ -119,6 +119,7 @@ def test_cli_runs_flow_and_export(toy_corpus, codec_run, tmp_path):  # noqa: F81
     )
     assert r.returncode == 0, r.stderr.decode()
     assert sorted(p.name for p in out.iterdir()) == [
+        "MODEL_CARD.md",
         "config.yaml",
         "model.safetensors",
         "tokenizer.model",
@@ -185,3 +186,13 @@ def test_bfloat16_export_halves_the_file_and_loads(toy_corpus, codec_run, export
     assert audio.shape == (4 * 1920,) and np.isfinite(audio).all() and np.abs(audio).max() > 0
     with pytest.raises(ValueError, match="--dtype: one of float32, bfloat16"):
         export(codec_run, flow_run, tmp_path / "x", dtype="float16")
+
+
+def test_the_model_card_says_what_the_runs_did(toy_corpus, codec_run, exported):  # noqa: F811
+    card = (exported / "MODEL_CARD.md").read_text("utf-8")
+    flow_metrics = (exported.parent / "flow" / "metrics.jsonl").read_text().splitlines()
+    val_mse = json.loads(flow_metrics[-1])["val_mse"]
+    assert card.startswith("# model\n")
+    assert "FlowLM: step 4;" in card and f"MSE to the true latent {val_mse:.4g}" in card
+    assert "Codec: step 2," in card and "Weights stored as float32" in card
+    assert "12 utterances" in card  # from the latents' record of the corpus

@@ -1,8 +1,9 @@
 """`voxlet train export`: a codec run and a FlowLM run -> a model folder voxlet (and the
 reference package) loads: `model.safetensors` in the official key layout (`flow_lm.*` from the
 FlowLM's moving average, `mimi.*` from the codec, without its training-only log-variance head),
-`config.yaml` (the runs' layout, pointing at the files beside it), `tokenizer.model` and a
-default voice, `voice.safetensors`, made from a validation utterance's latents.
+`config.yaml` (the runs' layout, pointing at the files beside it), `tokenizer.model`, a
+default voice, `voice.safetensors`, made from a validation utterance's latents, and
+`MODEL_CARD.md` (`voxlet.train.card`).
 
 Every file is written through a unique temporary file renamed when complete (`voxlet._files`),
 so an interrupted export leaves no half-written model behind.
@@ -23,12 +24,13 @@ from voxlet.config import ModelConfig
 from voxlet.model.network import PocketTTS
 from voxlet.model.voice import save_voice_file, voice_from_conditioning
 from voxlet.train import run as runs
+from voxlet.train.card import model_card
 from voxlet.train.codec import load_run
 from voxlet.train.flow import TOKENIZER
 from voxlet.train.latents import Latents
 from voxlet.tts import DEFAULT_VOICE_FILE
 
-WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
+WEIGHTS, CONFIG, CARD = "model.safetensors", "config.yaml", "MODEL_CARD.md"
 
 
 def _write(path: Path, write: Callable[[Path], object]) -> None:
@@ -77,7 +79,7 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     flow_folder = Path(flow_run)
     cfg_path = flow_folder / runs.CONFIG
-    _, net, step = network(codec_run, flow_run)
+    cfg, net, step = network(codec_run, flow_run)
     tensors = {k: v.detach().to(DTYPES[dtype]).contiguous() for k, v in net.state_dict().items()}
     metadata = {"format": "pt", "voxlet_flow_step": str(step)}
     _write(out / WEIGHTS, lambda p: save_file(tensors, str(p), metadata=metadata))
@@ -94,4 +96,6 @@ def export(
     with torch.no_grad():
         voice = voice_from_conditioning(net.flow_lm, net.flow_lm.voice_conditioning(raw))
     save_voice_file(voice, out / DEFAULT_VOICE_FILE)  # by a temporary file of its own
+    card = model_card(out.name, cfg, net, Path(codec_run), flow_folder, dtype)
+    _write(out / CARD, lambda p: p.write_text(card, encoding="utf-8"))
     return out / CONFIG

@@ -18,7 +18,7 @@ import torch
 
 from voxlet.constants import LATENT_DIM
 from voxlet.train.codec import load_run
-from voxlet.train.dataset import Corpus
+from voxlet.train.dataset import INFO, Corpus
 from voxlet.train.progress import Progress
 
 LATENTS, INDEX = "latents.f32", "latents.json"
@@ -94,9 +94,15 @@ def encode_corpus(corpus_dir: str | Path, codec_run: str | Path, folder: str | P
         raise ValueError(f"{corpus_dir}: no train-split utterance to take latent statistics from")
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    info = corpus.folder / INFO
     index = {
         "codec": str(codec_run),
         "codec_step": step,
+        "corpus": {  # for the model card: where the audio and text came from
+            **(json.loads(info.read_text("utf-8")) if info.exists() else {}),
+            "train_hours": round(corpus.hours("train"), 3),
+            "utterances": len(corpus.utterances),
+        },
         "mean": mean.tolist(),
         "std": np.maximum(std, 1e-5).tolist(),
         "items": [asdict(i) for i in items],
