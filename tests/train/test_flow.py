@@ -193,6 +193,6 @@ def test_the_model_card_says_what_the_runs_did(toy_corpus, codec_run, exported):
     flow_metrics = (exported.parent / "flow" / "metrics.jsonl").read_text().splitlines()
     val_mse = json.loads(flow_metrics[-1])["val_mse"]
     assert card.startswith("# model\n")
-    assert "FlowLM: step 4;" in card and f"MSE to the true latent {val_mse:.4g}" in card
+    assert "FlowLM: step 4;" in card and f"true latent {val_mse:.4g} (step 4)" in card
     assert "Codec: step 2," in card and "Weights stored as float32" in card
     assert "12 utterances" in card  # from the latents' record of the corpus

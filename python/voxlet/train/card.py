@@ -12,13 +12,16 @@ from voxlet.model.network import PocketTTS
 from voxlet.train import run as runs
 
 
-def last_metrics(run_dir: Path) -> dict[str, float]:
-    """The run's last logged value of every metric (validation ones are logged less often)."""
-    last: dict[str, float] = {}
+def last_metrics(run_dir: Path, step: int) -> dict[str, tuple[float, int]]:
+    """Each metric's last logged value up to `step` (the exported checkpoint's), with the
+    step it was logged at (validation ones are logged less often)."""
+    last: dict[str, tuple[float, int]] = {}
     path = run_dir / runs.METRICS
     if path.exists():
         for line in path.read_text("utf-8").splitlines():
-            last.update(json.loads(line))
+            row = json.loads(line)
+            if row["step"] <= step:
+                last.update({k: (v, row["step"]) for k, v in row.items()})
     return last
 
 
@@ -27,17 +30,28 @@ def _params(*modules) -> str:
 
 
 def model_card(
-    name: str, cfg: ModelConfig, net: PocketTTS, codec_run: Path, flow_run: Path, dtype: str
+    name: str,
+    cfg: ModelConfig,
+    net: PocketTTS,
+    codec_run: Path,
+    flow_run: Path,
+    steps: tuple[int, int],
+    dtype: str,
 ) -> str:
-    codec, flow = last_metrics(codec_run), last_metrics(flow_run)
+    """`steps`: the codec's and the FlowLM's checkpoint steps, the weights exported."""
+    codec_step, flow_step = steps
+    codec, flow = last_metrics(codec_run, codec_step), last_metrics(flow_run, flow_step)
     index = flow_run / "latents.json"
     corpus = json.loads(index.read_text("utf-8")).get("corpus", {}) if index.exists() else {}
     mimi = net.mimi
     decoder = [mimi.decoder, mimi.decoder_transformer, mimi.upsample, mimi.quantizer]
     encoder = [mimi.encoder, mimi.encoder_transformer, mimi.downsample]
 
-    def fmt(metrics: dict[str, float], key: str) -> str:
-        return f"{metrics[key]:.4g}" if key in metrics else "not measured"
+    def fmt(metrics: dict[str, tuple[float, int]], key: str) -> str:
+        if key not in metrics:
+            return "not measured"
+        value, at = metrics[key]
+        return f"{value:.4g} (step {at})"
 
     text = corpus.get("text", [])
     lines = [
@@ -47,8 +61,9 @@ def model_card(
         "(`voxlet train`); it runs through voxlet's ordinary runtime like the official models.",
         "",
         "## Model",
-        f"- Layout: `{cfg.name}` (FlowLM {_params(net.flow_lm)}, codec decoder "
-        f"{_params(*decoder)}, cloning encoder {_params(*encoder)})",
+        f"- FlowLM {_params(net.flow_lm)} (d_model {cfg.flow_lm.transformer.d_model}, "
+        f"{cfg.flow_lm.transformer.num_layers} layers, {cfg.flow_lm.flow.type} flow head), "
+        f"codec decoder {_params(*decoder)}, cloning encoder {_params(*encoder)}",
         f"- Weights stored as {dtype}, in the official key layout.",
         "",
         "## Data",
@@ -59,9 +74,9 @@ def model_card(
         f"{corpus.get('seed', '?')}); the held-out test split is never trained on.",
         "",
         "## Training",
-        f"- Codec: step {int(codec.get('step', 0))}, {codec.get('audio_h', 0):.1f} h of audio "
+        f"- Codec: step {codec_step}, {codec.get('audio_h', (0.0, 0))[0]:.1f} h of audio "
         f"seen; validation log-mel L1 {fmt(codec, 'val_mel')}.",
-        f"- FlowLM: step {int(flow.get('step', 0))}; validation MSE to the true latent "
+        f"- FlowLM: step {flow_step}; validation MSE to the true latent "
         f"{fmt(flow, 'val_mse')}, EOS BCE {fmt(flow, 'val_eos')} (EMA weights).",
         "",
         "## Limitations",

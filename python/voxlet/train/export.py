@@ -96,6 +96,7 @@ def export(
     with torch.no_grad():
         voice = voice_from_conditioning(net.flow_lm, net.flow_lm.voice_conditioning(raw))
     save_voice_file(voice, out / DEFAULT_VOICE_FILE)  # by a temporary file of its own
-    card = model_card(out.name, cfg, net, Path(codec_run), flow_folder, dtype)
+    codec_step = int(torch.load(Path(codec_run) / runs.CHECKPOINT, weights_only=False)["step"])
+    card = model_card(out.name, cfg, net, Path(codec_run), flow_folder, (codec_step, step), dtype)
     _write(out / CARD, lambda p: p.write_text(card, encoding="utf-8"))
     return out / CONFIG
