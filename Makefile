@@ -72,10 +72,9 @@ HOURS ?= 20
 SEED ?= 0
 DEVICE ?= cpu
 VOXLET := $(VENV)/bin/voxlet
-# The last exported, measured checkpoint of the voice (committed, not in the wheel): new codec
-# and FlowLM runs start from it, so no session's training is lost with its run folder.
-# INIT= (empty) trains from scratch.
-INIT ?= $(patsubst %/config.yaml,%,$(wildcard training/voxlet-2m/config.yaml))
+# INIT=MODEL (an exported model folder): new codec and FlowLM runs start from its weights
+# (fine-tuning, or carrying on from an earlier export); empty trains from scratch.
+INIT ?=
 INIT_FLAG := $(if $(INIT),--init-from $(INIT))
 
 # WordNet 3.0 (the corpus text) from Debian, when missing.
