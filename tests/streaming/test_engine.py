@@ -60,18 +60,23 @@ def test_a_stream_alone_in_the_engine_gives_its_own_bits(tiny_tts, int8_tts, sol
         eight.close()
 
 
-def test_streams_stepped_together_give_their_own_bits_and_share_steps(tiny_tts, solo, engine):
+def all_at_once(tiny_tts, **kwargs) -> list:
+    """Every text synthesized at the same time, one thread each: the audio of each."""
     got: list = [None] * len(TEXTS)
 
     def speak(i: int) -> None:
-        got[i] = tiny_tts.synthesize(TEXTS[i], VOICE, OPTS[i], engine=engine)
+        got[i] = tiny_tts.synthesize(TEXTS[i], VOICE, OPTS[i], **kwargs)
 
     threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    for a, b in zip(got, solo, strict=True):
+    return got
+
+
+def test_streams_stepped_together_give_their_own_bits_and_share_steps(tiny_tts, solo, engine):
+    for a, b in zip(all_at_once(tiny_tts, engine=engine), solo, strict=True):
         assert np.array_equal(a, b)
     assert engine.rows > engine.steps  # some steps made frames for several streams
 
@@ -232,17 +237,7 @@ def engine_threads() -> list[threading.Thread]:
 def test_streams_without_an_engine_share_the_models_own(tiny_tts, solo):
     shared = tiny_tts._shared_engine(None)
     steps, rows = shared.steps, shared.rows
-    got: list = [None] * len(TEXTS)
-
-    def speak(i: int) -> None:
-        got[i] = tiny_tts.synthesize(TEXTS[i], VOICE, OPTS[i])
-
-    threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for a, b in zip(got, solo, strict=True):
+    for a, b in zip(all_at_once(tiny_tts), solo, strict=True):
         assert np.array_equal(a, b)
     assert shared.rows - rows > shared.steps - steps  # batched, though nobody asked
     assert engine_threads() == []  # its thread ended with the last stream

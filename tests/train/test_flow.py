@@ -82,7 +82,7 @@ def test_export_loads_and_equals_the_trained_modules(toy_corpus, codec_run, tmp_
     train(toy_corpus, codec_run, run, steps=3)
     cfg_path = export(codec_run, run, tmp_path / "model")
     tts = TTS.load(config=cfg_path, backend="torch")
-    _, _, step = network(codec_run, run)
+    _, _, step, _ = network(codec_run, run)
     assert step == 3
     ema = torch.load(run / "checkpoint.pt", weights_only=False)["ema"]
     for name, tensor in tts.network.flow_lm.state_dict().items():

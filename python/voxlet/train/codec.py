@@ -120,16 +120,13 @@ def train(
     corpus = Corpus(corpus_dir)
     items = corpus.split("train")
     state, settings, rng = runs.resume(run, CodecSettings, overrides)
-    pretrained = None
-    if init_from is not None and state is None:
-        init_config, pretrained = init.pretrained(init_from)
-        config = config if config is not None else init_config
-    elif init_from is not None:
-        log.info("%s resumes from its checkpoint; --init-from is for new runs", run.folder)
+    pretrained = init.for_new_run(init_from, state is not None, run.folder)
+    if pretrained is not None and config is None:
+        config = pretrained[0]  # the model's layout
     config = runs.keep_config(run, config, resumed=state is not None)
     model = build(config, settings.seed)
     if pretrained is not None:
-        init.copy_weights(model.mimi, pretrained.mimi, f"{init_from}'s codec")
+        init.copy_weights(model.mimi, pretrained[1].mimi, f"{init_from}'s codec")
         log.info("%s starts from %s's codec", run.folder, init_from)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.8, 0.99))
     step, seen_s = 0, 0.0

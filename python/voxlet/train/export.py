@@ -48,17 +48,17 @@ def _write(path: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def network(codec_run: str | Path, flow_run: str | Path) -> tuple[ModelConfig, PocketTTS, int]:
-    """The whole network with the runs' weights (the FlowLM's moving average), and the
-    FlowLM's step."""
+def network(codec_run: str | Path, flow_run: str | Path) -> tuple[ModelConfig, PocketTTS, int, int]:
+    """The whole network with the runs' weights (the FlowLM's moving average), the FlowLM's
+    step and the codec's."""
     flow_folder = Path(flow_run)
     cfg = ModelConfig.load(flow_folder / runs.CONFIG)
-    codec, _ = load_run(codec_run)
+    codec, codec_step = load_run(codec_run)
     state = torch.load(flow_folder / runs.CHECKPOINT, map_location="cpu", weights_only=False)
     net = PocketTTS(cfg)
     net.flow_lm.load_state_dict(state["ema"])
     net.mimi.load_state_dict(codec.mimi.state_dict())
-    return cfg, net.eval(), int(state["step"])
+    return cfg, net.eval(), int(state["step"]), codec_step
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -79,7 +79,7 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     flow_folder = Path(flow_run)
     cfg_path = flow_folder / runs.CONFIG
-    cfg, net, step = network(codec_run, flow_run)
+    cfg, net, step, codec_step = network(codec_run, flow_run)
     tensors = {k: v.detach().to(DTYPES[dtype]).contiguous() for k, v in net.state_dict().items()}
     metadata = {"format": "pt", "voxlet_flow_step": str(step)}
     _write(out / WEIGHTS, lambda p: save_file(tensors, str(p), metadata=metadata))
@@ -96,7 +96,6 @@ def export(
     with torch.no_grad():
         voice = voice_from_conditioning(net.flow_lm, net.flow_lm.voice_conditioning(raw))
     save_voice_file(voice, out / DEFAULT_VOICE_FILE)  # by a temporary file of its own
-    codec_step = int(torch.load(Path(codec_run) / runs.CHECKPOINT, weights_only=False)["step"])
     card = model_card(out.name, cfg, net, Path(codec_run), flow_folder, (codec_step, step), dtype)
     _write(out / CARD, lambda p: p.write_text(card, encoding="utf-8"))
     return out / CONFIG

@@ -171,14 +171,10 @@ def train(
     ignores it."""
     run = runs.start(run_dir, device, threads)
     state, settings, rng = runs.resume(run, FlowSettings, overrides)
-    pretrained = None
-    if init_from is not None and state is None:
-        init_config, pretrained = init.pretrained(init_from)
-        if tokenizer is None:  # its embedding rows are that tokenizer's pieces
-            init_cfg = ModelConfig.load(init_config)
-            tokenizer = init_cfg.resolve(init_cfg.flow_lm.lookup_table.tokenizer_path)
-    elif init_from is not None:
-        log.info("%s resumes from its checkpoint; --init-from is for new runs", run.folder)
+    pretrained = init.for_new_run(init_from, state is not None, run.folder)
+    if pretrained is not None and tokenizer is None:  # its embedding rows are its pieces
+        init_cfg = ModelConfig.load(pretrained[0])
+        tokenizer = init_cfg.resolve(init_cfg.flow_lm.lookup_table.tokenizer_path)
     if settings.loss not in ("energy", "mse"):
         raise ValueError(f"--loss: energy or mse, got {settings.loss!r}")
     config = runs.keep_config(
@@ -206,7 +202,7 @@ def train(
     flow_lm = build(config, latents, settings.seed)
     if pretrained is not None:
         init.copy_weights(
-            flow_lm, pretrained.flow_lm, f"{init_from}'s FlowLM", keep=("emb_mean", "emb_std")
+            flow_lm, pretrained[1].flow_lm, f"{init_from}'s FlowLM", keep=("emb_mean", "emb_std")
         )
         log.info("%s starts from %s's FlowLM", run.folder, init_from)
     if flow_lm.flow_net.kind == "lsd":

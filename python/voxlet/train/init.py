@@ -4,6 +4,7 @@ trained model's (`--init-from`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from voxlet.config import MimiConfig
 from voxlet.model.layers.transformer import LayerScale
 from voxlet.model.mimi import Mimi
 from voxlet.model.network import PocketTTS
+
+log = logging.getLogger("voxlet.train")
 
 
 def init_mimi(mimi: Mimi, cfg: MimiConfig) -> None:
@@ -49,6 +52,19 @@ def pretrained(model: str | Path) -> tuple[Path, PocketTTS]:
     if weights is None or "://" in weights:
         raise ValueError(f"--init-from {config}: its weights_path must name a local file")
     return config, load_network(cfg, weights).network
+
+
+def for_new_run(
+    init_from: str | Path | None, resumed: bool, run_folder: Path
+) -> tuple[Path, PocketTTS] | None:
+    """`pretrained(init_from)` for a new run; None without one, or for a resumed run (which
+    carries on from its own checkpoint, and says so)."""
+    if init_from is None:
+        return None
+    if resumed:
+        log.info("%s resumes from its checkpoint; --init-from is for new runs", run_folder)
+        return None
+    return pretrained(init_from)
 
 
 def copy_weights(target: nn.Module, source: nn.Module, what: str, keep: Collection[str] = ()):
