@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from tests.conftest import fixture_path, load_tiny
 from tests.integration.cli_helpers import MODEL, run_voxlet
 from voxlet import TTS
+from voxlet.audio import AudioError, read_audio, wav_header
 from voxlet.errors import VoiceError, WeightsError
 
 
@@ -51,6 +52,16 @@ def test_a_prompt_with_nan_samples_is_refused():
     samples[100] = np.nan
     with pytest.raises(VoiceError, match="voice prompt audio holds NaN or infinite samples"):
         tts.voice_from_audio(samples, 24000)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_float_wav_holding_non_finite_samples_is_refused_naming_the_file(tmp_path, value):
+    path = tmp_path / "prompt.wav"
+    samples = np.full(480, 0.1, np.float32)
+    samples[7] = value
+    path.write_bytes(wav_header(24000, 1, "f32", samples.nbytes) + samples.tobytes())
+    with pytest.raises(AudioError, match=rf"{path.name}: invalid WAV data: sample 7 is "):
+        read_audio(path)
 
 
 @pytest.mark.parametrize("rate", ["0", "-5", "999", "44.1k"])

@@ -135,7 +135,7 @@ impl<W: Write + Seek> WavWriter<W> {
     }
 }
 
-/// Decoded WAV audio: interleaved f32 samples in [-1, 1).
+/// Decoded WAV audio: interleaved f32 samples, finite (integer formats decode into [-1, 1)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WavData {
     pub samples: Vec<f32>,
@@ -232,6 +232,14 @@ fn decode(data: &[u8], tag: u16, channels: u16, rate: u32, bits: u16) -> Result<
             )))
         }
     };
+    // a float WAV can hold NaN or infinity (or an f64 beyond f32's range): audio nothing can
+    // play or encode, refused here rather than passed on as silent wrong output
+    if let Some(i) = samples.iter().position(|x| !x.is_finite()) {
+        return Err(bad(format!(
+            "sample {i} is {} (not a finite number)",
+            samples[i]
+        )));
+    }
     let frames = samples.len() / usize::from(channels);
     let mut samples = samples;
     samples.truncate(frames * usize::from(channels));
@@ -278,6 +286,27 @@ mod tests {
         let back = read_wav(&bytes).unwrap();
         assert_eq!(back.samples, [0.25, -0.75]);
         assert_eq!(back.sample_rate_hz, 16000);
+    }
+
+    #[test]
+    fn non_finite_float_samples_are_refused_naming_the_first() {
+        for bad_value in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            let mut bytes = wav_header(24000, 1, SampleFormat::F32, None).to_vec();
+            for x in [0.5f32, bad_value, 0.25] {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+            match read_wav(&bytes) {
+                Err(AudioError::InvalidWav { reason }) => {
+                    assert!(reason.starts_with("sample 1 is "), "{reason}");
+                }
+                other => panic!("{bad_value}: expected InvalidWav, got {other:?}"),
+            }
+        }
+        // a 64-bit float beyond f32's range would arrive as infinity
+        let mut h = wav_header(24000, 1, SampleFormat::F32, Some(8)).to_vec();
+        h[34] = 64; // bits per sample
+        h.extend_from_slice(&1e300f64.to_le_bytes());
+        assert!(matches!(read_wav(&h), Err(AudioError::InvalidWav { .. })));
     }
 
     #[test]
