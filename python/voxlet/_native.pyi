@@ -21,11 +21,13 @@ class ConvWeights:
 class F32Matrix:
     """A (rows, cols) float32 matrix read in place from `weight` (C-contiguous; no copy: a torch
     parameter's `.numpy()` view shares the model's memory), plus an optional bias (copied).
+    A uint16 `weight` holds bfloat16 bit patterns (a checkpoint's own storage, read in place
+    too): the bits of the float32 matrix of the same values, at half the bytes read.
     Products sum in float32 by fused multiply-add in a fixed order, so every instruction set,
     thread count and row position gives the same bits. The weights must not be written while
-    a product runs. `input_major`: keep an input-major copy instead and sum each output in one
-    chain over its inputs (faster for rows of a few hundred inputs; another fixed order)."""
-    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, input_major: bool = False) -> None: ...
+    a product runs. `input_major`: keep an input-major float32 copy instead and sum each output
+    in one chain over its inputs (faster for rows of a few hundred inputs; another fixed order)."""
+    def __init__(self, weight: NDArray[np.float32] | NDArray[np.uint16], bias: NDArray[np.float32] | None = None, input_major: bool = False) -> None: ...
 
     def apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
         """x (..., cols) @ W.T + bias as a new (..., rows) array, as Int8Matrix.apply."""
@@ -37,6 +39,10 @@ class F32Matrix:
     @property
     def rows(self) -> int:
         """Output features."""
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes the weights take where they are read (4 a value for float32, 2 for bfloat16)."""
 
 
 class FlowBlockWeights:

@@ -7,7 +7,11 @@
 //! bits alone or among others, on any thread count.
 //!
 //! The matrix reads its row-major weights where the caller keeps them (a framework's tensor,
-//! say), so the float model is not held twice.
+//! or a mapped checkpoint), so the float model is not held twice. They may be float32 or
+//! bfloat16 (`F32Matrix::bf16`): a bfloat16 weight widens to float32 exactly (its 16 bits are
+//! the float's top half), and the sums run in the same order, so a bf16 matrix gives the bits
+//! of the float32 matrix holding the same values, reading half the bytes (the full-size
+//! FlowLM step is bound by how fast its weights stream from memory).
 //!
 //! For products of short rows (a few hundred inputs at most, as in the small layouts' Mimi),
 //! where combining eight partial sums costs as much as the sums, a matrix can instead keep an
@@ -24,15 +28,27 @@ use crate::linear::{check_product, split_rows, Linear};
 /// Weight rows one kernel pass reads together (each a sequential stream).
 pub(crate) const ROWS_PER_PASS: usize = 4;
 
+/// Weights as stored: float32, or bfloat16 bit patterns (row-major only).
+enum Store {
+    F32(Box<dyn AsRef<[f32]> + Send + Sync>),
+    Bf16(Box<dyn AsRef<[u16]> + Send + Sync>),
+}
+
 /// A `(rows, cols)` float matrix over row-major weights held by whoever built it, plus an
 /// optional bias.
 pub struct F32Matrix {
     rows: usize,
     cols: usize,
-    weight: Box<dyn AsRef<[f32]> + Send + Sync>,
+    weight: Store,
     bias: Option<Vec<f32>>,
     /// Whether `weight` is input-major `(cols, rows)`, a copy of its own.
     input_major: bool,
+}
+
+/// A bfloat16 bit pattern as the float32 it stands for (exact).
+#[inline(always)]
+pub fn bf16_to_f32(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
 }
 
 impl fmt::Debug for F32Matrix {
@@ -53,6 +69,23 @@ impl F32Matrix {
         cols: usize,
         bias: Option<Vec<f32>>,
     ) -> Result<Self> {
+        check_len("weight", rows * cols, weight.as_ref().len())?;
+        Self::checked(Store::F32(Box::new(weight)), rows, cols, bias)
+    }
+
+    /// A matrix over `weight`, row-major `(rows, cols)` bfloat16 bit patterns, read in place:
+    /// the bits of `new` over the same values widened to float32.
+    pub fn bf16(
+        weight: impl AsRef<[u16]> + Send + Sync + 'static,
+        rows: usize,
+        cols: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        check_len("weight", rows * cols, weight.as_ref().len())?;
+        Self::checked(Store::Bf16(Box::new(weight)), rows, cols, bias)
+    }
+
+    fn checked(weight: Store, rows: usize, cols: usize, bias: Option<Vec<f32>>) -> Result<Self> {
         for (what, n) in [("rows", rows), ("cols", cols)] {
             if n == 0 {
                 return Err(KernelError::InvalidArgument {
@@ -61,14 +94,13 @@ impl F32Matrix {
                 });
             }
         }
-        check_len("weight", rows * cols, weight.as_ref().len())?;
         if let Some(b) = &bias {
             check_len("bias", rows, b.len())?;
         }
         Ok(Self {
             rows,
             cols,
-            weight: Box::new(weight),
+            weight,
             bias,
             input_major: false,
         })
@@ -94,9 +126,23 @@ impl F32Matrix {
         Ok(m)
     }
 
-    /// The weights as stored: row-major `(rows, cols)`, or `(cols, rows)` if input-major.
-    pub fn weight(&self) -> &[f32] {
-        (*self.weight).as_ref()
+    /// The float32 weights as stored: row-major `(rows, cols)`, or `(cols, rows)` if
+    /// input-major; None for bfloat16 ones.
+    pub fn weight(&self) -> Option<&[f32]> {
+        match &self.weight {
+            Store::F32(w) => Some((**w).as_ref()),
+            Store::Bf16(_) => None,
+        }
+    }
+
+    /// Bytes the weights take where they are kept (4 or 2 a value).
+    pub fn weight_bytes(&self) -> usize {
+        let per = if matches!(self.weight, Store::F32(_)) {
+            4
+        } else {
+            2
+        };
+        self.rows * self.cols * per
     }
 
     /// Whether the weights are stored input-major (`input_major`).
@@ -106,15 +152,26 @@ impl F32Matrix {
 
     /// Outputs for weight rows `span` of every activation row, into `out (m, span.len())`.
     fn accumulate(&self, isa: Isa, x: &[f32], span: std::ops::Range<usize>, out: &mut [f32]) {
-        let w = &self.weight()[span.start * self.cols..span.end * self.cols];
+        let values = span.start * self.cols..span.end * self.cols;
         let bias = self.bias.as_ref().map(|b| &b[span]);
-        match isa {
-            Isa::Portable => dot_rows(x, w, self.cols, bias, out),
+        let cols = self.cols;
+        match (&self.weight, isa) {
+            (Store::F32(w), Isa::Portable) => dot_rows(x, &(**w).as_ref()[values], cols, bias, out),
+            (Store::Bf16(w), Isa::Portable) => {
+                dot_rows(x, &(**w).as_ref()[values], cols, bias, out)
+            }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: matmul_on checked that the CPU supports AVX2 and FMA.
-            Isa::Avx2 => unsafe { crate::float_x86::dot_rows(x, w, self.cols, bias, out) },
+            (Store::F32(w), Isa::Avx2) => unsafe {
+                crate::float_x86::dot_rows(x, &(**w).as_ref()[values], cols, bias, out)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            (Store::Bf16(w), Isa::Avx2) => unsafe {
+                crate::float_x86::dot_rows(x, &(**w).as_ref()[values], cols, bias, out)
+            },
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 => unreachable!("matmul_on checks support first"),
+            (_, Isa::Avx2) => unreachable!("matmul_on checks support first"),
         }
     }
 }
@@ -133,12 +190,12 @@ impl Linear for F32Matrix {
         if m == 0 {
             return Ok(());
         }
-        if self.input_major {
+        if let (true, Store::F32(w)) = (self.input_major, &self.weight) {
             let rows = crate::outer::Rows::plain(x, self.cols);
             crate::outer::matmul_kn(
                 isa,
                 rows,
-                self.weight(),
+                (**w).as_ref(),
                 self.rows,
                 self.bias.as_deref(),
                 out,
@@ -157,26 +214,51 @@ pub(crate) fn combine(p: [f32; 8]) -> f32 {
     ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
 }
 
+/// A stored weight value: float32, or bfloat16 bits (widened exactly).
+pub(crate) trait Weight: Copy + Send + Sync {
+    fn value(self) -> f32;
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl Weight for u16 {
+    #[inline(always)]
+    fn value(self) -> f32 {
+        bf16_to_f32(self)
+    }
+}
+
 /// `x . w` in the module's order (without the bias).
 #[inline(always)]
-fn dot(x: &[f32], w: &[f32]) -> f32 {
+fn dot<W: Weight>(x: &[f32], w: &[W]) -> f32 {
     let whole = x.len() / 8 * 8;
     let mut p = [0.0f32; 8];
     for (xs, ws) in x[..whole].chunks_exact(8).zip(w[..whole].chunks_exact(8)) {
         for j in 0..8 {
-            p[j] = xs[j].mul_add(ws[j], p[j]);
+            p[j] = xs[j].mul_add(ws[j].value(), p[j]);
         }
     }
     let mut sum = combine(p);
     for (&a, &b) in x[whole..].iter().zip(&w[whole..]) {
-        sum = a.mul_add(b, sum);
+        sum = a.mul_add(b.value(), sum);
     }
     sum
 }
 
 /// Plain Rust: `out[r * n + i] = x_r . w_i + bias_i` for every activation row r of `x` and
 /// weight row i of `w` (n = w.len() / cols); the reference the AVX2 kernel equals.
-pub(crate) fn dot_rows(x: &[f32], w: &[f32], cols: usize, bias: Option<&[f32]>, out: &mut [f32]) {
+pub(crate) fn dot_rows<W: Weight>(
+    x: &[f32],
+    w: &[W],
+    cols: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
     let n = w.len() / cols;
     for (xr, out_row) in x.chunks_exact(cols).zip(out.chunks_exact_mut(n)) {
         for (i, (wr, o)) in w.chunks_exact(cols).zip(out_row).enumerate() {

@@ -1,13 +1,41 @@
 //! AVX2 + FMA float dot products in `float`'s order of operations: one 8-lane accumulator per
 //! (activation row, weight row) pair, so lane j sums columns j, j + 8, ... exactly as the
-//! portable code's partial sum j does, and the same combination afterwards.
+//! portable code's partial sum j does, and the same combination afterwards. Weights are
+//! float32 or bfloat16 (eight widened to float32 by a zero-extend and a shift, exactly).
 
 use std::arch::x86_64::{
-    __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
-    _mm256_setzero_ps, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehdup_ps, _mm_movehl_ps,
+    __m128i, __m256, _mm256_castps256_ps128, _mm256_castsi256_ps, _mm256_cvtepu16_epi32,
+    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_slli_epi32,
+    _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_loadu_si128, _mm_movehdup_ps, _mm_movehl_ps,
 };
 
-use crate::float::ROWS_PER_PASS;
+use crate::float::{Weight, ROWS_PER_PASS};
+
+/// A weight type the AVX2 kernel loads eight at a time as float32.
+pub(crate) trait Lanes: Weight {
+    /// # Safety
+    /// `p` must point at eight readable values; the CPU must support AVX2.
+    unsafe fn load8(p: *const Self) -> __m256;
+}
+
+impl Lanes for f32 {
+    #[inline(always)]
+    unsafe fn load8(p: *const f32) -> __m256 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+}
+
+impl Lanes for u16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const u16) -> __m256 {
+        // SAFETY: the caller's contract (eight u16 are the 16 bytes read).
+        unsafe {
+            let bits = _mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast::<__m128i>()));
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(bits))
+        }
+    }
+}
 
 /// One accumulator's eight partial sums combined as `float::combine` does.
 #[target_feature(enable = "avx2,fma")]
@@ -22,20 +50,20 @@ fn reduce(acc: __m256) -> f32 {
 /// rows. The sums stay in registers: they are only read once the loop is done.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::needless_range_loop)] // i outside r: each weight vector loaded once for all rows
-fn partial_sums<const R: usize, const W: usize>(
+fn partial_sums<T: Lanes, const R: usize, const W: usize>(
     xs: [&[f32]; R],
-    ws: [&[f32]; W],
+    ws: [&[T]; W],
     whole: usize,
 ) -> [[__m256; W]; R] {
     let mut acc = [[_mm256_setzero_ps(); W]; R];
-    let (xp, wp) = (xs.map(<[f32]>::as_ptr), ws.map(<[f32]>::as_ptr));
+    let (xp, wp) = (xs.map(<[f32]>::as_ptr), ws.map(<[T]>::as_ptr));
     let mut k = 0;
     while k < whole {
         // SAFETY: every row holds at least `whole` values and k + 8 <= whole.
         unsafe {
             let xv: [__m256; R] = std::array::from_fn(|r| _mm256_loadu_ps(xp[r].add(k)));
             for i in 0..W {
-                let wv = _mm256_loadu_ps(wp[i].add(k));
+                let wv = T::load8(wp[i].add(k));
                 for r in 0..R {
                     acc[r][i] = _mm256_fmadd_ps(xv[r], wv, acc[r][i]);
                 }
@@ -48,7 +76,7 @@ fn partial_sums<const R: usize, const W: usize>(
 
 /// `x_r . w_i` for R activation rows and W weight rows (no bias).
 #[target_feature(enable = "avx2,fma")]
-fn tile<const R: usize, const W: usize>(xs: [&[f32]; R], ws: [&[f32]; W]) -> [[f32; W]; R] {
+fn tile<T: Lanes, const R: usize, const W: usize>(xs: [&[f32]; R], ws: [&[T]; W]) -> [[f32; W]; R] {
     let cols = xs[0].len();
     let whole = cols / 8 * 8;
     let acc = partial_sums(xs, ws, whole);
@@ -57,7 +85,7 @@ fn tile<const R: usize, const W: usize>(xs: [&[f32]; R], ws: [&[f32]; W]) -> [[f
         for (i, sum) in row.iter_mut().enumerate() {
             *sum = reduce(acc[r][i]);
             for k in whole..cols {
-                *sum = xs[r][k].mul_add(ws[i][k], *sum);
+                *sum = xs[r][k].mul_add(ws[i][k].value(), *sum);
             }
         }
     }
@@ -69,9 +97,9 @@ fn tile<const R: usize, const W: usize>(xs: [&[f32]; R], ws: [&[f32]; W]) -> [[f
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn dot_rows(
+pub(crate) unsafe fn dot_rows<T: Lanes>(
     x: &[f32],
-    w: &[f32],
+    w: &[T],
     cols: usize,
     bias: Option<&[f32]>,
     out: &mut [f32],
@@ -86,10 +114,10 @@ pub(crate) unsafe fn dot_rows(
     let mut i = 0;
     while i < n {
         if i + ROWS_PER_PASS <= n {
-            let ws: [&[f32]; ROWS_PER_PASS] = std::array::from_fn(|j| wr(i + j));
+            let ws: [&[T]; ROWS_PER_PASS] = std::array::from_fn(|j| wr(i + j));
             let mut r = 0;
             while r + 3 <= m {
-                let sums = tile::<3, ROWS_PER_PASS>([xr(r), xr(r + 1), xr(r + 2)], ws);
+                let sums = tile::<T, 3, ROWS_PER_PASS>([xr(r), xr(r + 1), xr(r + 2)], ws);
                 for (dr, row) in sums.iter().enumerate() {
                     row.iter()
                         .enumerate()
@@ -98,7 +126,7 @@ pub(crate) unsafe fn dot_rows(
                 r += 3;
             }
             while r < m {
-                let [row] = tile::<1, ROWS_PER_PASS>([xr(r)], ws);
+                let [row] = tile::<T, 1, ROWS_PER_PASS>([xr(r)], ws);
                 row.iter()
                     .enumerate()
                     .for_each(|(j, &s)| store(r, i + j, s));
@@ -107,7 +135,7 @@ pub(crate) unsafe fn dot_rows(
             i += ROWS_PER_PASS;
         } else {
             for r in 0..m {
-                let [[s]] = tile::<1, 1>([xr(r)], [wr(i)]);
+                let [[s]] = tile::<T, 1, 1>([xr(r)], [wr(i)]);
                 store(r, i, s);
             }
             i += 1;

@@ -22,7 +22,7 @@ mod vector;
 mod x86;
 
 pub use error::{KernelError, Result};
-pub use float::F32Matrix;
+pub use float::{bf16_to_f32, F32Matrix};
 pub use flow_head::{FlowBlock, FlowHead};
 pub use int8::Int8Matrix;
 pub use isa::Isa;

@@ -58,11 +58,55 @@ fn same_bits_on_every_instruction_set_thread_count_and_row_position() {
     }
 }
 
+/// Round to nearest even, as a framework casts float32 to bfloat16.
+fn to_bf16(x: f32) -> u16 {
+    let u = x.to_bits();
+    ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) as u16
+}
+
+#[test]
+fn bf16_weights_give_the_bits_of_the_float32_weights_they_widen_to() {
+    // the shapes around every tile edge: rows past a multiple of 4, cols past one of 8
+    for &(m, rows, cols) in &[
+        (1, 1, 1),
+        (1, 7, 33),
+        (3, 5, 31),
+        (4, 9, 8),
+        (17, 203, 1001),
+    ] {
+        let bf16: Vec<u16> = values(rows * cols, 7).into_iter().map(to_bf16).collect();
+        let widened: Vec<f32> = bf16
+            .iter()
+            .map(|&b| voxlet_kernels::bf16_to_f32(b))
+            .collect();
+        let bias = Some(values(rows, 8));
+        let half = F32Matrix::bf16(bf16, rows, cols, bias.clone()).unwrap();
+        let full = F32Matrix::new(widened, rows, cols, bias).unwrap();
+        assert_eq!(
+            (half.weight(), half.weight_bytes()),
+            (None, 2 * rows * cols)
+        );
+        let x = values(m * cols, 9);
+        let want = run(&full, Isa::Portable, &x, 1);
+        for isa in [Isa::Portable, Isa::Avx2]
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+        {
+            for threads in [1, 2] {
+                assert_eq!(bits(&run(&half, isa, &x, threads)), bits(&want), "{isa:?}");
+                assert_eq!(bits(&run(&full, isa, &x, threads)), bits(&want), "{isa:?}");
+            }
+        }
+    }
+    assert!(F32Matrix::bf16(vec![0u16; 5], 2, 3, None).is_err());
+}
+
 #[test]
 fn reads_the_weights_it_was_given() {
     let w = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
     let mat = F32Matrix::new(w, 2, 3, None).unwrap();
-    assert_eq!(mat.weight(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(mat.weight(), Some(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0][..]));
+    assert_eq!(mat.weight_bytes(), 24);
     assert_eq!(
         run(&mat, Isa::best(), &[1.0, 0.0, -1.0], 1),
         vec![-2.0, -2.0]

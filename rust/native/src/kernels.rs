@@ -7,6 +7,7 @@ use numpy::{
     PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
     PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use voxlet_kernels::{FlowBlock, Isa, KvCache, Layer, LayerScale, Linear, Norm};
 
@@ -141,35 +142,52 @@ impl Int8Matrix {
     }
 }
 
-/// A float array's memory, read in place: the array (and so whatever owns its buffer, a torch
-/// tensor say) stays alive as long as this does.
-struct ArrayWeights {
-    _array: Py<PyArray2<f32>>,
-    data: *const f32,
+/// An array's memory, read in place: the array (and so whatever owns its buffer, a torch
+/// tensor or a mapped file say) stays alive as long as this does.
+struct ArrayWeights<T: numpy::Element> {
+    _array: Py<PyArray2<T>>,
+    data: *const T,
     len: usize,
 }
 
 // SAFETY: the buffer lives as long as `_array` and is only read; F32Matrix's contract (below)
 // forbids writing to it while a product runs.
-unsafe impl Send for ArrayWeights {}
+unsafe impl<T: numpy::Element> Send for ArrayWeights<T> {}
 // SAFETY: as above.
-unsafe impl Sync for ArrayWeights {}
+unsafe impl<T: numpy::Element> Sync for ArrayWeights<T> {}
 
-impl AsRef<[f32]> for ArrayWeights {
-    fn as_ref(&self) -> &[f32] {
-        // SAFETY: `data` points at `len` initialized floats kept alive by `_array`.
+impl<T: numpy::Element> AsRef<[T]> for ArrayWeights<T> {
+    fn as_ref(&self) -> &[T] {
+        // SAFETY: `data` points at `len` initialized values kept alive by `_array`.
         unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
 }
 
-/// F32Matrix(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, input_major: bool = False)
+impl<T: numpy::Element> ArrayWeights<T> {
+    fn of(weight: Bound<'_, PyArray2<T>>) -> PyResult<Self> {
+        let len = weight.len();
+        let data = {
+            let view = weight.readonly();
+            contiguous("weight", &view)?.as_ptr()
+        };
+        Ok(Self {
+            _array: weight.unbind(),
+            data,
+            len,
+        })
+    }
+}
+
+/// F32Matrix(weight: NDArray[np.float32] | NDArray[np.uint16], bias: NDArray[np.float32] | None = None, input_major: bool = False)
 ///
 /// A (rows, cols) float32 matrix read in place from `weight` (C-contiguous; no copy: a torch
 /// parameter's `.numpy()` view shares the model's memory), plus an optional bias (copied).
+/// A uint16 `weight` holds bfloat16 bit patterns (a checkpoint's own storage, read in place
+/// too): the bits of the float32 matrix of the same values, at half the bytes read.
 /// Products sum in float32 by fused multiply-add in a fixed order, so every instruction set,
 /// thread count and row position gives the same bits. The weights must not be written while
-/// a product runs. `input_major`: keep an input-major copy instead and sum each output in one
-/// chain over its inputs (faster for rows of a few hundred inputs; another fixed order).
+/// a product runs. `input_major`: keep an input-major float32 copy instead and sum each output
+/// in one chain over its inputs (faster for rows of a few hundred inputs; another fixed order).
 #[pyclass(frozen, module = "voxlet._native")]
 pub struct F32Matrix {
     inner: Arc<voxlet_kernels::F32Matrix>,
@@ -180,36 +198,51 @@ impl F32Matrix {
     #[new]
     #[pyo3(signature = (weight, bias=None, input_major=false))]
     fn new(
-        weight: Bound<'_, PyArray2<f32>>,
+        weight: Bound<'_, PyAny>,
         bias: Option<PyReadonlyArray1<'_, f32>>,
         input_major: bool,
     ) -> PyResult<Self> {
-        let (rows, cols) = (weight.shape()[0], weight.shape()[1]);
         let b = bias
             .as_ref()
             .map(|b| contiguous("bias", b).map(<[f32]>::to_vec))
             .transpose()?;
-        if input_major {
-            let view = weight.readonly();
-            let w = contiguous("weight", &view)?;
-            let inner = voxlet_kernels::F32Matrix::input_major(w, rows, cols, b).map_err(to_py)?;
-            return Ok(Self {
-                inner: Arc::new(inner),
-            });
-        }
-        let data = {
-            let view = weight.readonly();
-            contiguous("weight", &view)?.as_ptr()
+        let inner = if let Ok(w) = weight.cast::<PyArray2<f32>>() {
+            let (rows, cols) = (w.shape()[0], w.shape()[1]);
+            if input_major {
+                let view = w.readonly();
+                let values = contiguous("weight", &view)?;
+                voxlet_kernels::F32Matrix::input_major(values, rows, cols, b)
+            } else {
+                voxlet_kernels::F32Matrix::new(ArrayWeights::of(w.clone())?, rows, cols, b)
+            }
+        } else if let Ok(w) = weight.cast::<PyArray2<u16>>() {
+            let (rows, cols) = (w.shape()[0], w.shape()[1]);
+            if input_major {
+                let view = w.readonly();
+                let widened: Vec<f32> = contiguous("weight", &view)?
+                    .iter()
+                    .map(|&bits| voxlet_kernels::bf16_to_f32(bits))
+                    .collect();
+                voxlet_kernels::F32Matrix::input_major(&widened, rows, cols, b)
+            } else {
+                voxlet_kernels::F32Matrix::bf16(ArrayWeights::of(w.clone())?, rows, cols, b)
+            }
+        } else {
+            return Err(PyTypeError::new_err(
+                "weight: must be a 2-d float32 array, or a uint16 one of bfloat16 bits",
+            ));
         };
-        let held = ArrayWeights {
-            _array: weight.unbind(),
-            data,
-            len: rows * cols,
-        };
-        let inner = voxlet_kernels::F32Matrix::new(held, rows, cols, b).map_err(to_py)?;
         Ok(Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(inner.map_err(to_py)?),
         })
+    }
+
+    /// weight_bytes: int
+    ///
+    /// Bytes the weights take where they are read (4 a value for float32, 2 for bfloat16).
+    #[getter]
+    fn weight_bytes(&self) -> usize {
+        self.inner.weight_bytes()
     }
 
     /// apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
