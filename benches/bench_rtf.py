@@ -6,7 +6,8 @@ prefix), x real time over 10 s of audio (EOS disabled), FlowLM ms per step and M
 (medians), the largest gap between frames on multi-chunk text relative to 80 ms and how late a
 real-time sink started at the first frame would get (<= 0: never starves), peak RSS above a
 process that has only imported torch, and cold start (new process -> first audio, weights in the
-page cache). Medians of --runs runs (first audio: 3 samples per run).
+page cache). Medians of --runs runs (first audio: 3 samples per run). `--backend torch-free`
+runs voxlet's own runtime (no torch import; `peak_rss_mb` is then the whole process's).
 
     .venv/bin/python benches/bench_rtf.py   # writes bench-out/english-random.safetensors once
     .venv/bin/python benches/bench_rtf.py --runs 1 --quick
@@ -106,12 +107,9 @@ def worker(args: argparse.Namespace) -> dict:
     voxlet.tune_process()  # before torch, as the CLI: OpenMP's wait policy
     from voxlet import TTS, GenerationOptions
     import numpy as np
-    import torch
 
     # isort: on
 
-    torch.set_num_threads(1)
-    from voxlet.model.voice import voice_from_conditioning
     from voxlet.registry import official_config
     from voxlet.runtime import StreamOptions
 
@@ -120,11 +118,21 @@ def worker(args: argparse.Namespace) -> dict:
         weights=args.weights,
         tokenizer=TOKENIZER,
         precision=args.precision,
+        backend=args.backend,
     )
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        prefix = torch.randn(1, 40, tts.network.flow_lm.d_model, generator=g) * 0.1
-        voice = tts.voice(voice_from_conditioning(tts.network.flow_lm, prefix))
+    d_model = tts.config.flow_lm.transformer.d_model
+    prefix = (np.random.default_rng(0).standard_normal((40, d_model)) * 0.1).astype(np.float32)
+    if tts.network is None:  # the torch-free model: never imports torch
+        voice = tts.voice(tts.model.voice_from_conditioning(prefix))
+    else:
+        import torch
+
+        from voxlet.model.voice import voice_from_conditioning
+
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            flow_lm = tts.network.flow_lm
+            voice = tts.voice(voice_from_conditioning(flow_lm, torch.from_numpy(prefix)[None]))
     threads = StreamOptions(
         flowlm_threads=args.threads,
         mimi_threads=args.threads,
@@ -191,6 +199,8 @@ def worker(args: argparse.Namespace) -> dict:
     out: dict[str, object] = {
         "model": args.model,
         "precision": args.precision,
+        "backend": args.backend,
+        "torch_imported": "torch" in sys.modules,
         "threads_per_worker": args.threads,
         "frames_per_decode": args.frames_per_decode,
         "first_frame_threads": args.first_frame_threads or None,  # None: the library default
@@ -232,8 +242,9 @@ def main() -> None:
     parser.add_argument("--model", default="english", help="an official layout (random weights)")
     parser.add_argument("--weights", type=Path, help="default: bench-out/MODEL-random.safetensors")
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--backend", default="native", help="native, torch-free or torch")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker thread")
+    parser.add_argument("--threads", type=int, default=1, help="compute threads per worker thread")
     parser.add_argument(
         "--frames-per-decode", type=int, default=4, help="largest Mimi decode group"
     )
@@ -260,6 +271,8 @@ def main() -> None:
         str(args.weights),
         "--precision",
         args.precision,
+        "--backend",
+        args.backend,
         "--runs",
         str(args.runs),
         "--threads",

@@ -10,23 +10,25 @@ import voxlet
 
 voxlet.tune_process()
 
+import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, settings
-from safetensors.torch import load_file
 
 from voxlet import TTS
-from voxlet.model.weights import load_cloning_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("VOXLET_SHARED", ROOT.parent / "shared")).resolve()
 FIXTURES = SHARED / "fixtures"
 
-torch.set_num_threads(1)  # the goldens were made with one thread
+# tests/torch_free also runs in an install without PyTorch: torch is imported where present
+if importlib.util.find_spec("torch") is not None:
+    import torch
+
+    torch.set_num_threads(1)  # the goldens were made with one thread
 
 # Hypothesis: "ci" for the test run, "fuzz" (many more examples) under `make fuzz`; a test's own
 # @settings still win.
@@ -66,6 +68,8 @@ def load_tiny(
         precision=precision,
     )
     if encoder:
+        from voxlet.model.weights import load_cloning_weights
+
         load_cloning_weights(tts.network, fixture_path(weights))
     return tts
 
@@ -82,4 +86,6 @@ def int8_tts() -> TTS:
 
 @pytest.fixture(scope="session")
 def golden() -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     return load_file(str(fixture_path("tiny_golden.safetensors")))

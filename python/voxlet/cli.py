@@ -48,6 +48,13 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         default="fp32",
         help="int8: int8 transformer and flow-head weights, faster and smaller (opt-in)",
     )
+    g.add_argument(
+        "--backend",
+        choices=["native", "torch-free", "torch"],
+        default="native",
+        help="native: voxlet's kernels in the PyTorch model (torch-free without PyTorch "
+        "installed); torch-free: voxlet's own runtime, no PyTorch; torch: the reference path",
+    )
 
 
 def _add_generation_flags(p: argparse.ArgumentParser) -> None:
@@ -143,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio buffered before --play starts (more: fewer underruns)",
     )
     say.add_argument(
-        "--threads", default="1,1", help="torch threads: N for both worker threads, or FLOWLM,MIMI"
+        "--threads",
+        default="1,1",
+        help="compute threads: N for both worker threads, or FLOWLM,MIMI",
     )
     say.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     say.add_argument("-v", "--verbose", action="store_true", help="per-stream timing details")
@@ -185,9 +194,14 @@ def _load(args: argparse.Namespace):
             weights=args.weights,
             tokenizer=args.tokenizer,
             precision=args.precision,
+            backend=args.backend,
         )
     return TTS.load(
-        args.model, weights=args.weights, tokenizer=args.tokenizer, precision=args.precision
+        args.model,
+        weights=args.weights,
+        tokenizer=args.tokenizer,
+        precision=args.precision,
+        backend=args.backend,
     )
 
 
@@ -475,7 +489,12 @@ def _main(argv: list[str] | None) -> int:
         if args.command in ("say", "export-voice", "download", "serve"):
             from voxlet._entry import import_quietly
 
-            import_quietly("voxlet.tts")  # PyTorch, before any output is opened
+            import_quietly("voxlet.tts")
+            from voxlet.tts import TORCH_MODULES, resolve_backend
+
+            if resolve_backend(getattr(args, "backend", "native")) != "torch-free":
+                for module in TORCH_MODULES:  # PyTorch, before any output is opened
+                    import_quietly(module)
         if args.command == "say":
             return _say(args)
         if args.command == "voices":
@@ -487,6 +506,9 @@ def _main(argv: list[str] | None) -> int:
 
             return serve_main(args, _load)
         if args.command == "train":
+            from voxlet.tts import require_torch
+
+            require_torch("voxlet train", "train")
             from voxlet.train.cli import main as train_main
 
             return train_main(args)

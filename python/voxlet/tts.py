@@ -11,43 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from voxlet import hub, registry
 from voxlet.config import Environment, ModelConfig
 from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, TextError, VoiceError
-from voxlet.model import hugepages
-from voxlet.model.backend import TORCH, Backend
-from voxlet.model.generation import ChunkPlan, estimate_max_frames, generate_latents, prompt_chunk
-from voxlet.model.network import PocketTTS
-from voxlet.model.quantize import check_precision, quantize_network
-from voxlet.model.voice import (
-    VoiceState,
-    audio_to_mono,
-    load_voice_file,
-    save_voice_file,
-    voice_from_audio,
-)
-from voxlet.model.weights import (
-    cloning_weights_released,
-    load_cloning_weights,
-    load_network,
-    map_text_embedding,
-    own_memory,
-    release_cloning_weights,
-)
 from voxlet.options import GenerationOptions
+from voxlet.plan import ChunkEnd, ChunkPlan, estimate_max_frames
 from voxlet.runtime import Stream, StreamOptions
 from voxlet.runtime.engine import Engine, PlanSource
+from voxlet.runtime.model import SpeechModel
 from voxlet.runtime.speech import CallbackPlayer, Speech
 from voxlet.runtime.text_feed import incremental_plans
 from voxlet.runtime.word_clock import WordTiming
@@ -56,6 +38,13 @@ from voxlet.text.markup import Pause
 from voxlet.text.markup import parse as parse_markup
 from voxlet.text.normalize import Rewrite, normalize_aligned
 from voxlet.text.words import mark_words
+
+if TYPE_CHECKING:
+    from voxlet.model.backend import Backend
+    from voxlet.model.network import PocketTTS
+    from voxlet.model.speech import TorchSpeech
+    from voxlet.model.voice import VoiceState
+    from voxlet.native.voice import NativeVoice
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +56,10 @@ DEFAULT_VOICE_FILE = "voice.safetensors"  # beside a local config: its default v
 
 @dataclass(frozen=True, slots=True)
 class Voice:
-    """A ready voice: the FlowLM prefix it stands for, and where it came from."""
+    """A ready voice: the FlowLM prefix it stands for (a voice state of the model that made
+    it), and where it came from."""
 
-    state: VoiceState
+    state: Any
     source: str
 
 
@@ -79,18 +69,18 @@ class TTS:
     def __init__(
         self,
         cfg: ModelConfig,
-        network: PocketTTS,
+        model: SpeechModel,
         tokenizer: Tokenizer,
         has_voice_cloning: bool,
         precision: str = "fp32",
-        cloning_source: Path | None = None,
         language: str = "en",
     ):
         self.config = cfg
         self.language = language  # what text normalisation reads the text as
-        self._cloning_source = cloning_source  # where released cloning weights are read back
         self.precision = precision
-        self.network = network
+        self.model = model  # what the runtime runs: PyTorch's, or voxlet's own (torch-free)
+        # the PyTorch network, for the torch backends (None for the torch-free one)
+        self.network: PocketTTS | None = getattr(model, "network", None)
         self.tokenizer = tokenizer
         self.has_voice_cloning = has_voice_cloning
         self.text_rules = TextRules(
@@ -131,7 +121,9 @@ class TTS:
                 FlowLM transformer, flow head, Mimi decoder transformer and the decoder's
                 widest convolutions: faster and smaller, opt-in).
             backend: "native" (voxlet's Rust kernels for the layers they support, PyTorch for
-                the rest), "torch" (PyTorch layers throughout: the reference path), or a
+                the rest; without PyTorch installed, "torch-free"), "torch-free" (voxlet's own
+                runtime: the checkpoint read straight into the Rust kernels, no PyTorch
+                import), "torch" (PyTorch layers throughout: the reference path), or a
                 `voxlet.model.backend.Backend` of your own.
             language: the language the model speaks ("en", "fr", ...), for text
                 normalisation; default: the official model's, and "en" for a local config.
@@ -139,8 +131,11 @@ class TTS:
         Raises:
             ConfigError, WeightsError, DownloadError: with what went wrong and what to do.
         """
-        check_precision(precision)
-        chosen = _backend(backend, precision)
+        if precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
+        backend = resolve_backend(backend)
         if name is not None and config is not None:
             raise ConfigError("pass either a model name or a config, not both")
         if isinstance(config, ModelConfig):
@@ -157,48 +152,46 @@ class TTS:
         tok_path = hub.fetch(
             tok_location, what="tokenizer", flag="--tokenizer", env_var="VOXLET_TOKENIZER"
         )
-        loaded = load_network(cfg, weights_path, chosen)
-        network = loaded.network
-        if loaded.has_voice_cloning:  # 37 MB for english, read back on first cloning
-            release_cloning_weights(network)
-        if precision == "int8":
-            quantize_network(network)
-        # what every frame streams from memory onto huge pages; the text embedding mapped from
-        # the file (a text chunk touches a few rows); the rest copied, so the checkpoint's
-        # mapping is released
-        streamed = hugepages.gather(network.streamed_linears())
-        map_text_embedding(network, weights_path)
-        own_memory(network, keep=[*streamed, network.flow_lm.conditioner.embed.weight])
-        network.prepare()
+        model: SpeechModel
+        if backend == "torch-free":
+            from voxlet.native.speech import NativeSpeech
+
+            model = NativeSpeech(cfg, weights_path, precision)
+        else:
+            model = _load_torch(cfg, weights_path, precision, backend)
         tok = load_tokenizer(tok_path)
         if language is not None and not isinstance(language, str):
             raise ConfigError(f"language: must be a language code such as 'en', got {language!r}")
         if language is None:
             language = registry.language_code(name or "english") if config is None else "en"
-        return TTS(cfg, network, tok, loaded.has_voice_cloning, precision, weights_path, language)
+        return TTS(cfg, model, tok, model.has_voice_cloning, precision, language)
 
     # Voices -------------------------------------------------------------------------------
 
-    def voice(self, spec: str | Path | Voice | VoiceState | None = None) -> Voice:
-        """A voice from an audio file (cloning), a voice `.safetensors`, or a predefined name."""
+    def voice(self, spec: str | Path | Voice | object | None = None) -> Voice:
+        """A voice from an audio file (cloning), a voice `.safetensors`, a predefined name,
+        or a voice state of this model."""
         if isinstance(spec, Voice):
             return spec
-        if isinstance(spec, VoiceState):
+        if self.model.is_voice(spec):
             return Voice(spec, "state")
         if spec is None:
             return self.voice(self.default_voice())
+        if not isinstance(spec, str | Path):
+            raise VoiceError(
+                f"voice: must be a name, a path or a Voice of this model, got {type(spec).__name__}"
+            )
         spec = str(spec)
         path = Path(spec).expanduser()
-        with torch.no_grad():
-            if path.suffix == ".safetensors" and path.is_file():
-                return Voice(load_voice_file(path, self.network.flow_lm), str(path))
-            if path.is_file():
-                return Voice(self._clone(path), str(path))
-            if spec in registry.PREDEFINED_VOICES and self.is_official:
-                local = hub.fetch(
-                    registry.voice_url(self.config.name, spec), what="voice", flag="--voice"
-                )
-                return Voice(load_voice_file(local, self.network.flow_lm), spec)
+        if path.suffix == ".safetensors" and path.is_file():
+            return Voice(self.model.load_voice(path), str(path))
+        if path.is_file():
+            return Voice(self._clone(path), str(path))
+        if spec in registry.PREDEFINED_VOICES and self.is_official:
+            local = hub.fetch(
+                registry.voice_url(self.config.name, spec), what="voice", flag="--voice"
+            )
+            return Voice(self.model.load_voice(Path(local)), spec)
         if path.is_dir():
             raise VoiceError(
                 f"voice {path}: is a directory; give an audio file or a voice .safetensors"
@@ -253,16 +246,10 @@ class TTS:
             from voxlet.audio import resample
 
             audio = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ)
-        mono = audio_to_mono(audio)
-        if cloning_weights_released(self.network):
-            if self._cloning_source is None:
-                raise VoiceError("the voice-cloning weights were released and have no source")
-            load_cloning_weights(self.network, self._cloning_source)
-        with torch.no_grad():
-            state = voice_from_audio(self.network.flow_lm, self.network.mimi, mono)
-        return Voice(state, "audio")
+        mono = np.ascontiguousarray(audio.mean(axis=1) if audio.ndim == 2 else audio, np.float32)
+        return Voice(self.model.clone(mono), "audio")
 
-    def _clone(self, path: Path) -> VoiceState:
+    def _clone(self, path: Path) -> Any:
         from voxlet.audio import AudioError, read_audio
 
         try:
@@ -271,10 +258,12 @@ class TTS:
             raise VoiceError(str(e)) from e
         return self.voice_from_audio(samples, rate).state
 
-    def save_voice(self, voice: Voice | VoiceState, path: str | Path) -> None:
+    def save_voice(self, voice: Voice | object, path: str | Path) -> None:
         """Writes a voice in the official safetensors format."""
         state = voice.state if isinstance(voice, Voice) else voice
-        save_voice_file(state, Path(path))
+        if not self.model.is_voice(state):
+            raise VoiceError(f"save_voice: not a voice of this model ({type(state).__name__})")
+        self.model.save_voice(state, Path(path))
 
     # Generation ---------------------------------------------------------------------------
 
@@ -283,14 +272,14 @@ class TTS:
         FlowLM frames made on its one thread, stepped together (`voxlet.runtime.engine`);
         `close()` it. Streams opened without one share this model's own engine (one per
         `StreamOptions.flowlm_threads`), so streams running at once are batched anyway."""
-        return Engine(self.network.flow_lm, threads)
+        return Engine(self.model, threads)
 
     def _shared_engine(self, options: StreamOptions | None) -> Engine:
         threads = (options or StreamOptions()).flowlm_threads
         with self._engines_lock:
             engine = self._engines.get(threads)
             if engine is None:
-                engine = self._engines[threads] = Engine(self.network.flow_lm, threads)
+                engine = self._engines[threads] = Engine(self.model, threads)
             return engine
 
     def chunks(self, text: str, opts: GenerationOptions) -> list[TextChunk]:
@@ -344,7 +333,7 @@ class TTS:
             after = chunk.frames_after_eos_guess + 2
         n_tokens = len(chunk.token_ids)
         return ChunkPlan(
-            token_ids=torch.from_numpy(chunk.token_ids),
+            token_ids=chunk.token_ids,
             max_frames=opts.max_frames or estimate_max_frames(n_tokens),
             frames_after_eos=after,
             temperature=cfg.default_temperature if opts.temperature is None else opts.temperature,
@@ -393,24 +382,33 @@ class TTS:
 
     @staticmethod
     def _seed(opts: GenerationOptions) -> int:
-        return opts.seed if opts.seed is not None else torch.Generator().seed()
+        return opts.seed if opts.seed is not None else secrets.randbits(63)
 
-    def latents(self, text: str, voice: Voice, opts: GenerationOptions) -> Iterator[torch.Tensor]:
-        """Normalized latents (1, 32) for all chunks of `text`, on the calling thread."""
-        generator = torch.Generator()
-        generator.manual_seed(self._seed(opts))
-        flow_lm = self.network.flow_lm
-        with torch.no_grad():
+    def latents(self, text: str, voice: Voice, opts: GenerationOptions) -> Iterator[Any]:
+        """Normalized latents (1, 32) for all chunks of `text`, on the calling thread (the
+        model's array type: a torch tensor, or a numpy array for the torch-free backend)."""
+        model = self.model
+        rng = model.rng(self._seed(opts))
+        with model.inference():
             for plan in self.plans(text, opts):
                 if isinstance(plan, Pause):  # latents only: pauses exist in the audio
                     continue
-                state = prompt_chunk(flow_lm, voice.state, plan)
-                yield from generate_latents(flow_lm, state, plan, generator)
+                state = model.prompt_chunk(voice.state, plan)
+                end, latent = ChunkEnd(plan), cast(Any, None)
+                for i in range(plan.max_frames):
+                    if end.done(i):
+                        break
+                    noise = model.noise(plan, rng)
+                    [(latent, eos)] = model.step_batch([latent], [state], [noise], plan.lsd_steps)
+                    end.frame(i, model.finite(latent), eos)
+                    yield latent
+                else:
+                    end.finish()
 
     def open_stream(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = None,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
         *,
@@ -432,7 +430,7 @@ class TTS:
     def _stream_factory(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None,
         opts: GenerationOptions | None,
         stream_options: StreamOptions | None,
         word_timings: bool = False,
@@ -448,18 +446,17 @@ class TTS:
             if isinstance(text, str)
             else self._text_feed(text, opts, word_timings)
         )
-        net, seed = self.network, self._seed(opts)
-        speed = opts.speed
+        seed, speed = self._seed(opts), opts.speed
         engine = engine or self._shared_engine(stream_options)
-        return lambda: Stream(
-            engine, net.mimi, net.flow_lm, state, plans, seed, stream_options, speed, word_timings
-        )
+        if engine.model is not self.model:
+            raise ConfigError("engine: was made by another model (use this model's TTS.engine())")
+        return lambda: Stream(engine, state, plans, seed, stream_options, speed, word_timings)
 
     @overload
     def stream(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = ...,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = ...,
         opts: GenerationOptions | None = ...,
         stream_options: StreamOptions | None = ...,
         *,
@@ -471,7 +468,7 @@ class TTS:
     def stream(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = ...,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = ...,
         opts: GenerationOptions | None = ...,
         stream_options: StreamOptions | None = ...,
         *,
@@ -483,7 +480,7 @@ class TTS:
     def stream(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = ...,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = ...,
         opts: GenerationOptions | None = ...,
         stream_options: StreamOptions | None = ...,
         *,
@@ -494,7 +491,7 @@ class TTS:
     def stream(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = None,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
         *,
@@ -522,7 +519,7 @@ class TTS:
     def synthesize(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = ...,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = ...,
         opts: GenerationOptions | None = ...,
         stream_options: StreamOptions | None = ...,
         *,
@@ -534,7 +531,7 @@ class TTS:
     def synthesize(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = ...,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = ...,
         opts: GenerationOptions | None = ...,
         stream_options: StreamOptions | None = ...,
         *,
@@ -546,7 +543,7 @@ class TTS:
     def synthesize(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = ...,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = ...,
         opts: GenerationOptions | None = ...,
         stream_options: StreamOptions | None = ...,
         *,
@@ -557,7 +554,7 @@ class TTS:
     def synthesize(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = None,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = None,
         opts: GenerationOptions | None = None,
         stream_options: StreamOptions | None = None,
         *,
@@ -580,7 +577,7 @@ class TTS:
     def speak(
         self,
         text: str | Iterable[str],
-        voice: str | Path | Voice | VoiceState | None = None,
+        voice: str | Path | Voice | VoiceState | NativeVoice | None = None,
         opts: GenerationOptions | None = None,
         *,
         on_audio: Callable[[npt.NDArray[np.float32]], object] | None = None,
@@ -611,7 +608,8 @@ class TTS:
         return Speech(stream, DevicePlayer(stream, device), on_word)
 
 
-BACKENDS = ("native", "torch")
+BACKENDS = ("native", "torch-free", "torch")
+PRECISIONS = ("fp32", "int8")
 
 
 def _same_piece(a: TextChunk | Pause, b: TextChunk | Pause) -> bool:
@@ -620,16 +618,82 @@ def _same_piece(a: TextChunk | Pause, b: TextChunk | Pause) -> bool:
     return a.text == b.text and a.raw == b.raw
 
 
-def _backend(name: str | Backend, precision: str) -> Backend:
-    if not isinstance(name, str):
-        return name
-    if name == "torch":
-        return TORCH
-    if name == "native":
+def _torch_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a finder that refuses it, a broken install
+        return False
+
+
+def resolve_backend(backend: str | Backend) -> str | Backend:
+    """The backend a load uses: `backend`, except "native" without PyTorch installed, which is
+    "torch-free"; a ConfigError for an unknown name."""
+    if isinstance(backend, str) and backend not in BACKENDS:
+        raise ConfigError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "native" and not _torch_installed():
+        return "torch-free"
+    return backend
+
+
+# what a load on a PyTorch backend imports (the CLI imports them first, quietly)
+TORCH_MODULES = (
+    "voxlet.model.backend.native",
+    "voxlet.model.quantize",
+    "voxlet.model.speech",
+    "voxlet.model.weights",
+)
+
+
+def require_torch(feature: str, extra: str = "torch") -> None:
+    """A ConfigError naming the extra that installs PyTorch, where it is not installed."""
+    if not _torch_installed():
+        raise ConfigError(f"{feature} needs PyTorch: pip install 'voxlet[{extra}]'")
+
+
+def _load_torch(
+    cfg: ModelConfig, weights_path: Path, precision: str, backend: str | Backend
+) -> TorchSpeech:
+    """The PyTorch network on `backend` ("native": with voxlet's kernels, "torch", or one of
+    your own), loaded, quantized where asked, its memory settled, prepared."""
+    require_torch(f"backend {backend!r} (use backend='torch-free' without it)")
+    from voxlet.model import hugepages
+    from voxlet.model.backend import TORCH
+    from voxlet.model.quantize import quantize_network
+    from voxlet.model.speech import TorchSpeech
+    from voxlet.model.weights import (
+        load_network,
+        map_text_embedding,
+        own_memory,
+        release_cloning_weights,
+    )
+
+    chosen: Backend
+    if backend == "torch":
+        chosen = TORCH
+    elif backend == "native":
         from voxlet.model.backend.native import NativeBackend
 
-        return NativeBackend(precision)
-    raise ConfigError(f"backend: must be one of {', '.join(BACKENDS)}, got {name!r}")
+        chosen = NativeBackend(precision)
+    elif isinstance(backend, str):
+        raise ConfigError(f"backend {backend!r} is not a PyTorch backend")
+    else:
+        chosen = backend
+    loaded = load_network(cfg, weights_path, chosen)
+    network = loaded.network
+    if loaded.has_voice_cloning:  # 37 MB for english, read back on first cloning
+        release_cloning_weights(network)
+    if precision == "int8":
+        quantize_network(network)
+    # what every frame streams from memory onto huge pages; the text embedding mapped from
+    # the file (a text chunk touches a few rows); the rest copied, so the checkpoint's
+    # mapping is released
+    streamed = hugepages.gather(network.streamed_linears())
+    map_text_embedding(network, weights_path)
+    own_memory(network, keep=[*streamed, network.flow_lm.conditioner.embed.weight])
+    network.prepare()
+    return TorchSpeech(network, weights_path, loaded.has_voice_cloning)
 
 
 def _resolve_weights(cfg: ModelConfig, override: str | Path | None) -> Path:

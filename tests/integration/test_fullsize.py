@@ -127,3 +127,39 @@ def test_a_small_checkpoint_of_the_wrong_shape_names_key_and_both_shapes(small_w
         in message
     )
     assert "\n" not in message
+
+
+@pytest.fixture(scope="module")
+def fullsize_bf16(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bf16") / "english.safetensors"
+    return write_checkpoint(path, "english", torch.bfloat16)
+
+
+def test_the_torch_free_model_reads_bf16_in_place_and_agrees_with_the_pytorch_path(fullsize_bf16):
+    """The official files' storage: the torch-free model multiplies by the bf16 weights as
+    stored (half the bytes a step streams), the PyTorch path by float32 copies of them."""
+    from voxlet.model.voice import voice_from_conditioning
+
+    kwargs = {
+        "config": official_config("english"),
+        "weights": fullsize_bf16,
+        "tokenizer": fixture_path("tokenizer.model"),
+    }
+    free = TTS.load(**kwargs, backend="torch-free")
+    assert free.network is None and free.model.dtypes == ["BF16"]
+    reference = TTS.load(**kwargs)
+    prefix = (np.random.default_rng(0).standard_normal((6, 1024)) * 0.1).astype(np.float32)
+    voice_free = free.voice(free.model.voice_from_conditioning(prefix))
+    with torch.no_grad():
+        flow_lm = reference.network.flow_lm
+        state = voice_from_conditioning(flow_lm, torch.from_numpy(prefix)[None])
+        voice_ref = reference.voice(state)
+    np.testing.assert_allclose(
+        voice_free.state.keys[0], voice_ref.state.keys[0][0].numpy(), atol=1e-4, rtol=1e-4
+    )
+    opts = GenerationOptions(temperature=0.0, max_frames=3, eos_threshold=1e9, on_no_eos="ignore")
+    a = np.concatenate(list(free.latents("Hello world.", voice_free, opts)))
+    b = np.concatenate([t.numpy() for t in reference.latents("Hello world.", voice_ref, opts)])
+    np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
+    audio = free.synthesize("Hello world.", voice_free, opts)
+    assert audio.shape == (3 * 1920,) and np.isfinite(audio).all() and audio.std() > 0

@@ -24,6 +24,9 @@ from voxlet.errors import VoiceError
 from voxlet.model.flow_lm import FlowLM, FlowLMState
 from voxlet.model.layers.attention import LinearKV
 from voxlet.model.mimi import Mimi
+from voxlet.native.voice import NativeVoice, VoiceLayout, read_safetensors
+from voxlet.native.voice import save_voice_file as save_arrays
+from voxlet.native.voice import voice_from_arrays as native_voice_from_arrays
 
 _MODULE = "transformer.layers.{}.self_attn"
 
@@ -105,98 +108,40 @@ def voice_from_conditioning(flow_lm: FlowLM, conditioning: torch.Tensor) -> Voic
     return VoiceState.from_flow_lm_state(state)
 
 
-def voice_from_tensors(tensors: dict[str, torch.Tensor], flow_lm: FlowLM, where: str) -> VoiceState:
-    """Reads the official (or legacy) voice layout, checking it fits this model."""
-    if "audio_prompt" in tensors:
-        cond = tensors["audio_prompt"].float()
-        if cond.ndim != 3 or cond.shape[0] != 1 or cond.shape[2] != flow_lm.d_model:
-            raise VoiceError(
-                f"{where}: audio_prompt has shape {list(cond.shape)}, this model expects "
-                f"[1, T, {flow_lm.d_model}]"
-            )
-        if not bool(torch.isfinite(cond).all()):
-            raise VoiceError(f"{where}: audio_prompt holds NaN or infinite values")
-        return voice_from_conditioning(flow_lm, cond)
-    layers = flow_lm.transformer.layers
+def _from_native(voice: NativeVoice) -> VoiceState:
+    return VoiceState(
+        tuple(torch.from_numpy(k).unsqueeze(0) for k in voice.keys),
+        tuple(torch.from_numpy(v).unsqueeze(0) for v in voice.values),
+    )
+
+
+def _to_native(voice: VoiceState) -> NativeVoice:
+    return NativeVoice(
+        tuple(k[0].numpy() for k in voice.keys), tuple(v[0].numpy() for v in voice.values)
+    )
+
+
+def voice_from_arrays(arrays: dict[str, np.ndarray], flow_lm: FlowLM, where: str) -> VoiceState:
+    """Reads the official (or legacy, or `audio_prompt`) layout (`voxlet.native.voice`, shared
+    with the torch-free model), checking it fits this model."""
     attention = flow_lm.transformer.attention(0)
-    heads, head_dim = attention.kv_heads, attention.head_dim
-    keys, values = [], []
-    for i in range(len(layers)):
-        name = _MODULE.format(i)
-        cache = tensors.get(f"{name}/cache")
-        if cache is None:
-            raise VoiceError(f"{where}: not a voice state for this model (no {name}/cache)")
-        if f"{name}/offset" in tensors:
-            offset = int(tensors[f"{name}/offset"].flatten()[0])
-        elif f"{name}/current_end" in tensors:  # legacy: the step count is the shape
-            offset = int(tensors[f"{name}/current_end"].shape[0])
-        else:
-            raise VoiceError(f"{where}: {name} has neither offset nor current_end")
-        if (
-            cache.ndim != 5
-            or cache.shape[0] != 2
-            or cache.shape[1] != 1
-            or tuple(cache.shape[3:]) != (heads, head_dim)
-        ):
-            raise VoiceError(
-                f"{where}: {name}/cache has shape {list(cache.shape)}, this model expects "
-                f"[2, 1, T, {heads}, {head_dim}] (voice states are model-specific)"
-            )
-        if not 0 < offset <= cache.shape[2]:
-            raise VoiceError(
-                f"{where}: {name} offset {offset} outside cache length {cache.shape[2]}"
-            )
-        kv = cache[:, :, :offset].float().permute(0, 1, 3, 2, 4)  # (2, 1, H, T, Dh)
-        keys.append(kv[0].contiguous())
-        values.append(kv[1].contiguous())
-    extra = [
-        k
-        for k in tensors
-        if k.startswith("transformer.layers.") and int(k.split(".")[2]) >= len(layers)
-    ]
-    if extra:
-        raise VoiceError(f"{where}: has {extra[0]!r}, but this model has {len(layers)} layers")
-    for i, (k, v) in enumerate(zip(keys, values, strict=True)):
-        if not (bool(torch.isfinite(k).all()) and bool(torch.isfinite(v).all())):
-            raise VoiceError(f"{where}: {_MODULE.format(i)}/cache holds NaN or infinite values")
-    return VoiceState(tuple(keys), tuple(values))
+
+    def prompt(cond: np.ndarray) -> NativeVoice:
+        return _to_native(voice_from_conditioning(flow_lm, torch.from_numpy(cond).unsqueeze(0)))
+
+    layout = VoiceLayout(
+        len(flow_lm.transformer.layers), attention.kv_heads, attention.head_dim, flow_lm.d_model
+    )
+    return _from_native(native_voice_from_arrays(arrays, layout, where, prompt))
 
 
 def load_voice_file(path: Path, flow_lm: FlowLM) -> VoiceState:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise VoiceError(f"cannot read voice file {path}: {e}") from e
-    return voice_from_tensors(tensors, flow_lm, str(path))
+    return voice_from_arrays(read_safetensors(path), flow_lm, str(path))
 
 
 def save_voice_file(voice: VoiceState, path: Path) -> None:
-    """Writes the official format: a regular file through a unique temporary file renamed when
-    complete (an interruption leaves the old file or nothing), a FIFO or device in place."""
-    from safetensors import SafetensorError
-    from safetensors.torch import save_file
-
-    from voxlet._files import Replaced, plan_output
-
-    try:
-        plan = plan_output(path, "voice file")  # "cannot write voice file PATH: ..."
-    except OSError as e:
-        raise VoiceError(str(e)) from e
-    written = plan.temporary if isinstance(plan, Replaced) else plan.target
-    try:
-        save_file(voice.to_tensors(), str(written))
-        if isinstance(plan, Replaced):
-            plan.commit()
-    except BaseException as e:  # Ctrl-C and signals too: no temporary file left behind
-        if isinstance(plan, Replaced):
-            plan.discard()
-        if not isinstance(e, OSError | SafetensorError):
-            raise
-        reason = e.strerror if isinstance(e, OSError) else str(e)
-        raise VoiceError(f"cannot write voice file {path}: {reason}") from e
+    """Writes the official format (`voxlet.native.voice.save_voice_file`)."""
+    save_arrays(_to_native(voice).to_arrays(), path)
 
 
 def audio_to_mono(samples: np.ndarray) -> torch.Tensor:

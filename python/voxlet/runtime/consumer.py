@@ -14,16 +14,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-import torch
 
 from voxlet.audio import AudioError, PcmPipeline
 from voxlet.constants import FADE_IN_SAMPLES, SAMPLE_RATE_HZ
-from voxlet.model.flow_lm import FlowLM
-from voxlet.model.mimi import Mimi, MimiDecoderState
 from voxlet.runtime.messages import End, Latent, Message, Silence
-from voxlet.runtime.threads import QUEUE_POLL_S, FirstFrame, Stopped, use_threads
+from voxlet.runtime.model import SpeechModel
+from voxlet.runtime.threads import QUEUE_POLL_S, FirstFrame, Stopped
 
 _FADE = np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
 
@@ -81,8 +80,7 @@ def _push_silence(pipeline: PcmPipeline, samples: int) -> None:
 
 
 def run_consumer(
-    mimi: Mimi,
-    flow_lm: FlowLM,
+    model: SpeechModel,
     inbox: queue.Queue[Message],
     pipeline: PcmPipeline,
     stop: threading.Event,
@@ -91,38 +89,35 @@ def run_consumer(
     on_frame: Callable[[int, float], None] | None = None,
     max_batch: int = 4,
 ) -> None:
-    use_threads(first.threads)
-    state = mimi.init_decoder_state()
+    model.use_threads(first.threads)
+    state = model.decoder_state()
     decoded = 0
-    with torch.no_grad():
+    with model.inference():
         ended = False
         while not ended:
             batch, silence, ended = _take_group(inbox, stop, group_size(decoded, max_batch))
             decoded += len(batch)
             if batch:
-                _decode(mimi, flow_lm, batch, state, pipeline, first, n_threads, on_frame)
+                _decode(model, batch, state, pipeline, first, n_threads, on_frame)
             if silence is not None:
                 _push_silence(pipeline, silence.samples)
         pipeline.finish()
 
 
 def _decode(
-    mimi: Mimi,
-    flow_lm: FlowLM,
+    model: SpeechModel,
     batch: list[Latent],
-    state: MimiDecoderState,
+    state: Any,
     pipeline: PcmPipeline,
     first: FirstFrame,
     n_threads: int,
     on_frame: Callable[[int, float], None] | None,
 ) -> None:
     t0 = time.perf_counter()
-    latents = torch.cat([m.latent for m in batch]).unsqueeze(0)  # (1, n, 32)
-    pcm = mimi.decode(flow_lm.denormalize(latents), state)
+    audio = model.decode([m.latent for m in batch], state)  # (n * 1920,)
     if not first.decoded.is_set():  # the relay is over: back to this stage's share
-        use_threads(n_threads)
+        model.use_threads(n_threads)
         first.decoded.set()
-    audio = pcm.view(-1).numpy()  # (n * 1920,) view, C-contiguous
     if batch[0].frame_index == 0:
         audio[:FADE_IN_SAMPLES] *= _FADE
     _push(pipeline, audio)

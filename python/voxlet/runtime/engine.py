@@ -1,5 +1,5 @@
 """`Engine`: one FlowLM thread ("voxlet-engine") for many streams, stepping every stream that
-needs a frame together (`FlowLM.step_batch`: the native transformer takes all their rows in
+needs a frame together (`SpeechModel.step_batch`: the native transformer takes all their rows in
 one call, reading each weight once), continuous batching at the frame: a stream joins at the
 next step and leaves as soon as it ends, fails or is stopped. Every stream is a client of an
 engine: one of the model's own (`TTS` keeps one, shared by all its streams) or one made with
@@ -31,16 +31,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-
-import torch
+from typing import Any
 
 from voxlet.constants import SAMPLES_PER_FRAME
-from voxlet.model.flow_lm import FlowLM, FlowLMState
-from voxlet.model.generation import ChunkEnd, ChunkPlan, make_noise, prompt_chunk
-from voxlet.model.voice import VoiceState
+from voxlet.plan import ChunkEnd, ChunkPlan
 from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.messages import End, Latent, Message, Silence
-from voxlet.runtime.threads import FirstFrame, Stopped, use_threads
+from voxlet.runtime.model import SpeechModel
+from voxlet.runtime.threads import FirstFrame, Stopped
 from voxlet.runtime.word_clock import WordClock, WordTiming
 from voxlet.text.markup import Pause
 
@@ -61,19 +59,19 @@ _RUNNING: ExitList[Engine] = ExitList(lambda engine: engine.close())
 @dataclass(slots=True)
 class _Chunk:
     plan: ChunkPlan
-    state: FlowLMState
+    state: Any  # the model's FlowLM state
     start: int  # the chunk's first sample on the stream's 24 kHz timeline
     end: ChunkEnd
-    latent: torch.Tensor | None = None
+    latent: Any = None  # the last latent made (None: BOS next)
     frame: int = 0
-    prefix: torch.Tensor | None = None  # text embeddings (1, T, D) not prefilled yet
+    prefix: Any = None  # text embedding rows (T, D) not prefilled yet
 
 
 @dataclass(eq=False)
 class EngineSession:
     """One stream's FlowLM side inside the engine."""
 
-    voice: VoiceState
+    voice: Any  # the model's voice state
     plans: PlanSource
     seed: int
     out: queue.Queue[Message]
@@ -84,7 +82,7 @@ class EngineSession:
     speed: float = 1.0
     first: FirstFrame | None = None  # the stream's first-frame relay, used when it is alone
     left: threading.Event = field(init=False, default_factory=threading.Event)
-    generator: torch.Generator = field(init=False)
+    rng: Any = field(init=False)  # the stream's noise source, the model's kind
     clock: WordClock = field(init=False)
     position: int = 0
     frames: int = 0
@@ -98,8 +96,6 @@ class EngineSession:
     planner: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.generator = torch.Generator()
-        self.generator.manual_seed(self.seed)
         self.clock = WordClock(self.speed)
         if callable(self.plans):  # the stream starts and joins this thread with its own
             self._planned = queue.Queue(maxsize=4)
@@ -157,8 +153,8 @@ class Engine:
     """Steps the FlowLM of every stream opened on it (`Stream(..., engine=engine)`) on one
     thread. `close()` stops it; streams still open on it fail."""
 
-    def __init__(self, flow_lm: FlowLM, threads: int = 1):
-        self._flow_lm = flow_lm
+    def __init__(self, model: SpeechModel, threads: int = 1):
+        self._model = model
         self._threads = threads
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -171,6 +167,10 @@ class Engine:
         self.rows = 0  # stream frames made in them
 
     @property
+    def model(self) -> SpeechModel:
+        return self._model
+
+    @property
     def active(self) -> int:
         with self._lock:
             return len(self._live) + len(self._joining)
@@ -179,6 +179,7 @@ class Engine:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
+            session.rng = self._model.rng(session.seed)
             self._joining.append(session)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="voxlet-engine", daemon=True)
@@ -211,8 +212,8 @@ class Engine:
     # The engine thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        use_threads(self._threads)
-        with torch.no_grad():
+        self._model.use_threads(self._threads)
+        with self._model.inference():
             while True:
                 with self._lock:
                     if self._closed:
@@ -249,7 +250,7 @@ class Engine:
         room for a frame. True if anything moved."""
         relay = self._relay(live)
         if relay is not None:
-            use_threads(relay.threads)
+            self._model.use_threads(relay.threads)
         try:
             return self._round(live, alone=len(live) == 1)
         finally:
@@ -274,7 +275,7 @@ class Engine:
             while not first.decoded.wait(_PLANS_POLL_S):
                 if s.stop.is_set() or s.finished or self._joining or self._closed:
                     break
-        use_threads(self._threads)
+        self._model.use_threads(self._threads)
 
     def _round(self, live: list[EngineSession], alone: bool) -> bool:
         moved = False
@@ -348,34 +349,34 @@ class Engine:
     def _prompt(self, s: EngineSession, plan: ChunkPlan, alone: bool) -> _Chunk:
         """A chunk's state, its text prefilled now (a stream alone, short texts) or (native
         stacks, others waiting) slice by slice between steps (`_prefill`)."""
-        flow_lm = self._flow_lm
+        model = self._model
         n_tokens = int(plan.token_ids.shape[0])
-        if alone or flow_lm.transformer.kernel is None or n_tokens <= PREFILL_SLICE + 1:
-            return _Chunk(plan, prompt_chunk(flow_lm, s.voice, plan), s.position, ChunkEnd(plan))
-        state = s.voice.to_flow_lm_state(s.voice.n_positions + n_tokens + plan.max_frames)
-        prefix = flow_lm.embed_tokens(plan.token_ids.view(1, -1))
-        return _Chunk(plan, state, s.position, ChunkEnd(plan), prefix=prefix)
+        if alone or not model.sliced_prefill or n_tokens <= PREFILL_SLICE + 1:
+            return _Chunk(plan, model.prompt_chunk(s.voice, plan), s.position, ChunkEnd(plan))
+        state = model.chunk_state(s.voice, plan)
+        return _Chunk(plan, state, s.position, ChunkEnd(plan), prefix=model.embed(plan))
 
     def _prefill(self, c: _Chunk) -> None:
         """The next slice of the chunk's text into its state."""
         assert c.prefix is not None
-        n = c.prefix.shape[1]
+        n = c.prefix.shape[0]
         take = n if n <= PREFILL_SLICE + 1 else PREFILL_SLICE
-        self._flow_lm.prompt(c.prefix[:, :take], c.state)
-        c.prefix = c.prefix[:, take:] if take < n else None
+        self._model.prompt(c.prefix[:take], c.state)
+        c.prefix = c.prefix[take:] if take < n else None
 
-    def _step(self, ready: list[EngineSession]) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    def _step(self, ready: list[EngineSession]) -> list[tuple[Any, float, float]]:
         """One batched FlowLM step of `ready` (each has a chunk): (latent, EOS logit, seconds
         per row) for each."""
         t0 = time.perf_counter()
         chunks = [s.chunk for s in ready if s.chunk is not None]
         assert len(chunks) == len(ready)
         # noise drawn per stream, from its own generator, before its step (as alone)
-        noises = [make_noise(c.plan, s.generator) for s, c in zip(ready, chunks, strict=True)]
-        results: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        model = self._model
+        noises = [model.noise(c.plan, s.rng) for s, c in zip(ready, chunks, strict=True)]
+        results: dict[int, tuple[Any, float]] = {}
         for lsd in sorted({c.plan.lsd_steps for c in chunks}):  # one batch per step count
             idx = [i for i, c in enumerate(chunks) if c.plan.lsd_steps == lsd]
-            out = self._flow_lm.step_batch(
+            out = model.step_batch(
                 [chunks[i].latent for i in idx],
                 [chunks[i].state for i in idx],
                 [noises[i] for i in idx],
@@ -387,15 +388,13 @@ class Engine:
         per_row = (time.perf_counter() - t0) / len(ready)
         return [(*results[i], per_row) for i in range(len(ready))]
 
-    def _emit(
-        self, s: EngineSession, latent: torch.Tensor, eos_logit: torch.Tensor, seconds: float
-    ) -> None:
+    def _emit(self, s: EngineSession, latent: Any, eos_logit: float, seconds: float) -> None:
         """The chunk's end-of-speech rule and the frame's way out, as
-        `generation.generate_latents` does them for latents made on the caller's thread."""
+        `TTS.latents` does them for latents made on the caller's thread."""
         c = s.chunk
         assert c is not None
         i = c.frame
-        if c.end.frame(i, latent, eos_logit) and s.on_words is not None:
+        if c.end.frame(i, self._model.finite(latent), eos_logit) and s.on_words is not None:
             s.on_words(s.clock.speech_ended(c.plan.words, c.start, i))
         if s.on_step is not None:
             s.on_step(seconds)

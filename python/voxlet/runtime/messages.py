@@ -8,13 +8,12 @@ de-normalization belongs to the decoder. `Silence` is a pause between two of the
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Latent:
-    latent: torch.Tensor  # (1, 32) normalized
+    latent: Any  # (1, 32) normalized, the model's array type
     chunk_index: int
     frame_index: int  # frame number within the whole stream
 

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +33,6 @@ from voxlet._process import release_free_heap
 from voxlet.audio import PcmPipeline
 from voxlet.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from voxlet.errors import ConfigError, StreamError
-from voxlet.model.flow_lm import FlowLM
-from voxlet.model.mimi import Mimi
-from voxlet.model.voice import VoiceState
 from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.consumer import run_consumer
 from voxlet.runtime.engine import Engine, EngineSession, PlanSource
@@ -62,8 +59,8 @@ class StreamOptions:
             run to run either way. A group waits for its last frame, so a sink that must not
             starve on a machine barely faster than real time wants 1.
         ring_capacity_s: seconds of audio the output ring holds before the decoder waits.
-        flowlm_threads / mimi_threads: torch intra-op threads of each worker thread.
-        first_frame_threads: torch threads for the first frame, whose prefill, step and decode
+        flowlm_threads / mimi_threads: compute threads of each worker thread.
+        first_frame_threads: compute threads for the first frame, whose prefill, step and decode
             run one after another rather than side by side (None: both stages' threads, at most
             the cores this process may use).
         join_timeout_s: how long stopping waits for the threads before giving up loudly.
@@ -128,17 +125,16 @@ class Stream:
     def __init__(
         self,
         engine: Engine,
-        mimi: Mimi,
-        flow_lm: FlowLM,
-        voice: VoiceState,
+        voice: Any,
         plans: PlanSource,
         seed: int,
         options: StreamOptions | None = None,
         speed: float = 1.0,
         word_timings: bool = False,
     ):
-        """Joins `engine`, which makes the latents; decodes them on a thread of its own.
-        `word_timings`: time the words the plans carry, for `items()`."""
+        """Joins `engine`, which makes the latents; decodes them on a thread of its own with
+        the engine's model. `voice`: a voice state of that model. `word_timings`: time the
+        words the plans carry, for `items()`."""
         self.options = options or StreamOptions()
         opts = self.options
         self.stats = StreamStats(started_at=time.monotonic())
@@ -159,8 +155,7 @@ class Stream:
             self._thread(
                 "mimi",
                 run_consumer,
-                mimi,
-                flow_lm,
+                engine.model,
                 self._queue,
                 self.pipeline,
                 self._stop,

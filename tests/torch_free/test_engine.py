@@ -1,0 +1,87 @@
+"""The torch-free model in the engine: streams stepped together give the bits each gives alone
+(its own seeded noise, its own caches, `forward_rows` rows equal to a step alone), text is
+prefilled in slices with the bits of one prefill, seeded noise repeats within the path and a
+clamp holds."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tests.conftest import fixture_path
+from voxlet import TTS, GenerationOptions
+from voxlet.plan import ChunkPlan
+
+VOICE = str(fixture_path("tiny_voice.safetensors"))
+TEXTS = [
+    "Hello there, my friend.",
+    'It costs $5 today! <break time="200ms"/> See you at 7:45.',
+    "A third one, a bit longer than the others, with commas, and more.",
+    "Short.",
+]
+OPTS = [GenerationOptions(seed=i, max_tokens_per_chunk=8) for i in range(len(TEXTS))]
+
+
+def all_at_once(tts: TTS, **kwargs) -> list:
+    """Every text synthesized at the same time, one thread each: the audio of each."""
+    got: list = [None] * len(TEXTS)
+
+    def speak(i: int) -> None:
+        got[i] = tts.synthesize(TEXTS[i], VOICE, OPTS[i], **kwargs)
+
+    threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return got
+
+
+@pytest.fixture(scope="module")
+def free() -> TTS:
+    return TTS.load(config=fixture_path("tiny_config.yaml"), backend="torch-free")
+
+
+def test_streams_at_once_give_their_own_bits(free):
+    solo = [free.synthesize(t, VOICE, o) for t, o in zip(TEXTS, OPTS, strict=True)]
+    assert all(np.isfinite(a).all() and np.abs(a).max() > 0 for a in solo)
+    engine = free.engine()
+    try:
+        together = all_at_once(free, engine=engine)
+        assert engine.rows > engine.steps  # some steps took several streams' rows
+    finally:
+        engine.close()
+    for a, b in zip(together, solo, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_a_prefill_in_slices_gives_the_bits_of_one(free):
+    model = free.model
+    voice = free.voice(VOICE).state
+    opts = GenerationOptions()
+    (chunk,) = free.chunks("one two three four five six seven eight nine ten " * 3, opts)
+    plan = free.plan(chunk, opts)
+    assert len(plan.token_ids) > 20
+    whole = model.prompt_chunk(voice, plan)
+    sliced = model.chunk_state(voice, plan)
+    rows = model.embed(plan)
+    for start in range(0, len(rows), 7):
+        model.prompt(rows[start : start + 7], sliced)
+    assert whole.offset == sliced.offset
+    for a, b in zip(whole.keys + whole.values, sliced.keys + sliced.values, strict=True):
+        np.testing.assert_array_equal(a[:, : whole.offset], b[:, : whole.offset])
+
+
+def test_seeded_noise_repeats_and_the_clamp_holds(free):
+    opts = GenerationOptions(temperature=0.7, seed=5)
+    first = free.synthesize(TEXTS[0], VOICE, opts)
+    assert np.array_equal(first, free.synthesize(TEXTS[0], VOICE, opts))
+    other = free.synthesize(TEXTS[0], VOICE, opts.replace(seed=6))
+    assert other.shape != first.shape or not np.array_equal(other, first)
+    plan = ChunkPlan(np.zeros(3, np.int64), 10, 1, 4.0, 0.0, 1, 0.5, "ignore")
+    rng = free.model.rng(1)
+    draws = np.concatenate([free.model.noise(plan, rng) for _ in range(200)])
+    assert draws.dtype == np.float32 and draws.shape == (200, 32)
+    assert np.abs(draws).max() <= 0.5 and draws.std() > 0.2  # clamped, not collapsed
