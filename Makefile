@@ -7,7 +7,8 @@ TEXT ?= Hello from voxlet, a streaming text to speech engine.
 OUT ?= hello.wav
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: install build say test test-rust test-python lint stubs bench clean system-deps \
+.PHONY: install build say test test-rust test-python test-torch-free lint stubs bench clean \
+	system-deps \
 	fuzz train-deps train-data train-codec train-flow train-export train-voice
 
 # The venv and every Python dependency; redone only when pyproject.toml or constraints change.
@@ -50,7 +51,24 @@ system-deps:
 test-python: install system-deps
 	VOXLET_SHARED=$(abspath $(SHARED)) $(PY) -m pytest -q -p no:cacheprovider tests
 
-test: lint test-rust test-python
+# The runtime as `pip install voxlet` installs it, without PyTorch: the wheel in a venv of its
+# own with only the runtime's dependencies (and the test tools); tests/torch_free run there.
+TORCH_FREE_VENV ?= .venv-torch-free
+WHEELS := target/wheels
+test-torch-free: build
+	rm -f $(WHEELS)/voxlet-*.whl
+	$(VENV)/bin/maturin build --release --strip -q -o $(WHEELS)
+	test -x $(TORCH_FREE_VENV)/bin/python || python3 -m venv $(TORCH_FREE_VENV)
+	$(TORCH_FREE_VENV)/bin/python -m pip install -q --disable-pip-version-check \
+	  -c constraints.txt --force-reinstall $(WHEELS)/voxlet-*.whl
+	$(TORCH_FREE_VENV)/bin/python -m pip install -q --disable-pip-version-check \
+	  -c constraints.txt pytest pytest-timeout hypothesis safetensors
+	@! $(TORCH_FREE_VENV)/bin/python -c "import torch" 2>/dev/null || \
+	  { echo "error: torch is installed in $(TORCH_FREE_VENV)" >&2; exit 1; }
+	VOXLET_SHARED=$(abspath $(SHARED)) $(TORCH_FREE_VENV)/bin/python -m pytest -q \
+	  -p no:cacheprovider tests/torch_free
+
+test: lint test-rust test-python test-torch-free
 
 # Long fuzz runs (the test run does short ones): many more hypothesis examples over text,
 # options, configs and corrupt files, and many more proptest cases over the WAV reader, the
