@@ -289,8 +289,9 @@ def main() -> None:
         sys.stderr.write(done.stderr)
         raise SystemExit(done.returncode)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["torch_import_rss_mb"] = round(baseline, 1)
-    result["rss_above_torch_mb"] = round(result["peak_rss_mb"] - baseline, 1)
+    if result["torch_imported"]:  # else peak_rss_mb is the whole process, torch-free
+        result["torch_import_rss_mb"] = round(baseline, 1)
+        result["rss_above_torch_mb"] = round(result["peak_rss_mb"] - baseline, 1)
     print(json.dumps(result), flush=True)
 
 

@@ -10,6 +10,7 @@ mismatch; `unexpected` names what the checkpoint holds that nothing read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 from pathlib import Path
@@ -133,6 +134,13 @@ class Checkpoint:
             )
         self._taken.add(key)
         return dtype, raw
+
+    def release(self) -> None:
+        """Drops the file's pages from this process's memory: what is still read through a view
+        (the text table, say) comes back from the page cache page by page, as it is read. Call
+        once the weights a model copies have been copied."""
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: no madvise here
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def unexpected(self, optional_prefixes: tuple[str, ...] = ()) -> None:
         """A WeightsError naming the first tensor nothing took (those under `optional_prefixes`,

@@ -60,6 +60,7 @@ class NativeSpeech:
             )
             self.has_voice_cloning = bool(np.any(probe))
         ck.unexpected(optional_prefixes=_ENCODER)  # read (and checked) when first cloning
+        ck.release()  # what the kernels copied is theirs; the file's pages need not stay
         self.dtypes = ck.dtypes
         self._encoder: NativeMimiEncoder | None = None
         self._local = threading.local()
