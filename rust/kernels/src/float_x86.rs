@@ -11,6 +11,9 @@ use std::arch::x86_64::{
 
 use crate::float::{Weight, ROWS_PER_PASS};
 
+/// Weight rows a pass reads together for one or two activation rows.
+const WIDE_PASS: usize = 2 * ROWS_PER_PASS;
+
 /// A weight type the AVX2 kernel loads eight at a time as float32.
 pub(crate) trait Lanes: Weight {
     /// # Safety
@@ -113,7 +116,17 @@ pub(crate) unsafe fn dot_rows<T: Lanes>(
     };
     let mut i = 0;
     while i < n {
-        if i + ROWS_PER_PASS <= n {
+        if m < 3 && i + WIDE_PASS <= n {
+            // one or two rows (a stream's step): eight weight rows in flight, not four
+            let ws: [&[T]; WIDE_PASS] = std::array::from_fn(|j| wr(i + j));
+            for r in 0..m {
+                let [row] = tile::<T, 1, WIDE_PASS>([xr(r)], ws);
+                row.iter()
+                    .enumerate()
+                    .for_each(|(j, &s)| store(r, i + j, s));
+            }
+            i += WIDE_PASS;
+        } else if i + ROWS_PER_PASS <= n {
             let ws: [&[T]; ROWS_PER_PASS] = std::array::from_fn(|j| wr(i + j));
             let mut r = 0;
             while r + 3 <= m {
