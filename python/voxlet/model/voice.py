@@ -4,7 +4,8 @@ A voice state is the FlowLM's per-layer K (RoPE applied) and V for the prompt po
 official file format has keys `transformer.layers.{i}.self_attn/cache` float32 [2, 1, T, G, Dh]
 (G: the kv heads), `.../offset` int64 [1] and `.../pad` int64 [1]; older files carry
 `.../current_end` instead of `offset`, and third-party files hold `audio_prompt` [1, T, D]
-conditioning, which is prompted here.
+conditioning, which is prompted here. The file format, the prompt's preparation and its checks
+are `voxlet.native.voice`'s, shared with the torch-free model; this module holds the tensors.
 """
 
 from __future__ import annotations
@@ -15,20 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxlet.constants import (
-    VOICE_PAUSE_DB,
-    VOICE_PAUSE_FRAME_SAMPLES,
-    VOICE_TAIL_SILENCE_SAMPLES,
-)
-from voxlet.errors import VoiceError
 from voxlet.model.flow_lm import FlowLM, FlowLMState
 from voxlet.model.layers.attention import LinearKV
 from voxlet.model.mimi import Mimi
-from voxlet.native.voice import NativeVoice, VoiceLayout, read_safetensors
+from voxlet.native.voice import NativeVoice, VoiceLayout, check_prompt_audio, read_safetensors
+from voxlet.native.voice import end_on_pause as native_end_on_pause
 from voxlet.native.voice import save_voice_file as save_arrays
 from voxlet.native.voice import voice_from_arrays as native_voice_from_arrays
-
-_MODULE = "transformer.layers.{}.self_attn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,38 +59,19 @@ class VoiceState:
         )
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        """The official safetensors layout."""
-        out: dict[str, torch.Tensor] = {}
-        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
-            name = _MODULE.format(i)
-            out[f"{name}/cache"] = torch.stack([k, v]).permute(0, 1, 3, 2, 4).contiguous()
-            out[f"{name}/offset"] = torch.tensor([self.n_positions], dtype=torch.int64)
-            out[f"{name}/pad"] = torch.zeros(1, dtype=torch.int64)
-        return out
+        """The official safetensors layout (`NativeVoice.to_arrays`)."""
+        return {k: torch.from_numpy(a) for k, a in _to_native(self).to_arrays().items()}
 
 
 def end_on_pause(audio: torch.Tensor) -> torch.Tensor:
-    """Trims trailing quiet, fades the last 20 ms out and appends 80 ms of silence. (N,) -> (M,)."""
-    n = audio.shape[-1]
-    frame = VOICE_PAUSE_FRAME_SAMPLES
-    n_frames = max(1, -(-n // frame))
-    padded = torch.nn.functional.pad(audio, (0, n_frames * frame - n))
-    rms = padded.view(n_frames, frame).pow(2).mean(dim=1).sqrt()
-    db = 20 * torch.log10(rms + 1e-12)
-    loud = torch.nonzero(db >= db.max() - VOICE_PAUSE_DB).flatten()
-    end = min(n, (int(loud[-1]) + 1) * frame)
-    kept = audio[:end].clone()
-    fade = min(frame, end)
-    kept[end - fade :] *= torch.linspace(1, 0, fade)
-    return torch.cat([kept, torch.zeros(VOICE_TAIL_SILENCE_SAMPLES)])
+    """Trims trailing quiet, fades the last 20 ms out and appends 80 ms of silence. (N,) -> (M,)
+    (`voxlet.native.voice.end_on_pause`, on the tensor's values)."""
+    return torch.from_numpy(native_end_on_pause(audio.detach().numpy()))
 
 
 def voice_from_audio(flow_lm: FlowLM, mimi: Mimi, audio: torch.Tensor) -> VoiceState:
     """Mono 24 kHz audio (N,) -> voice state (prompt preprocessing, Mimi encode, prefill)."""
-    if audio.ndim != 1 or audio.shape[0] == 0:
-        raise VoiceError("voice prompt audio must be a non-empty mono signal")
-    if not bool(torch.isfinite(audio).all()):
-        raise VoiceError("voice prompt audio holds NaN or infinite samples")
+    check_prompt_audio(audio.numpy())
     latents = mimi.encode(end_on_pause(audio).view(1, 1, -1))  # (1, T, inner_dim)
     return voice_from_conditioning(flow_lm, flow_lm.voice_conditioning(latents))
 
@@ -142,11 +117,3 @@ def load_voice_file(path: Path, flow_lm: FlowLM) -> VoiceState:
 def save_voice_file(voice: VoiceState, path: Path) -> None:
     """Writes the official format (`voxlet.native.voice.save_voice_file`)."""
     save_arrays(_to_native(voice).to_arrays(), path)
-
-
-def audio_to_mono(samples: np.ndarray) -> torch.Tensor:
-    """(N,) or (N, C) float samples -> mono float32 tensor (N,), channels averaged."""
-    x = np.asarray(samples, dtype=np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    return torch.from_numpy(np.ascontiguousarray(x))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import mmap
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,82 @@ from numpy.typing import NDArray
 from voxlet._native import first_non_finite
 from voxlet.errors import WeightsError
 
-_DTYPES: dict[str, np.dtype] = {
+DTYPES: dict[str, np.dtype] = {
     "F32": np.dtype("<f4"),
-    "BF16": np.dtype("<u2"),
+    "BF16": np.dtype("<u2"),  # bfloat16 as its bits
     "F16": np.dtype("<f2"),
+    "F64": np.dtype("<f8"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
 }
+FLOAT_DTYPES = ("F32", "BF16", "F16")  # what a checkpoint's weights may be
 _MAX_HEADER = 100 << 20  # bytes; safetensors itself refuses headers past 100 MB
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One tensor of a safetensors file: its dtype, shape and byte range in the file."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    def array(self, data: bytes | mmap.mmap) -> np.ndarray:
+        """The tensor's values as stored, a view of `data` (bf16 as uint16 bits)."""
+        dtype = DTYPES[self.dtype]
+        return np.frombuffer(data, dtype, (self.end - self.start) // dtype.itemsize, self.start)
+
+
+class UnknownDtype(ValueError):
+    """A tensor of a dtype this reader does not take."""
+
+
+def read_header(data: bytes | mmap.mmap) -> dict[str, Entry]:
+    """The tensors a safetensors file's bytes hold, every range checked to lie in the file
+    and to fit its shape; a ValueError naming the problem (UnknownDtype for a dtype outside
+    DTYPES) if the bytes are not such a file."""
+    size = len(data)
+    if size < 8:
+        raise ValueError(f"{size} bytes")
+    n = int.from_bytes(data[:8], "little")
+    if n > min(_MAX_HEADER, size - 8):
+        raise ValueError(f"header of {n} bytes in a file of {size}")
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"header is not JSON ({e})") from e
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    entries = {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            dtype, shape, (start, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            shape = tuple(int(d) for d in shape)
+            start, end = int(start), int(end)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"tensor {key!r} has a malformed entry") from e
+        if dtype not in DTYPES:
+            raise UnknownDtype(f"tensor {key!r} has dtype {dtype}")
+        count = int(np.prod(shape, dtype=np.int64))
+        if min(shape, default=0) < 0 or not 0 <= start <= end <= size - 8 - n:
+            raise ValueError(f"tensor {key!r} lies outside the file")
+        if end - start != count * DTYPES[dtype].itemsize:
+            raise ValueError(f"tensor {key!r} holds {end - start} bytes for shape {shape}")
+        entries[key] = Entry(dtype, shape, 8 + n + start, 8 + n + end)
+    return entries
+
+
+def as_float32(raw: np.ndarray, dtype: str) -> NDArray[np.float32]:
+    """Stored float values as float32: F32 itself, bf16 bits and other floats widened (bf16
+    and fp16 exactly)."""
+    if dtype == "F32":
+        return raw
+    if dtype == "BF16":
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    return raw.astype(np.float32)
 
 
 class Checkpoint:
@@ -41,44 +112,20 @@ class Checkpoint:
             raise WeightsError(f"cannot read checkpoint {self.path}: {e}") from e
         self._entries = self._header()
         self._taken: set[str] = set()
-        self.dtypes = sorted({e[0] for e in self._entries.values()})
+        self.dtypes = sorted({e.dtype for e in self._entries.values()})
 
-    def _bad(self, problem: str) -> WeightsError:
-        return WeightsError(f"cannot read checkpoint {self.path} (not safetensors): {problem}")
-
-    def _header(self) -> dict[str, tuple[str, tuple[int, ...], int, int]]:
-        size = len(self._map)
-        if size < 8:
-            raise self._bad(f"{size} bytes")
-        n = int.from_bytes(self._map[:8], "little")
-        if n > min(_MAX_HEADER, size - 8):
-            raise self._bad(f"header of {n} bytes in a file of {size}")
+    def _header(self) -> dict[str, Entry]:
         try:
-            header = json.loads(self._map[8 : 8 + n])
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise self._bad(f"header is not JSON ({e})") from e
-        if not isinstance(header, dict):
-            raise self._bad("header is not a JSON object")
-        entries = {}
-        for key, entry in header.items():
-            if key == "__metadata__":
-                continue
-            try:
-                dtype, shape, (start, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
-                shape = tuple(int(d) for d in shape)
-                start, end = int(start), int(end)
-            except (KeyError, TypeError, ValueError) as e:
-                raise self._bad(f"tensor {key!r} has a malformed entry") from e
-            if dtype not in _DTYPES:
+            entries = read_header(self._map)
+        except UnknownDtype as e:
+            raise WeightsError(f"{self.path}: {e}, expected a float type") from e
+        except ValueError as e:
+            raise WeightsError(f"cannot read checkpoint {self.path} (not safetensors): {e}") from e
+        for key, entry in entries.items():
+            if entry.dtype not in FLOAT_DTYPES:
                 raise WeightsError(
-                    f"{self.path}: tensor {key!r} has dtype {dtype}, expected a float type"
+                    f"{self.path}: tensor {key!r} has dtype {entry.dtype}, expected a float type"
                 )
-            count = int(np.prod(shape, dtype=np.int64))
-            if min(shape, default=0) < 0 or not 0 <= start <= end <= size - 8 - n:
-                raise self._bad(f"tensor {key!r} lies outside the file")
-            if end - start != count * _DTYPES[dtype].itemsize:
-                raise self._bad(f"tensor {key!r} holds {end - start} bytes for shape {shape}")
-            entries[key] = (dtype, shape, 8 + n + start, 8 + n + end)
         return entries
 
     def keys(self) -> list[str]:
@@ -88,17 +135,13 @@ class Checkpoint:
         return key in self._entries
 
     def shape(self, key: str) -> tuple[int, ...]:
-        return self._entries[key][1]
+        return self._entries[key].shape
 
     def take(self, key: str, shape: tuple[int, ...]) -> NDArray[np.float32]:
         """The tensor `key` as float32 of `shape` (a view of the file where it is float32,
         else a widened copy); a WeightsError if it is missing, of another shape or not finite."""
         dtype, raw = self._checked(key, shape)
-        if dtype == "F32":
-            return raw.reshape(shape)
-        if dtype == "BF16":
-            return (raw.astype(np.uint32) << 16).view(np.float32).reshape(shape)
-        return raw.astype(np.float32).reshape(shape)
+        return as_float32(raw, dtype).reshape(shape)
 
     def take_stored(
         self, key: str, shape: tuple[int, ...]
@@ -117,15 +160,13 @@ class Checkpoint:
                 f"{self.path}: missing tensor {key!r} with shape {list(shape)}; "
                 "is this a checkpoint of a different model?"
             )
-        dtype, have, start, end = entry
-        if have != tuple(shape):
+        dtype = entry.dtype
+        if entry.shape != tuple(shape):
             raise WeightsError(
-                f"{self.path}: tensor {key!r} has shape {list(have)}, "
+                f"{self.path}: tensor {key!r} has shape {list(entry.shape)}, "
                 f"the model expects {list(shape)}"
             )
-        raw = np.frombuffer(
-            self._map, _DTYPES[dtype], (end - start) // _DTYPES[dtype].itemsize, start
-        )
+        raw = entry.array(self._map)
         bits = raw.view(np.uint32) if dtype == "F32" else raw.view(np.uint16)
         bad = first_non_finite(bits, dtype == "BF16")
         if bad is not None:

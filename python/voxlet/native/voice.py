@@ -18,17 +18,10 @@ from numpy.typing import NDArray
 
 from voxlet.constants import VOICE_PAUSE_DB, VOICE_PAUSE_FRAME_SAMPLES, VOICE_TAIL_SILENCE_SAMPLES
 from voxlet.errors import VoiceError
+from voxlet.native.checkpoint import as_float32, read_header
 from voxlet.native.layers import Array, Caches
 
 _MODULE = "transformer.layers.{}.self_attn"
-_DTYPES: dict[str, np.dtype] = {
-    "F32": np.dtype("<f4"),
-    "F64": np.dtype("<f8"),
-    "I64": np.dtype("<i8"),
-    "I32": np.dtype("<i4"),
-    "BF16": np.dtype("<u2"),
-    "F16": np.dtype("<f2"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,31 +94,14 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     except OSError as e:
         raise VoiceError(f"cannot read voice file {path}: {e.strerror or e}") from e
     try:
-        n = int.from_bytes(data[:8], "little")
-        if len(data) < 8 or n > len(data) - 8:
-            raise ValueError(f"header of {n} bytes in a file of {len(data)}")
-        header = json.loads(data[8 : 8 + n])
-        out = {}
-        for key, entry in header.items():
-            if key == "__metadata__":
-                continue
-            dtype = _DTYPES.get(entry["dtype"])
-            if dtype is None:
-                raise ValueError(f"tensor {key!r} has dtype {entry['dtype']}")
-            start, end = (8 + n + int(x) for x in entry["data_offsets"])
-            shape = tuple(int(d) for d in entry["shape"])
-            count = int(np.prod(shape, dtype=np.int64))
-            if not 8 + n <= start <= end <= len(data) or end - start != count * dtype.itemsize:
-                raise ValueError(f"tensor {key!r} lies outside the file")
-            a = np.frombuffer(data, dtype, count, start).reshape(shape)
-            if entry["dtype"] == "BF16":
-                a = (a.astype(np.uint32) << 16).view(np.float32)
-            elif entry["dtype"] in ("F16", "F64"):
-                a = a.astype(np.float32)
-            out[key] = a
-        return out
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        entries = read_header(data)
+    except ValueError as e:
         raise VoiceError(f"cannot read voice file {path}: not safetensors ({e})") from e
+    out = {}
+    for key, entry in entries.items():
+        raw = entry.array(data).reshape(entry.shape)
+        out[key] = raw if entry.dtype.startswith("I") else as_float32(raw, entry.dtype)
+    return out
 
 
 def write_safetensors(arrays: dict[str, np.ndarray], out) -> None:
