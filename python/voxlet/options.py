@@ -1,4 +1,5 @@
-"""Per-call generation knobs. Nothing per-call is stored on the model."""
+"""Per-call generation knobs (nothing per-call is stored on the model), and the precisions a
+model loads in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from voxlet.errors import ConfigError
+
+PRECISIONS = ("fp32", "int8")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
 
 MIN_TOKENS_PER_CHUNK = 8
 MAX_FRAMES = 10_000  # per chunk (13 min): each chunk's KV cache is allocated for all of them

@@ -41,6 +41,11 @@ class ChunkPlan:
     on_no_eos: str
     words: tuple[WordMark, ...] = ()  # the written words it says (word timings)
 
+    @property
+    def positions(self) -> int:
+        """The FlowLM positions the chunk can add after its voice's: its tokens and frames."""
+        return int(self.token_ids.shape[0]) + self.max_frames
+
 
 class NoEosError(VoxletError):
     """A chunk reached its length limit without an end-of-speech frame (on_no_eos='raise')."""

@@ -25,7 +25,7 @@ from voxlet import hub, registry
 from voxlet.config import Environment, ModelConfig
 from voxlet.constants import SAMPLE_RATE_HZ, VOICE_MAX_SECONDS
 from voxlet.errors import ConfigError, DownloadError, TextError, VoiceError
-from voxlet.options import GenerationOptions
+from voxlet.options import GenerationOptions, check_precision
 from voxlet.plan import ChunkEnd, ChunkPlan, estimate_max_frames
 from voxlet.runtime import Stream, StreamOptions
 from voxlet.runtime.engine import Engine, PlanSource
@@ -131,10 +131,7 @@ class TTS:
         Raises:
             ConfigError, WeightsError, DownloadError: with what went wrong and what to do.
         """
-        if precision not in PRECISIONS:
-            raise ConfigError(
-                f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}"
-            )
+        check_precision(precision)
         backend = resolve_backend(backend)
         if name is not None and config is not None:
             raise ConfigError("pass either a model name or a config, not both")
@@ -609,7 +606,6 @@ class TTS:
 
 
 BACKENDS = ("native", "torch-free", "torch")
-PRECISIONS = ("fp32", "int8")
 
 
 def _same_piece(a: TextChunk | Pause, b: TextChunk | Pause) -> bool:

@@ -15,18 +15,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import fixture_path
+from tests.engine_cases import OPTS, TEXTS, VOICE, all_at_once
 from voxlet import GenerationOptions, StreamError
 from voxlet.runtime import StreamOptions
-
-VOICE = str(fixture_path("tiny_voice.safetensors"))
-TEXTS = [
-    "Hello there, my friend.",
-    'It costs $5 today! <break time="200ms"/> See you at 7:45.',
-    "A third one, a bit longer than the others, with commas, and more.",
-    "Short.",
-]
-OPTS = [GenerationOptions(seed=i, max_tokens_per_chunk=8) for i in range(len(TEXTS))]
 
 
 @pytest.fixture(scope="module")
@@ -58,21 +49,6 @@ def test_a_stream_alone_in_the_engine_gives_its_own_bits(tiny_tts, int8_tts, sol
         )
     finally:
         eight.close()
-
-
-def all_at_once(tiny_tts, **kwargs) -> list:
-    """Every text synthesized at the same time, one thread each: the audio of each."""
-    got: list = [None] * len(TEXTS)
-
-    def speak(i: int) -> None:
-        got[i] = tiny_tts.synthesize(TEXTS[i], VOICE, OPTS[i], **kwargs)
-
-    threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return got
 
 
 def test_streams_stepped_together_give_their_own_bits_and_share_steps(tiny_tts, solo, engine):

@@ -5,38 +5,13 @@ clamp holds."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 from tests.conftest import fixture_path
+from tests.engine_cases import OPTS, TEXTS, VOICE, all_at_once
 from voxlet import TTS, GenerationOptions
 from voxlet.plan import ChunkPlan
-
-VOICE = str(fixture_path("tiny_voice.safetensors"))
-TEXTS = [
-    "Hello there, my friend.",
-    'It costs $5 today! <break time="200ms"/> See you at 7:45.',
-    "A third one, a bit longer than the others, with commas, and more.",
-    "Short.",
-]
-OPTS = [GenerationOptions(seed=i, max_tokens_per_chunk=8) for i in range(len(TEXTS))]
-
-
-def all_at_once(tts: TTS, **kwargs) -> list:
-    """Every text synthesized at the same time, one thread each: the audio of each."""
-    got: list = [None] * len(TEXTS)
-
-    def speak(i: int) -> None:
-        got[i] = tts.synthesize(TEXTS[i], VOICE, OPTS[i], **kwargs)
-
-    threads = [threading.Thread(target=speak, args=(i,)) for i in range(len(TEXTS))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return got
 
 
 @pytest.fixture(scope="module")

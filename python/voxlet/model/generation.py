@@ -29,7 +29,6 @@ def make_noise(plan: ChunkPlan, generator: torch.Generator) -> torch.Tensor:
 
 def prompt_chunk(flow_lm: FlowLM, voice: VoiceState, plan: ChunkPlan):
     """A fresh FlowLM state: voice prefix copied in, then the chunk's text prefilled."""
-    n_tokens = int(plan.token_ids.shape[0])
-    state = voice.to_flow_lm_state(voice.n_positions + n_tokens + plan.max_frames)
+    state = voice.to_flow_lm_state(voice.n_positions + plan.positions)
     flow_lm.prompt(flow_lm.embed_tokens(torch.from_numpy(plan.token_ids).view(1, -1)), state)
     return state

@@ -16,12 +16,9 @@ import torch
 from torch import nn
 
 from voxlet._native import Int8Matrix
-from voxlet.errors import ConfigError
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
 from voxlet.model.network import PocketTTS
-
-PRECISIONS = ("fp32", "int8")
 
 
 class Int8Linear(nn.Module):
@@ -123,9 +120,3 @@ def quantize_network(network: PocketTTS) -> int:
         with torch.no_grad():
             count += _swap_linears(decoder)
     return count + quantize_convs(network.mimi.decoder)
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return precision

@@ -56,8 +56,7 @@ class TorchSpeech:
         return prompt_chunk(self.flow_lm, voice, plan)
 
     def chunk_state(self, voice: VoiceState, plan: ChunkPlan) -> FlowLMState:
-        n_tokens = int(plan.token_ids.shape[0])
-        return voice.to_flow_lm_state(voice.n_positions + n_tokens + plan.max_frames)
+        return voice.to_flow_lm_state(voice.n_positions + plan.positions)
 
     def embed(self, plan: ChunkPlan) -> torch.Tensor:
         return self.flow_lm.embed_tokens(torch.from_numpy(plan.token_ids).view(1, -1))[0]

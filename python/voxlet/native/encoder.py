@@ -105,17 +105,7 @@ class NativeMimiEncoder:
         last = _Conv(ck, f"{p}.{len(stages) + 1}.conv", s.dimension, width, s.last_kernel_size)
         self.stages = [*stages, "elu", last]
         tr = cfg.transformer
-        self.shape = StackShape(
-            tr.d_model,
-            tr.num_heads,
-            tr.num_heads,
-            tr.d_model // tr.num_heads,
-            tr.dim_feedforward,
-            tr.num_layers,
-            tr.max_period,
-            tr.context,
-            True,
-        )
+        self.shape = StackShape.codec(tr)
         self.transformer = Stack(ck, "mimi.encoder_transformer.transformer", self.shape, False)
         stride = cfg.steps_per_frame
         self.downsample = _Conv(

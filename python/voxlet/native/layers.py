@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from voxlet._native import F32Matrix, Int8Matrix, LayerWeights, NormWeights
 from voxlet._native import Transformer as NativeTransformer
+from voxlet.config import MimiTransformerConfig
 from voxlet.native.checkpoint import Checkpoint
 
 Matrix = F32Matrix | Int8Matrix
@@ -147,6 +148,22 @@ class StackShape:
     max_period: float
     context: int | None  # None: every position (FlowLM); else a ring of that many (Mimi)
     layer_scale: bool
+
+    @staticmethod
+    def codec(tr: MimiTransformerConfig) -> StackShape:
+        """A Mimi transformer's (encoder or decoder side): every head its own kv head, layer
+        scales, a window of `context` positions."""
+        return StackShape(
+            tr.d_model,
+            tr.num_heads,
+            tr.num_heads,
+            tr.d_model // tr.num_heads,
+            tr.dim_feedforward,
+            tr.num_layers,
+            tr.max_period,
+            tr.context,
+            True,
+        )
 
 
 class Caches:

@@ -89,17 +89,7 @@ class NativeMimiDecoder:
         )
         up = ck.take("mimi.upsample.convtr.convtr.weight", (c, 1, 2 * self.stride))
         self.upsample = np.ascontiguousarray(up.reshape(1, 1, c, 2 * self.stride))
-        self.shape = StackShape(
-            tr.d_model,
-            tr.num_heads,
-            tr.num_heads,
-            tr.d_model // tr.num_heads,
-            tr.dim_feedforward,
-            tr.num_layers,
-            tr.max_period,
-            tr.context,
-            True,
-        )
+        self.shape = StackShape.codec(tr)
         quantized = int8 and tr.d_model >= _INT8_MIN_DEPTH
         self.transformer = Stack(ck, "mimi.decoder_transformer.transformer", self.shape, quantized)
         self.seanet = SeanetDecoder(seanet_stages(ck, "mimi.decoder", seanet))

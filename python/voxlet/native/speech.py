@@ -94,7 +94,7 @@ class NativeSpeech:
         return x.astype(np.float32).reshape(1, LATENT_DIM)
 
     def chunk_state(self, voice: NativeVoice, plan: ChunkPlan) -> Caches:
-        return voice.to_caches(voice.n_positions + int(plan.token_ids.shape[0]) + plan.max_frames)
+        return voice.to_caches(voice.n_positions + plan.positions)
 
     def embed(self, plan: ChunkPlan) -> Array:
         return self.flow_lm.embed_tokens(plan.token_ids)

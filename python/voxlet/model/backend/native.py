@@ -49,7 +49,7 @@ from voxlet.model.backend.base import (
     supported,
 )
 from voxlet.model.layers.attention import LinearKV, RingKV
-from voxlet.model.quantize import check_precision
+from voxlet.options import check_precision
 
 
 def _vector(t: torch.Tensor) -> NDArray[np.float32]:
