@@ -249,8 +249,9 @@ def _validate(cfg: ModelConfig) -> None:
         "flow_lm.flow.dim": fl.flow.dim,
         "flow_lm.flow.depth": fl.flow.depth,
         "flow_lm.lookup_table.n_bins": fl.lookup_table.n_bins,
+        "mimi.frame_rate": mi.frame_rate,  # divides the sample rate below
     }.items():
-        if value <= 0:
+        if not value > 0:  # NaN is not positive either
             raise ConfigError(f"{key}: must be positive, got {value}")
     for key, opt in {
         "flow_lm.transformer.attn_dim": tr.attn_dim,

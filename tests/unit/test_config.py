@@ -37,6 +37,9 @@ def test_tiny_config_loads_with_paths_relative_to_its_folder():
             "flow_lm.lookup_table.tokenizer: must be one of",
         ),
         (("mimi", "sample_rate"), 16000, "mimi.sample_rate: must be 24000"),
+        # a fuzz draw: a zero frame rate divided by zero before it was checked
+        (("mimi", "frame_rate"), 0, "mimi.frame_rate: must be positive, got 0"),
+        (("mimi", "frame_rate"), float("nan"), "mimi.frame_rate: must be positive, got nan"),
     ],
 )
 def test_bad_values_are_named_by_dotted_path(path, value, message):
