@@ -53,10 +53,12 @@ def tune_process() -> None:
         mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
-_MALLOC_TRIM = _glibc("malloc_trim")
+_malloc_trim: list[Callable[..., Any] | None] = []  # found on first use: ctypes loads then
 
 
 def release_free_heap() -> None:
     """Returns the heap's free pages to the system where the C library can (glibc)."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    if not _malloc_trim:
+        _malloc_trim.append(_glibc("malloc_trim"))
+    if _malloc_trim[0] is not None:
+        _malloc_trim[0](0)

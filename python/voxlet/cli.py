@@ -446,7 +446,7 @@ class Terminated(BaseException):
         self.exit_code = 128 + signum
 
 
-def _terminate(signum: int, frame: object) -> None:
+def unwind_on_signal(signum: int, frame: object) -> None:
     raise Terminated(signum)
 
 
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     # handlers before it are put back after it, for callers that run it in process)
     if threading.current_thread() is not threading.main_thread():
         return _main(argv)
-    before = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    before = {sig: signal.signal(sig, unwind_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return _main(argv)
     finally:
@@ -479,7 +479,10 @@ def _log_to_stderr(level: int) -> None:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        from voxlet._entry import quiet_signals
+
+        with quiet_signals():  # the parser imports each command's flags: nothing is open yet
+            args = build_parser().parse_args(argv)
         _log_to_stderr(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     except KeyboardInterrupt:
         return 130

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
 import logging
 from pathlib import Path
@@ -81,6 +80,8 @@ def main(args: argparse.Namespace, load) -> int:
     if args.wyoming is None:
         http.run()
         return 0
+    import asyncio  # here, not at the top: `voxlet say` parses its flags without it
+
     asyncio.run(_serve_both(http, args.wyoming, app.state.server))
     return 0
 
