@@ -8,14 +8,24 @@ class KernelError(ValueError): ...
 
 class ConvTransposeWeights:
     """A transposed convolution of kernel 2 stride, from PyTorch's weight layout (c_in, c_out,
-    2 stride), C-contiguous; copied into memory of its own."""
-    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32], stride: int) -> None: ...
+    2 stride), C-contiguous; copied into memory of its own, or (`int8`) quantized, one scale
+    per output tap, its activations one scale per input row."""
+    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32], stride: int, int8: bool = False) -> None: ...
+
+    @property
+    def int8(self) -> bool:
+        """Whether the weights are int8."""
 
 
 class ConvWeights:
     """A causal stride-1 convolution of SEANet, from PyTorch's weight layout (c_out, c_in,
-    kernel), C-contiguous; the weights are copied (tap by tap) into memory of its own."""
-    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, dilation: int = 1) -> None: ...
+    kernel), C-contiguous; the weights are copied (tap by tap) into memory of its own, or
+    (`int8`) quantized, one scale per output, its activations one scale per window."""
+    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, dilation: int = 1, int8: bool = False) -> None: ...
+
+    @property
+    def int8(self) -> bool:
+        """Whether the weights are int8."""
 
 
 class F32Matrix:
@@ -165,6 +175,10 @@ class PcmPipeline:
 class ResidualWeights:
     """A SEANet residual block: x + conv_1(elu(conv_k(elu(x))))."""
     def __init__(self, conv_k: ConvWeights, conv_1: ConvWeights) -> None: ...
+
+    @property
+    def int8(self) -> tuple[bool, bool]:
+        """Whether each convolution's weights are int8: (conv_k, conv_1)."""
 
 
 class SeanetDecoder:

@@ -19,6 +19,7 @@ from voxlet._native import Int8Matrix
 from voxlet.model.flow_lm import FlowLM
 from voxlet.model.layers.conv import StreamingConv1d, StreamingConvTranspose1d
 from voxlet.model.network import PocketTTS
+from voxlet.native.layers import INT8_MIN_DEPTH
 
 
 class Int8Linear(nn.Module):
@@ -75,10 +76,7 @@ def quantize_flow_lm(flow_lm: FlowLM) -> int:
     return count
 
 
-# Products summing fewer terms per output than this stay float: with few 32-byte blocks per row
-# the int8 kernel's per-row overhead outweighs its faster arithmetic (measured on the Mimi
-# decoder: a transposed conv over 128 channels ran 1.5x slower in int8, over 512 1.5x faster).
-_INT8_MIN_DEPTH = 512
+_INT8_MIN_DEPTH = INT8_MIN_DEPTH  # a name of this module's own: tests lower it
 
 
 def _released(weight: torch.Tensor) -> nn.Parameter:

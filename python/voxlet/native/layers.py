@@ -25,6 +25,12 @@ from voxlet.native.checkpoint import Checkpoint
 Matrix = F32Matrix | Int8Matrix
 Array = NDArray[np.float32]
 
+# Products summing fewer terms per output than this stay float, on both paths: with few 32-byte
+# blocks per row the int8 kernel's per-row overhead outweighs its faster arithmetic (measured on
+# the Mimi decoder: a transposed conv over 128 channels ran 1.5x slower in int8, over 512 1.5x
+# faster).
+INT8_MIN_DEPTH = 512
+
 # Products up to this wide take input-major copies of their float weights, one output summed
 # per lane (as the PyTorch path's native backend does, `_NARROW` there).
 NARROW = 256

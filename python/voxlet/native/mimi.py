@@ -24,27 +24,37 @@ from voxlet._native import (
 )
 from voxlet.config import MimiConfig, SEANetConfig
 from voxlet.native.checkpoint import Checkpoint
-from voxlet.native.layers import Array, Caches, Stack, StackShape, apply, conv_as_linear
+from voxlet.native.layers import (
+    INT8_MIN_DEPTH,
+    Array,
+    Caches,
+    Stack,
+    StackShape,
+    apply,
+    conv_as_linear,
+)
 
-_INT8_MIN_DEPTH = 512  # as the PyTorch path: narrower decoder transformers stay float
 
-
-def _conv(ck: Checkpoint, key: str, c_out: int, c_in: int, kernel: int, dilation: int = 1):
-    w = ck.take(f"{key}.weight", (c_out, c_in, kernel))
-    return ConvWeights(np.ascontiguousarray(w), ck.take(f"{key}.bias", (c_out,)).copy(), dilation)
-
-
-def seanet_stages(ck: Checkpoint, prefix: str, cfg: SEANetConfig) -> list:
+def seanet_stages(ck: Checkpoint, prefix: str, cfg: SEANetConfig, int8: bool = False) -> list:
     """The decoder's stages in the checkpoint's `model.{i}` order: a convolution, then per
     ratio an ELU, a transposed convolution and the residual blocks, then an ELU and the last
-    convolution."""
+    convolution. `int8`: those whose outputs each sum at least INT8_MIN_DEPTH terms go int8
+    (english: the first convolution, the first transposed one and the residual k-3
+    convolution after it; the small layouts' narrower decoders stay float)."""
+
+    def _conv(key: str, c_out: int, c_in: int, kernel: int, dilation: int = 1) -> ConvWeights:
+        w = np.ascontiguousarray(ck.take(f"{key}.weight", (c_out, c_in, kernel)))
+        b = ck.take(f"{key}.bias", (c_out,)).copy()
+        return ConvWeights(w, b, dilation, int8 and c_in * kernel >= INT8_MIN_DEPTH)
+
     width = cfg.n_filters * 2 ** len(cfg.ratios)
-    stages: list = [_conv(ck, f"{prefix}.model.0.conv", width, cfg.dimension, cfg.kernel_size)]
+    stages: list = [_conv(f"{prefix}.model.0.conv", width, cfg.dimension, cfg.kernel_size)]
     for ratio in cfg.ratios:
         i = len(stages)
         w = ck.take(f"{prefix}.model.{i + 1}.convtr.weight", (width, width // 2, 2 * ratio))
         b = ck.take(f"{prefix}.model.{i + 1}.convtr.bias", (width // 2,)).copy()
-        stages += ["elu", ConvTransposeWeights(np.ascontiguousarray(w), b, ratio)]
+        quantized = int8 and width >= INT8_MIN_DEPTH
+        stages += ["elu", ConvTransposeWeights(np.ascontiguousarray(w), b, ratio, quantized)]
         width //= 2
         hidden = width // cfg.compress
         for j in range(cfg.n_residual_layers):
@@ -52,18 +62,17 @@ def seanet_stages(ck: Checkpoint, prefix: str, cfg: SEANetConfig) -> list:
             stages.append(
                 ResidualWeights(
                     _conv(
-                        ck,
                         f"{p}.1.conv",
                         hidden,
                         width,
                         cfg.residual_kernel_size,
                         cfg.dilation_base**j,
                     ),
-                    _conv(ck, f"{p}.3.conv", width, hidden, 1),
+                    _conv(f"{p}.3.conv", width, hidden, 1),
                 )
             )
     last = f"{prefix}.model.{len(stages) + 1}.conv"
-    stages += ["elu", _conv(ck, last, cfg.channels, width, cfg.last_kernel_size)]
+    stages += ["elu", _conv(last, cfg.channels, width, cfg.last_kernel_size)]
     return stages
 
 
@@ -90,9 +99,9 @@ class NativeMimiDecoder:
         up = ck.take("mimi.upsample.convtr.convtr.weight", (c, 1, 2 * self.stride))
         self.upsample = np.ascontiguousarray(up.reshape(1, 1, c, 2 * self.stride))
         self.shape = StackShape.codec(tr)
-        quantized = int8 and tr.d_model >= _INT8_MIN_DEPTH
+        quantized = int8 and tr.d_model >= INT8_MIN_DEPTH
         self.transformer = Stack(ck, "mimi.decoder_transformer.transformer", self.shape, quantized)
-        self.seanet = SeanetDecoder(seanet_stages(ck, "mimi.decoder", seanet))
+        self.seanet = SeanetDecoder(seanet_stages(ck, "mimi.decoder", seanet, int8))
 
     def init_state(self) -> DecoderState:
         return DecoderState(

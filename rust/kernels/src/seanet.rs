@@ -22,13 +22,24 @@ use std::sync::Arc;
 
 use crate::activation;
 use crate::error::{check_len, KernelError, Result};
+use crate::int8::Int8Matrix;
 use crate::isa::Isa;
+use crate::linear::Linear;
 use crate::outer::{matmul_kn, Rows};
 
-/// A causal stride-1 convolution: `wt` is `(kernel * c_in, c_out)`, input rows tap by tap.
+/// The product of `rows` (contiguous, `m` of `cols`) with `w`, into `out` (`m` of `w.rows()`),
+/// each row's outputs those of that row alone: a stream cut into calls anywhere keeps its bits.
+fn int8_product(isa: Isa, w: &Int8Matrix, rows: &[f32], out: &mut [f32]) {
+    w.matmul_rows_on(isa, rows, out, 1)
+        .expect("shapes checked when the decoder was built");
+}
+
+/// A causal stride-1 convolution: `wt` is `(kernel * c_in, c_out)`, input rows tap by tap, or
+/// (after [`Conv::quantized`]) `int8` holds those weights, one int8 row per output.
 #[derive(Debug, Clone)]
 pub struct Conv {
     wt: Arc<Vec<f32>>,
+    int8: Option<Arc<Int8Matrix>>,
     bias: Option<Vec<f32>>,
     c_in: usize,
     c_out: usize,
@@ -46,6 +57,70 @@ impl Conv {
         dilation: usize,
         bias: Option<Vec<f32>>,
     ) -> Result<Self> {
+        Self::check(weight, c_out, c_in, kernel, dilation, bias.as_deref())?;
+        let mut wt = vec![0.0; weight.len()];
+        for o in 0..c_out {
+            for c in 0..c_in {
+                for j in 0..kernel {
+                    wt[(j * c_in + c) * c_out + o] = weight[(o * c_in + c) * kernel + j];
+                }
+            }
+        }
+        Ok(Self {
+            wt: Arc::new(wt),
+            int8: None,
+            bias,
+            c_in,
+            c_out,
+            kernel,
+            dilation,
+        })
+    }
+
+    /// As [`Conv::from_torch`], with int8 weights (one scale per output) and activations (one
+    /// scale per window): worth it where each output sums many terms (`kernel * c_in`), as
+    /// the PyTorch path's int8 convolutions. No float copy of the weights is kept.
+    pub fn int8_from_torch(
+        weight: &[f32],
+        c_out: usize,
+        c_in: usize,
+        kernel: usize,
+        dilation: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        Self::check(weight, c_out, c_in, kernel, dilation, bias.as_deref())?;
+        // one row per output, its window's taps in order (as `forward` gathers them)
+        let mut rows = vec![0.0; weight.len()];
+        for (row, w) in rows
+            .chunks_exact_mut(c_in * kernel)
+            .zip(weight.chunks_exact(c_in * kernel))
+        {
+            for c in 0..c_in {
+                for j in 0..kernel {
+                    row[j * c_in + c] = w[c * kernel + j];
+                }
+            }
+        }
+        let int8 = Int8Matrix::quantize(&rows, c_out, c_in * kernel, bias.as_deref())?;
+        Ok(Self {
+            wt: Arc::new(Vec::new()),
+            int8: Some(Arc::new(int8)),
+            bias,
+            c_in,
+            c_out,
+            kernel,
+            dilation,
+        })
+    }
+
+    fn check(
+        weight: &[f32],
+        c_out: usize,
+        c_in: usize,
+        kernel: usize,
+        dilation: usize,
+        bias: Option<&[f32]>,
+    ) -> Result<()> {
         if [c_out, c_in, kernel, dilation].contains(&0) {
             return Err(KernelError::InvalidArgument {
                 what: "conv",
@@ -57,25 +132,15 @@ impl Conv {
             c_out * c_in * kernel,
             weight.len(),
         )?;
-        if let Some(b) = &bias {
+        if let Some(b) = bias {
             check_len("conv bias", c_out, b.len())?;
         }
-        let mut wt = vec![0.0; weight.len()];
-        for o in 0..c_out {
-            for c in 0..c_in {
-                for j in 0..kernel {
-                    wt[(j * c_in + c) * c_out + o] = weight[(o * c_in + c) * kernel + j];
-                }
-            }
-        }
-        Ok(Self {
-            wt: Arc::new(wt),
-            bias,
-            c_in,
-            c_out,
-            kernel,
-            dilation,
-        })
+        Ok(())
+    }
+
+    /// Whether the weights are int8.
+    pub fn is_int8(&self) -> bool {
+        self.int8.is_some()
     }
 
     /// Input rows carried from one call to the next.
@@ -90,6 +155,10 @@ impl Conv {
         let mut out = vec![0.0; steps * self.c_out];
         let bias = self.bias.as_deref();
         if context == 0 {
+            if let Some(w) = &self.int8 {
+                int8_product(isa, w, x, &mut out);
+                return out;
+            }
             matmul_kn(
                 isa,
                 Rows::plain(x, c_in),
@@ -103,6 +172,19 @@ impl Conv {
         let mut padded = Vec::with_capacity(carried.len() + x.len());
         padded.extend_from_slice(carried);
         padded.extend_from_slice(x);
+        if let Some(w) = &self.int8 {
+            // each output's window gathered into one contiguous row, taps in order
+            let mut windows = Vec::with_capacity(steps * self.kernel * c_in);
+            for t in 0..steps {
+                for j in 0..self.kernel {
+                    let at = (t + j * self.dilation) * c_in;
+                    windows.extend_from_slice(&padded[at..at + c_in]);
+                }
+            }
+            int8_product(isa, w, &windows, &mut out);
+            carried.copy_from_slice(&padded[padded.len() - context * c_in..]);
+            return out;
+        }
         let windows = Rows {
             data: &padded,
             width: c_in,
@@ -121,6 +203,7 @@ impl Conv {
 #[derive(Debug, Clone)]
 pub struct ConvTranspose {
     wt: Arc<Vec<f32>>,
+    int8: Option<Arc<Int8Matrix>>,
     c_in: usize,
     stride: usize,
     bias: Vec<f32>,
@@ -135,20 +218,8 @@ impl ConvTranspose {
         stride: usize,
         bias: Vec<f32>,
     ) -> Result<Self> {
-        if [c_in, c_out, stride].contains(&0) {
-            return Err(KernelError::InvalidArgument {
-                what: "conv transpose",
-                value: format!("c_in {c_in}, c_out {c_out}, stride {stride}"),
-            });
-        }
+        Self::check(weight, c_in, c_out, stride, &bias)?;
         let kernel = 2 * stride;
-        let expected = c_in * c_out * kernel;
-        check_len(
-            "conv transpose weight (c_in c_out 2 stride)",
-            expected,
-            weight.len(),
-        )?;
-        check_len("conv transpose bias", c_out, bias.len())?;
         let mut wt = vec![0.0; weight.len()];
         for c in 0..c_in {
             for o in 0..c_out {
@@ -159,10 +230,61 @@ impl ConvTranspose {
         }
         Ok(Self {
             wt: Arc::new(wt),
+            int8: None,
             c_in,
             stride,
             bias,
         })
+    }
+
+    /// As [`ConvTranspose::from_torch`], with int8 weights (one scale per output tap) and
+    /// activations (one scale per input row). No float copy of the weights is kept.
+    pub fn int8_from_torch(
+        weight: &[f32],
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        bias: Vec<f32>,
+    ) -> Result<Self> {
+        Self::check(weight, c_in, c_out, stride, &bias)?;
+        let kernel = 2 * stride;
+        // one row per output tap `j c_out + o`, as `forward` lays out each input's outputs
+        let mut rows = vec![0.0; weight.len()];
+        for c in 0..c_in {
+            for o in 0..c_out {
+                for j in 0..kernel {
+                    rows[(j * c_out + o) * c_in + c] = weight[(c * c_out + o) * kernel + j];
+                }
+            }
+        }
+        let int8 = Int8Matrix::quantize(&rows, kernel * c_out, c_in, None)?;
+        Ok(Self {
+            wt: Arc::new(Vec::new()),
+            int8: Some(Arc::new(int8)),
+            c_in,
+            stride,
+            bias,
+        })
+    }
+
+    fn check(weight: &[f32], c_in: usize, c_out: usize, stride: usize, bias: &[f32]) -> Result<()> {
+        if [c_in, c_out, stride].contains(&0) {
+            return Err(KernelError::InvalidArgument {
+                what: "conv transpose",
+                value: format!("c_in {c_in}, c_out {c_out}, stride {stride}"),
+            });
+        }
+        check_len(
+            "conv transpose weight (c_in c_out 2 stride)",
+            c_in * c_out * 2 * stride,
+            weight.len(),
+        )?;
+        check_len("conv transpose bias", c_out, bias.len())
+    }
+
+    /// Whether the weights are int8.
+    pub fn is_int8(&self) -> bool {
+        self.int8.is_some()
     }
 
     fn c_out(&self) -> usize {
@@ -176,14 +298,17 @@ impl ConvTranspose {
         let steps = x.len() / self.c_in;
         let half = s * c_out;
         let mut z = vec![0.0; steps * 2 * half];
-        matmul_kn(
-            isa,
-            Rows::plain(x, self.c_in),
-            &self.wt,
-            2 * half,
-            None,
-            &mut z,
-        );
+        match &self.int8 {
+            Some(w) => int8_product(isa, w, x, &mut z),
+            None => matmul_kn(
+                isa,
+                Rows::plain(x, self.c_in),
+                &self.wt,
+                2 * half,
+                None,
+                &mut z,
+            ),
+        }
         let mut out = vec![0.0; steps * half];
         for (t, (o, zt)) in out
             .chunks_exact_mut(half)

@@ -970,10 +970,11 @@ pub fn kernel_isa() -> &'static str {
     }
 }
 
-/// ConvWeights(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, dilation: int = 1)
+/// ConvWeights(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None, dilation: int = 1, int8: bool = False)
 ///
 /// A causal stride-1 convolution of SEANet, from PyTorch's weight layout (c_out, c_in,
-/// kernel), C-contiguous; the weights are copied (tap by tap) into memory of its own.
+/// kernel), C-contiguous; the weights are copied (tap by tap) into memory of its own, or
+/// (`int8`) quantized, one scale per output, its activations one scale per window.
 #[pyclass(frozen, module = "voxlet._native")]
 pub struct ConvWeights {
     inner: voxlet_kernels::Conv,
@@ -982,11 +983,12 @@ pub struct ConvWeights {
 #[pymethods]
 impl ConvWeights {
     #[new]
-    #[pyo3(signature = (weight, bias=None, dilation=1))]
+    #[pyo3(signature = (weight, bias=None, dilation=1, int8=false))]
     fn new(
         weight: PyReadonlyArray3<'_, f32>,
         bias: Option<PyReadonlyArray1<'_, f32>>,
         dilation: usize,
+        int8: bool,
     ) -> PyResult<Self> {
         let shape = weight.shape().to_vec();
         let w = contiguous("ConvWeights weight", &weight)?;
@@ -994,16 +996,29 @@ impl ConvWeights {
             .as_ref()
             .map(|b| values("ConvWeights bias", b, Some(shape[0])))
             .transpose()?;
-        let inner = voxlet_kernels::Conv::from_torch(w, shape[0], shape[1], shape[2], dilation, b)
-            .map_err(to_py)?;
+        let build = if int8 {
+            voxlet_kernels::Conv::int8_from_torch
+        } else {
+            voxlet_kernels::Conv::from_torch
+        };
+        let inner = build(w, shape[0], shape[1], shape[2], dilation, b).map_err(to_py)?;
         Ok(Self { inner })
+    }
+
+    /// int8: bool
+    ///
+    /// Whether the weights are int8.
+    #[getter]
+    fn int8(&self) -> bool {
+        self.inner.is_int8()
     }
 }
 
-/// ConvTransposeWeights(weight: NDArray[np.float32], bias: NDArray[np.float32], stride: int)
+/// ConvTransposeWeights(weight: NDArray[np.float32], bias: NDArray[np.float32], stride: int, int8: bool = False)
 ///
 /// A transposed convolution of kernel 2 stride, from PyTorch's weight layout (c_in, c_out,
-/// 2 stride), C-contiguous; copied into memory of its own.
+/// 2 stride), C-contiguous; copied into memory of its own, or (`int8`) quantized, one scale
+/// per output tap, its activations one scale per input row.
 #[pyclass(frozen, module = "voxlet._native")]
 pub struct ConvTransposeWeights {
     inner: voxlet_kernels::ConvTranspose,
@@ -1012,10 +1027,12 @@ pub struct ConvTransposeWeights {
 #[pymethods]
 impl ConvTransposeWeights {
     #[new]
+    #[pyo3(signature = (weight, bias, stride, int8=false))]
     fn new(
         weight: PyReadonlyArray3<'_, f32>,
         bias: PyReadonlyArray1<'_, f32>,
         stride: usize,
+        int8: bool,
     ) -> PyResult<Self> {
         let shape = weight.shape().to_vec();
         if stride == 0 || shape[2] != 2 * stride {
@@ -1026,9 +1043,21 @@ impl ConvTransposeWeights {
         }
         let w = contiguous("ConvTransposeWeights weight", &weight)?;
         let b = values("ConvTransposeWeights bias", &bias, Some(shape[1]))?;
-        let inner = voxlet_kernels::ConvTranspose::from_torch(w, shape[0], shape[1], stride, b)
-            .map_err(to_py)?;
+        let build = if int8 {
+            voxlet_kernels::ConvTranspose::int8_from_torch
+        } else {
+            voxlet_kernels::ConvTranspose::from_torch
+        };
+        let inner = build(w, shape[0], shape[1], stride, b).map_err(to_py)?;
         Ok(Self { inner })
+    }
+
+    /// int8: bool
+    ///
+    /// Whether the weights are int8.
+    #[getter]
+    fn int8(&self) -> bool {
+        self.inner.is_int8()
     }
 }
 
@@ -1049,6 +1078,14 @@ impl ResidualWeights {
             conv_k: conv_k.get().inner.clone(),
             conv_1: conv_1.get().inner.clone(),
         }
+    }
+
+    /// int8: tuple[bool, bool]
+    ///
+    /// Whether each convolution's weights are int8: (conv_k, conv_1).
+    #[getter]
+    fn int8(&self) -> (bool, bool) {
+        (self.conv_k.is_int8(), self.conv_1.is_int8())
     }
 }
 
