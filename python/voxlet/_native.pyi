@@ -78,10 +78,13 @@ class FlowHead:
 
 class Int8Matrix:
     """A (rows, cols) float matrix quantized to int8 with one symmetric scale per row, and an
-    optional bias. `apply` quantizes each activation row symmetrically too (8-bit for a single
+    optional bias. A uint16 `weight` holds bfloat16 bit patterns (a checkpoint's own storage),
+    widened exactly as they are read: the same matrix as from their float32 values. Quantizing
+    runs on up to `threads` threads (the calling one included; the same bits for any count).
+    `apply` quantizes each activation row symmetrically too (8-bit for a single
     row, 7-bit for several), sums products exactly in int32 (AVX2 where the CPU has it, else
     portable code with the same bits) and scales back."""
-    def __init__(self, weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None) -> None: ...
+    def __init__(self, weight: NDArray[np.float32] | NDArray[np.uint16], bias: NDArray[np.float32] | None = None, threads: int = 1) -> None: ...
 
     def apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
         """x (..., cols) @ W.T + bias as a new (..., rows) array, on up to `threads` threads (the

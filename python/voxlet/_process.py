@@ -62,3 +62,11 @@ def release_free_heap() -> None:
         _malloc_trim.append(_glibc("malloc_trim"))
     if _malloc_trim[0] is not None:
         _malloc_trim[0](0)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity where the system says, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -32,6 +32,7 @@ DTYPES: dict[str, np.dtype] = {
 }
 FLOAT_DTYPES = ("F32", "BF16", "F16")  # what a checkpoint's weights may be
 _MAX_HEADER = 100 << 20  # bytes; safetensors itself refuses headers past 100 MB
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,9 @@ class Checkpoint:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
             raise WeightsError(f"cannot read checkpoint {self.path}: {e}") from e
+        with contextlib.suppress(OSError, AttributeError):  # Linux 5.14+; else page by page
+            # every tensor is read while loading: map the file's cached pages in one call
+            self._map.madvise(_MADV_POPULATE_READ)
         self._entries = self._header()
         self._taken: set[str] = set()
         self.dtypes = sorted({e.dtype for e in self._entries.values()})

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from voxlet._native import F32Matrix, Int8Matrix, LayerWeights, NormWeights
 from voxlet._native import Transformer as NativeTransformer
+from voxlet._process import usable_cores
 from voxlet.config import MimiTransformerConfig
 from voxlet.native.checkpoint import Checkpoint
 
@@ -49,8 +50,8 @@ def linear(
     input-major float32 copy (narrow ones), or the checkpoint's own float32 or bf16 weights
     read in place."""
     b = ck.take(f"{key}.bias", (rows,)).copy() if bias else None
-    if int8:
-        return Int8Matrix(np.ascontiguousarray(ck.take(f"{key}.weight", (rows, cols))), b)
+    if int8:  # bf16 bits read in place, on every core: loading is what a cold start waits for
+        return Int8Matrix(ck.take_stored(f"{key}.weight", (rows, cols)), b, usable_cores())
     narrow = cols <= NARROW if input_major is None else input_major
     if narrow:
         return F32Matrix(np.ascontiguousarray(ck.take(f"{key}.weight", (rows, cols))), b, True)

@@ -17,7 +17,6 @@ first stream starts).
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from voxlet._process import release_free_heap
+from voxlet._process import release_free_heap, usable_cores
 from voxlet.audio import PcmPipeline
 from voxlet.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from voxlet.errors import ConfigError, StreamError
@@ -94,11 +93,7 @@ class StreamOptions:
 
 
 def _usable_cores(opts: StreamOptions) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(opts.flowlm_threads + opts.mimi_threads, cores))
+    return max(1, min(opts.flowlm_threads + opts.mimi_threads, usable_cores()))
 
 
 @dataclass(slots=True)

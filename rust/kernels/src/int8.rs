@@ -93,6 +93,16 @@ fn quantize_value(v: f32, inv: f32, levels: f32) -> i8 {
     ((y + MAGIC) - MAGIC) as i8
 }
 
+/// As `quantize_value` for a finite `v` and a finite `inv` (a weight row, checked first):
+/// the same value, by a plain truncating conversion the loop vectorizes.
+#[inline]
+fn quantize_finite(v: f32, inv: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0;
+    let y = ((v * inv).clamp(-127.0, 127.0) + MAGIC) - MAGIC;
+    // SAFETY: y is an integer in [-127, 127]: finite and representable in i32.
+    unsafe { y.to_int_unchecked::<i32>() as i8 }
+}
+
 /// The scale that maps a row's largest magnitude to `levels` (0 for an all-zero row).
 fn row_scale(row: &[f32], levels: f32) -> f32 {
     row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / levels
@@ -143,6 +153,39 @@ fn quantize_rows(
     q
 }
 
+/// Where the float weights to quantize come from: float32 values, or bfloat16 bits (a
+/// checkpoint's own storage) widened exactly, row by row, as they are read.
+#[derive(Clone, Copy)]
+pub enum WeightSource<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [u16]),
+}
+
+impl WeightSource<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::F32(w) => w.len(),
+            Self::Bf16(w) => w.len(),
+        }
+    }
+
+    /// Row `r` of a `cols`-wide matrix as float32: borrowed, or widened into `scratch`.
+    fn row<'s>(&'s self, r: usize, cols: usize, scratch: &'s mut [f32]) -> &'s [f32] {
+        match self {
+            Self::F32(w) => &w[r * cols..(r + 1) * cols],
+            Self::Bf16(w) => {
+                for (d, &bits) in scratch.iter_mut().zip(&w[r * cols..(r + 1) * cols]) {
+                    *d = crate::float::bf16_to_f32(bits);
+                }
+                scratch
+            }
+        }
+    }
+}
+
+/// Weights quantized per thread at least (fewer: one thread; spawning costs more).
+const MIN_WEIGHTS_PER_THREAD: usize = 1 << 18;
+
 impl Int8Matrix {
     /// Quantizes a row-major `(rows, cols)` float matrix, one symmetric scale per row.
     pub fn quantize(
@@ -150,6 +193,20 @@ impl Int8Matrix {
         rows: usize,
         cols: usize,
         bias: Option<&[f32]>,
+    ) -> Result<Self> {
+        Self::quantize_from(WeightSource::F32(weight), rows, cols, bias, 1)
+    }
+
+    /// As `quantize`, from either source, on up to `threads` threads (the calling one
+    /// included; groups of rows split between them, each row quantized alone, so the bits do
+    /// not depend on the count). bfloat16 widens exactly: the same matrix as from the float32
+    /// values of the same bits.
+    pub fn quantize_from(
+        weight: WeightSource<'_>,
+        rows: usize,
+        cols: usize,
+        bias: Option<&[f32]>,
+        threads: usize,
     ) -> Result<Self> {
         for (what, n) in [("rows", rows), ("cols", cols)] {
             if n == 0 {
@@ -163,40 +220,75 @@ impl Int8Matrix {
         if let Some(b) = bias {
             check_len("bias", rows, b.len())?;
         }
-        // one branch-free pass (it vectorizes); the offending value only looked up on failure
-        if !weight.iter().fold(true, |ok, v| ok & v.is_finite()) {
-            let bad = weight
-                .iter()
-                .find(|v| !v.is_finite())
-                .copied()
-                .unwrap_or(f32::NAN);
+        let stride = cols.div_ceil(BLOCK) * BLOCK;
+        let groups = rows.div_ceil(GROUP);
+        let mut data = HugeBuffer::zeroed(groups * GROUP * stride);
+        let mut scales = vec![0.0f32; groups * GROUP];
+        let mut row_sums = vec![0i32; groups * GROUP];
+        let threads = threads.clamp(1, (rows * cols / MIN_WEIGHTS_PER_THREAD).max(1));
+        let per = groups.div_ceil(threads); // groups a thread
+        let bad: Vec<std::sync::Mutex<Option<f32>>> =
+            (0..threads).map(|_| std::sync::Mutex::new(None)).collect();
+        let mut parts = data
+            .chunks_mut(per * GROUP * stride)
+            .zip(scales.chunks_mut(per * GROUP))
+            .zip(row_sums.chunks_mut(per * GROUP))
+            .zip(&bad)
+            .enumerate()
+            .map(|(t, (((data, scales), sums), bad))| {
+                let first = t * per * GROUP;
+                let last = (first + per * GROUP).min(rows);
+                move || {
+                    let mut scratch = vec![0.0f32; cols];
+                    for r in first..last {
+                        let row = weight.row(r, cols, &mut scratch);
+                        // one branch-free pass (it vectorizes); the value looked up on failure
+                        if !row.iter().fold(true, |ok, v| ok & v.is_finite()) {
+                            let v = row.iter().find(|v| !v.is_finite()).copied();
+                            *bad.lock().unwrap_or_else(|e| e.into_inner()) = v;
+                            return;
+                        }
+                        let local = r - first;
+                        let scale = row_scale(row, 127.0);
+                        scales[local] = scale;
+                        if scale > 0.0 {
+                            let inv = 1.0 / scale;
+                            // each block of the row is a contiguous run of the packed layout
+                            for (b, block) in row.chunks(BLOCK).enumerate() {
+                                let at = packed_index(stride, local, b * BLOCK);
+                                let mut sum = 0i32;
+                                for (d, &v) in data[at..at + block.len()].iter_mut().zip(block) {
+                                    let q = quantize_finite(v, inv);
+                                    *d = q;
+                                    sum += i32::from(q);
+                                }
+                                sums[local] += sum;
+                            }
+                        }
+                    }
+                }
+            })
+            .collect::<Vec<_>>();
+        if parts.len() == 1 {
+            (parts.pop().expect("one part"))();
+        } else {
+            crate::pool::run_all(
+                parts
+                    .into_iter()
+                    .map(|p| Box::new(p) as Box<dyn FnOnce() + Send>)
+                    .collect(),
+            );
+        }
+        if let Some(v) = bad
+            .into_iter()
+            .find_map(|b| b.into_inner().unwrap_or_else(|e| e.into_inner()))
+        {
             return Err(KernelError::InvalidArgument {
                 what: "weight value",
-                value: bad.to_string(),
+                value: v.to_string(),
             });
         }
-        let stride = cols.div_ceil(BLOCK) * BLOCK;
-        let mut data = HugeBuffer::zeroed(rows.div_ceil(GROUP) * GROUP * stride);
-        let mut scales = Vec::with_capacity(rows);
-        let mut row_sums = vec![0i32; rows.div_ceil(GROUP) * GROUP];
-        for (r, row) in weight.chunks_exact(cols).enumerate() {
-            let scale = row_scale(row, 127.0);
-            scales.push(scale);
-            if scale > 0.0 {
-                let inv = 1.0 / scale;
-                // each block of the row is a contiguous run of the packed layout
-                for (b, block) in row.chunks(BLOCK).enumerate() {
-                    let at = packed_index(stride, r, b * BLOCK);
-                    let mut sum = 0i32;
-                    for (d, &v) in data[at..at + block.len()].iter_mut().zip(block) {
-                        let q = quantize_value(v, inv, 127.0);
-                        *d = q;
-                        sum += i32::from(q);
-                    }
-                    row_sums[r] += sum;
-                }
-            }
-        }
+        scales.truncate(rows);
         Ok(Self {
             rows,
             cols,

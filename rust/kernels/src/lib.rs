@@ -24,7 +24,7 @@ mod x86;
 pub use error::{KernelError, Result};
 pub use float::{bf16_to_f32, F32Matrix};
 pub use flow_head::{FlowBlock, FlowHead};
-pub use int8::Int8Matrix;
+pub use int8::{Int8Matrix, WeightSource};
 pub use isa::Isa;
 pub use linear::Linear;
 pub use overlap::Overlap;

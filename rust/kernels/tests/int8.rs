@@ -191,3 +191,46 @@ fn activations_round_half_to_even() {
     let steps: Vec<f32> = out.iter().map(|v| (v * 127.0).round()).collect();
     assert_eq!(steps, [127.0, 0.0, 2.0, 2.0, 0.0, -2.0]);
 }
+
+#[test]
+fn bf16_bits_and_any_thread_count_quantize_to_the_same_matrix() {
+    use voxlet_kernels::{bf16_to_f32, WeightSource};
+    // large enough to split across threads (> 2^18 weights a thread), rows not a multiple of 4
+    let (rows, cols) = (1027, 700);
+    let bits: Vec<u16> = values(rows * cols, 21)
+        .iter()
+        .map(|v| (v.to_bits() >> 16) as u16)
+        .collect();
+    let widened: Vec<f32> = bits.iter().map(|&b| bf16_to_f32(b)).collect();
+    let b = values(rows, 22);
+    let want = Int8Matrix::quantize(&widened, rows, cols, Some(&b)).unwrap();
+    let x = values(3 * cols, 23);
+    let want_out = run(&want, Isa::Portable, &x, 1);
+    for threads in [1, 2, 3, 8] {
+        for source in [WeightSource::F32(&widened), WeightSource::Bf16(&bits)] {
+            let got = Int8Matrix::quantize_from(source, rows, cols, Some(&b), threads).unwrap();
+            assert_eq!(got.dequantize(), want.dequantize(), "{threads} threads");
+            assert_eq!(
+                run(&got, Isa::Portable, &x, 1),
+                want_out,
+                "{threads} threads"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_bf16_weight_is_refused_on_any_thread() {
+    use voxlet_kernels::WeightSource;
+    let (rows, cols) = (1024, 600);
+    for at in [5, rows * cols - 1] {
+        let mut bits = vec![0x3f80u16; rows * cols]; // 1.0
+        bits[at] = 0x7fc0; // NaN
+        for threads in [1, 2] {
+            let err =
+                Int8Matrix::quantize_from(WeightSource::Bf16(&bits), rows, cols, None, threads)
+                    .unwrap_err();
+            assert!(err.to_string().contains("weight value"), "{err}");
+        }
+    }
+}

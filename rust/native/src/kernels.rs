@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use numpy::{
-    PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
-    PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+    PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3, PyReadonlyArrayDyn,
+    PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -62,10 +62,13 @@ fn contiguous_mut<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
     a.as_slice_mut().map_err(|_| not_c())
 }
 
-/// Int8Matrix(weight: NDArray[np.float32], bias: NDArray[np.float32] | None = None)
+/// Int8Matrix(weight: NDArray[np.float32] | NDArray[np.uint16], bias: NDArray[np.float32] | None = None, threads: int = 1)
 ///
 /// A (rows, cols) float matrix quantized to int8 with one symmetric scale per row, and an
-/// optional bias. `apply` quantizes each activation row symmetrically too (8-bit for a single
+/// optional bias. A uint16 `weight` holds bfloat16 bit patterns (a checkpoint's own storage),
+/// widened exactly as they are read: the same matrix as from their float32 values. Quantizing
+/// runs on up to `threads` threads (the calling one included; the same bits for any count).
+/// `apply` quantizes each activation row symmetrically too (8-bit for a single
 /// row, 7-bit for several), sums products exactly in int32 (AVX2 where the CPU has it, else
 /// portable code with the same bits) and scales back.
 #[pyclass(frozen, module = "voxlet._native")]
@@ -76,18 +79,33 @@ pub struct Int8Matrix {
 #[pymethods]
 impl Int8Matrix {
     #[new]
-    #[pyo3(signature = (weight, bias=None))]
+    #[pyo3(signature = (weight, bias=None, threads=1))]
     fn new(
         py: Python<'_>,
-        weight: PyReadonlyArray2<'_, f32>,
+        weight: Bound<'_, PyAny>,
         bias: Option<PyReadonlyArray1<'_, f32>>,
+        threads: usize,
     ) -> PyResult<Self> {
-        let (rows, cols) = (weight.shape()[0], weight.shape()[1]);
-        let w = contiguous("weight", &weight)?;
         let b = bias.as_ref().map(|b| contiguous("bias", b)).transpose()?;
-        let inner = py
-            .detach(|| voxlet_kernels::Int8Matrix::quantize(w, rows, cols, b))
-            .map_err(to_py)?;
+        let quantize = |source, rows, cols| {
+            py.detach(|| voxlet_kernels::Int8Matrix::quantize_from(source, rows, cols, b, threads))
+                .map_err(to_py)
+        };
+        let inner = if let Ok(w) = weight.cast::<PyArray2<f32>>() {
+            let view = w.readonly();
+            let (rows, cols) = (view.shape()[0], view.shape()[1]);
+            let values = contiguous("weight", &view)?;
+            quantize(voxlet_kernels::WeightSource::F32(values), rows, cols)?
+        } else if let Ok(w) = weight.cast::<PyArray2<u16>>() {
+            let view = w.readonly();
+            let (rows, cols) = (view.shape()[0], view.shape()[1]);
+            let bits = contiguous("weight", &view)?;
+            quantize(voxlet_kernels::WeightSource::Bf16(bits), rows, cols)?
+        } else {
+            return Err(PyTypeError::new_err(
+                "weight: must be a 2-d float32 array, or a uint16 one of bfloat16 bits",
+            ));
+        };
         Ok(Self {
             inner: Arc::new(inner),
         })
