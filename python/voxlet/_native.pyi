@@ -46,6 +46,17 @@ class F32Matrix:
     def cols(self) -> int:
         """Input features."""
 
+    def move_to_huge_pages(self) -> bool:
+        """Copies row-major weights of at least one huge page (2 MiB) onto huge pages of the
+        matrix's own and reads them there from then on (the same values: products keep their
+        bits, and may run meanwhile; they wait only for the swap), letting go of the array it
+        read until now. False where there was nothing to move (input-major, under one huge
+        page, or moved already). Releases the GIL for the copy."""
+
+    @property
+    def moved(self) -> bool:
+        """Whether `move_to_huge_pages` has put the weights on huge pages of the matrix's own."""
+
     @property
     def rows(self) -> int:
         """Output features."""

@@ -9,13 +9,8 @@ raises `DownloadError` saying exactly what to download and how to point voxlet a
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
-import shutil
-import socket
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +91,7 @@ def _offline_advice(location: str, what: str, flag: str, env_var: str | None, re
 def _hub_reachable(timeout_s: float = 3.0) -> bool:
     """One quick TCP connect to the hub, so an offline machine fails in seconds, not minutes of
     retries. Honours HF_ENDPOINT."""
+    import socket
     from urllib.parse import urlsplit
 
     endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
@@ -137,6 +133,11 @@ def _fetch_hub(hub: HubFile, environment: Environment) -> Path:
 
 
 def _fetch_url(url: str, environment: Environment) -> Path:
+    import hashlib  # here, not at import: ssl and http load with urllib, and most runs never fetch
+    import shutil
+    import tempfile
+    import urllib.request
+
     cache = Path(environment.cache_dir or Path.home() / ".cache" / "voxlet") / "http"
     target = cache / hashlib.sha256(url.encode()).hexdigest()[:24] / Path(url).name
     if target.is_file():
@@ -174,6 +175,8 @@ def is_cached(location: str) -> bool:
 
 
 def sha256_file(path: Path) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -233,12 +233,14 @@ def test_unstarted_or_dropped_iterators_leave_no_threads(tiny_tts):
 
 
 def test_first_frame_relay_uses_no_more_threads_than_cores(monkeypatch):
+    import os
+
     from voxlet.runtime import stream
 
-    monkeypatch.setattr(stream.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert stream._usable_cores(StreamOptions()) == 2
     assert stream._usable_cores(StreamOptions(flowlm_threads=2, mimi_threads=2)) == 2
-    monkeypatch.setattr(stream.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
     assert stream._usable_cores(StreamOptions()) == 1
 
 

@@ -106,17 +106,13 @@ def test_a_missing_file_is_refused(tmp_path):
         Checkpoint(tmp_path / "nothing.safetensors")
 
 
-def test_streamed_weights_move_to_memory_of_their_own_and_the_file_can_be_let_go():
-    from voxlet.native.layers import on_huge_pages
-
-    small = np.arange(12, dtype=np.float32).reshape(3, 4)
-    assert on_huge_pages(small) is small  # under one huge page: left where it is
-    big = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
-    moved = on_huge_pages(big)
-    assert moved is not big and not np.shares_memory(moved, big)
-    np.testing.assert_array_equal(moved, big)
-    assert moved.flags.c_contiguous and moved.ctypes.data % (2 << 20) == 0
+def test_the_file_can_be_let_go_whole_or_tensor_by_tensor():
     ck = Checkpoint(TINY)
-    before = ck.take("flow_lm.out_norm.weight", (64,)).copy()
+    key = "flow_lm.out_norm.weight"
+    before = ck.take(key, (64,)).copy()
     ck.release()  # the views read the file again, page by page
-    np.testing.assert_array_equal(ck.take("flow_lm.out_norm.weight", (64,)), before)
+    np.testing.assert_array_equal(ck.take(key, (64,)), before)
+    ck.release(key)  # a tensor's whole pages only (none, for one this small)
+    np.testing.assert_array_equal(ck.take(key, (64,)), before)
+    with pytest.raises(KeyError):
+        ck.release("no.such.tensor")

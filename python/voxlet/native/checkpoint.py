@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from voxlet._native import first_non_finite
+from voxlet._native import F32Matrix, first_non_finite
 from voxlet.errors import WeightsError
 
 DTYPES: dict[str, np.dtype] = {
@@ -116,6 +116,8 @@ class Checkpoint:
             self._map.madvise(_MADV_POPULATE_READ)
         self._entries = self._header()
         self._taken: set[str] = set()
+        # float matrices reading this file's pages where they lie, by tensor key
+        self.read_in_place: dict[str, F32Matrix] = {}
         self.dtypes = sorted({e.dtype for e in self._entries.values()})
 
     def _header(self) -> dict[str, Entry]:
@@ -180,12 +182,20 @@ class Checkpoint:
         self._taken.add(key)
         return dtype, raw
 
-    def release(self) -> None:
-        """Drops the file's pages from this process's memory: what is still read through a view
-        (the text table, say) comes back from the page cache page by page, as it is read. Call
-        once the weights a model copies have been copied."""
+    def release(self, key: str | None = None) -> None:
+        """Drops the file's pages (or those wholly inside tensor `key`'s bytes) from this
+        process's memory: what is still read through a view (the text table, say) comes back
+        from the page cache page by page, as it is read. Call once the weights a model copies
+        have been copied."""
+        start, length = 0, len(self._map)
+        if key is not None:
+            entry = self._entries[key]
+            start = -(-entry.start // mmap.PAGESIZE) * mmap.PAGESIZE
+            length = entry.end // mmap.PAGESIZE * mmap.PAGESIZE - start
+            if length <= 0:
+                return
         with contextlib.suppress(OSError, AttributeError):  # AttributeError: no madvise here
-            self._map.madvise(mmap.MADV_DONTNEED)
+            self._map.madvise(mmap.MADV_DONTNEED, start, length)
 
     def unexpected(self, optional_prefixes: tuple[str, ...] = ()) -> None:
         """A WeightsError naming the first tensor nothing took (those under `optional_prefixes`,

@@ -118,7 +118,8 @@ class NativeFlowLM:
         d = self.d_model = tr.d_model
         table = fl.lookup_table
         width = table.rank or table.dim
-        self.table = ck.take(f"{_P}.conditioner.embed.weight", (table.n_bins + 1, width))
+        # read in place (bf16 as its bits): a lookup widens only the rows it gathers
+        self.table = ck.take_stored(f"{_P}.conditioner.embed.weight", (table.n_bins + 1, width))
         self.table_proj = (
             linear(ck, f"{_P}.conditioner.proj", table.dim, table.rank) if table.rank else None
         )
@@ -157,7 +158,10 @@ class NativeFlowLM:
 
     def embed_tokens(self, token_ids: np.ndarray) -> Array:
         """(T,) token ids -> (T, D) text embeddings."""
-        rows = np.ascontiguousarray(self.table[np.asarray(token_ids, dtype=np.int64)])
+        rows = self.table[np.asarray(token_ids, dtype=np.int64)]
+        if rows.dtype == np.uint16:  # bfloat16 bits, widened exactly
+            rows = (rows.astype(np.uint32) << 16).view(np.float32)
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
         return rows if self.table_proj is None else apply(self.table_proj, rows)
 
     def voice_conditioning(self, latents: Array) -> Array:

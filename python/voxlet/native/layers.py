@@ -8,10 +8,8 @@ one row, an embedding gather) is numpy in float32.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,42 +46,16 @@ def linear(
 ) -> Matrix:
     """The matrix of linear `key` (`key.weight` (rows, cols) [and `key.bias`]): int8, an
     input-major float32 copy (narrow ones), or the checkpoint's own float32 or bf16 weights
-    read in place."""
+    read in place (listed in `ck.read_in_place`)."""
     b = ck.take(f"{key}.bias", (rows,)).copy() if bias else None
     if int8:  # bf16 bits read in place, on every core: loading is what a cold start waits for
         return Int8Matrix(ck.take_stored(f"{key}.weight", (rows, cols)), b, usable_cores())
     narrow = cols <= NARROW if input_major is None else input_major
     if narrow:
         return F32Matrix(np.ascontiguousarray(ck.take(f"{key}.weight", (rows, cols))), b, True)
-    return F32Matrix(on_huge_pages(ck.take_stored(f"{key}.weight", (rows, cols))), b)
-
-
-_HUGE_PAGE = 2 << 20
-# Linux 5.14+: fault the whole range in at once, on huge pages, before the copy touches it
-_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
-
-
-def on_huge_pages(a: NDArray) -> NDArray:
-    """A copy of the C-contiguous `a` on transparent huge pages (an anonymous mapping advised
-    `MADV_HUGEPAGE`, its own), or `a` itself where it is under one huge page or the system
-    offers no such advice. A one-row product streams every weight once a step: on 4 KiB pages
-    that is a TLB miss a page and a prefetcher restart at every page boundary."""
-    advice = getattr(mmap, "MADV_HUGEPAGE", None)
-    if advice is None or a.nbytes < _HUGE_PAGE:
-        return a
-    region = mmap.mmap(-1, a.nbytes + _HUGE_PAGE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    try:
-        region.madvise(advice)
-    except OSError:  # THP not configured
-        region.close()
-        return a
-    raw = np.frombuffer(region, np.uint8)  # keeps the mapping alive
-    start = -raw.ctypes.data % _HUGE_PAGE  # the first 2 MiB boundary
-    with contextlib.suppress(OSError):
-        region.madvise(_MADV_POPULATE_WRITE, start, a.nbytes)
-    out = raw[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
-    out[...] = a
-    return out
+    matrix = F32Matrix(ck.take_stored(f"{key}.weight", (rows, cols)), b)
+    ck.read_in_place[f"{key}.weight"] = matrix  # moved onto huge pages later (huge_pages.py)
+    return matrix
 
 
 def conv_as_linear(ck: Checkpoint, key: str, rows: int, cols: int) -> Matrix:

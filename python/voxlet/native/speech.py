@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from voxlet._process import usable_cores
 from voxlet.config import ModelConfig
 from voxlet.constants import LATENT_DIM
 from voxlet.errors import VoiceError
 from voxlet.native.checkpoint import Checkpoint
 from voxlet.native.encoder import NativeMimiEncoder
 from voxlet.native.flow_lm import NativeFlowLM
+from voxlet.native.huge_pages import move_in_background
 from voxlet.native.layers import Array, Caches
 from voxlet.native.mimi import DecoderState, NativeMimiDecoder
 from voxlet.native.voice import (
@@ -60,7 +62,9 @@ class NativeSpeech:
             )
             self.has_voice_cloning = bool(np.any(probe))
         ck.unexpected(optional_prefixes=_ENCODER)  # read (and checked) when first cloning
-        ck.release()  # what the kernels copied is theirs; the file's pages need not stay
+        # what the kernels copied is theirs: the file's pages need not stay, once the matrices
+        # reading them in place have moved onto huge pages
+        move_in_background(ck)
         self.dtypes = ck.dtypes
         self._encoder: NativeMimiEncoder | None = None
         self._local = threading.local()
@@ -75,6 +79,11 @@ class NativeSpeech:
 
     def _threads(self) -> int:
         return getattr(self._local, "threads", 1)
+
+    def _preparing_threads(self) -> int:
+        """Threads for preparing a voice: the caller's stream setting, else every core (a
+        one-off the caller waits for, as loading; the kernels' bits do not depend on it)."""
+        return getattr(self._local, "threads", None) or usable_cores()
 
     def rng(self, seed: int) -> np.random.Generator:
         return np.random.Generator(np.random.PCG64(seed))
@@ -130,7 +139,7 @@ class NativeSpeech:
     def voice_from_conditioning(self, cond: Array) -> NativeVoice:
         """Prefix rows (T, D) -> a voice, by one prefill over caches of exactly T."""
         caches = self.flow_lm.init_state(cond.shape[0])
-        self.flow_lm.prompt(cond, caches, self._threads())
+        self.flow_lm.prompt(cond, caches, self._preparing_threads())
         return NativeVoice.from_caches(caches)
 
     def encoder(self) -> NativeMimiEncoder:
@@ -154,7 +163,7 @@ class NativeSpeech:
     def clone(self, audio: npt.NDArray[np.float32]) -> NativeVoice:
         """Mono 24 kHz audio (N,) -> a voice (prompt preparation, Mimi encode, prefill)."""
         check_prompt_audio(audio)
-        latents = self.encoder().encode(end_on_pause(audio), self._threads())
+        latents = self.encoder().encode(end_on_pause(audio), self._preparing_threads())
         return self.voice_from_conditioning(self.flow_lm.voice_conditioning(latents))
 
     def save_voice(self, voice: NativeVoice, path: Path) -> None:

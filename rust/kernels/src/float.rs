@@ -20,8 +20,10 @@
 //! order, the same on every instruction set too.
 
 use std::fmt;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use crate::error::{check_len, KernelError, Result};
+use crate::huge::{HugeBuffer, HUGE_PAGE};
 use crate::isa::Isa;
 use crate::linear::{check_product, split_rows, Linear};
 
@@ -34,12 +36,19 @@ enum Store {
     Bf16(Box<dyn AsRef<[u16]> + Send + Sync>),
 }
 
+/// The weights a matrix read before `move_to_huge_pages` replaced them: the caller's storage,
+/// handed back so the caller drops it where that is safe (a Python object, with the GIL).
+pub struct ReplacedWeights(#[allow(dead_code)] Store);
+
 /// A `(rows, cols)` float matrix over row-major weights held by whoever built it, plus an
 /// optional bias.
 pub struct F32Matrix {
     rows: usize,
     cols: usize,
-    weight: Store,
+    /// Read for the whole of a product (one guard, taken by the calling thread); written only
+    /// by `move_to_huge_pages`, to put a copy of the same values in place.
+    weight: RwLock<Store>,
+    moved: std::sync::atomic::AtomicBool,
     bias: Option<Vec<f32>>,
     /// Whether `weight` is input-major `(cols, rows)`, a copy of its own.
     input_major: bool,
@@ -100,7 +109,8 @@ impl F32Matrix {
         Ok(Self {
             rows,
             cols,
-            weight,
+            weight: RwLock::new(weight),
+            moved: std::sync::atomic::AtomicBool::new(false),
             bias,
             input_major: false,
         })
@@ -126,18 +136,53 @@ impl F32Matrix {
         Ok(m)
     }
 
-    /// The float32 weights as stored: row-major `(rows, cols)`, or `(cols, rows)` if
-    /// input-major; None for bfloat16 ones.
-    pub fn weight(&self) -> Option<&[f32]> {
-        match &self.weight {
-            Store::F32(w) => Some((**w).as_ref()),
+    fn store(&self) -> RwLockReadGuard<'_, Store> {
+        // a writer only swaps one whole store for another: never left half done
+        self.weight.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy of the float32 weights as stored: row-major `(rows, cols)`, or `(cols, rows)`
+    /// if input-major; None for bfloat16 ones.
+    pub fn weight(&self) -> Option<Vec<f32>> {
+        match &*self.store() {
+            Store::F32(w) => Some((**w).as_ref().to_vec()),
             Store::Bf16(_) => None,
         }
     }
 
+    /// Moves row-major weights of at least one huge page onto huge pages of the matrix's own
+    /// (a copy of the same values: products give the same bits before, during and after),
+    /// returning the storage read until now; None where there is nothing to move (input-major,
+    /// under one huge page, or already moved). The copy is made while products go on; they
+    /// wait only for the swap. A one-row product streams every weight each call, and on 2 MiB
+    /// pages it runs faster (BENCHMARKS.md); copying at load would make the caller wait for
+    /// every page to be faulted in, so a loader can hand this to a background thread.
+    pub fn move_to_huge_pages(&self) -> Option<ReplacedWeights> {
+        if self.input_major || self.moved() {
+            return None;
+        }
+        let copy = match &*self.store() {
+            Store::F32(w) if 4 * (**w).as_ref().len() >= HUGE_PAGE => {
+                Store::F32(Box::new(HugeBuffer::copy_of((**w).as_ref())))
+            }
+            Store::Bf16(w) if 2 * (**w).as_ref().len() >= HUGE_PAGE => {
+                Store::Bf16(Box::new(HugeBuffer::copy_of((**w).as_ref())))
+            }
+            _ => return None,
+        };
+        let mut store = self.weight.write().unwrap_or_else(PoisonError::into_inner);
+        self.moved.store(true, std::sync::atomic::Ordering::Release);
+        Some(ReplacedWeights(std::mem::replace(&mut *store, copy)))
+    }
+
+    /// Whether `move_to_huge_pages` has put the weights on huge pages of the matrix's own.
+    pub fn moved(&self) -> bool {
+        self.moved.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Bytes the weights take where they are kept (4 or 2 a value).
     pub fn weight_bytes(&self) -> usize {
-        let per = if matches!(self.weight, Store::F32(_)) {
+        let per = if matches!(*self.store(), Store::F32(_)) {
             4
         } else {
             2
@@ -151,11 +196,18 @@ impl F32Matrix {
     }
 
     /// Outputs for weight rows `span` of every activation row, into `out (m, span.len())`.
-    fn accumulate(&self, isa: Isa, x: &[f32], span: std::ops::Range<usize>, out: &mut [f32]) {
+    fn accumulate(
+        &self,
+        store: &Store,
+        isa: Isa,
+        x: &[f32],
+        span: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
         let values = span.start * self.cols..span.end * self.cols;
         let bias = self.bias.as_ref().map(|b| &b[span]);
         let cols = self.cols;
-        match (&self.weight, isa) {
+        match (store, isa) {
             (Store::F32(w), Isa::Portable) => dot_rows(x, &(**w).as_ref()[values], cols, bias, out),
             (Store::Bf16(w), Isa::Portable) => {
                 dot_rows(x, &(**w).as_ref()[values], cols, bias, out)
@@ -190,7 +242,8 @@ impl Linear for F32Matrix {
         if m == 0 {
             return Ok(());
         }
-        if let (true, Store::F32(w)) = (self.input_major, &self.weight) {
+        let store = self.store();
+        if let (true, Store::F32(w)) = (self.input_major, &*store) {
             let rows = crate::outer::Rows::plain(x, self.cols);
             crate::outer::matmul_kn(
                 isa,
@@ -202,7 +255,8 @@ impl Linear for F32Matrix {
             );
             return Ok(());
         }
-        let part = |span, out: &mut [f32]| self.accumulate(isa, x, span, out);
+        let store = &*store; // one guard for the product: helper threads read through it
+        let part = |span, out: &mut [f32]| self.accumulate(store, isa, x, span, out);
         split_rows(self.rows, self.cols, m, threads, ROWS_PER_PASS, out, part);
         Ok(())
     }

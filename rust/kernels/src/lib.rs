@@ -22,7 +22,7 @@ mod vector;
 mod x86;
 
 pub use error::{KernelError, Result};
-pub use float::{bf16_to_f32, F32Matrix};
+pub use float::{bf16_to_f32, F32Matrix, ReplacedWeights};
 pub use flow_head::{FlowBlock, FlowHead};
 pub use int8::{Int8Matrix, WeightSource};
 pub use isa::Isa;

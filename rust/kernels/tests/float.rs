@@ -105,7 +105,7 @@ fn bf16_weights_give_the_bits_of_the_float32_weights_they_widen_to() {
 fn reads_the_weights_it_was_given() {
     let w = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
     let mat = F32Matrix::new(w, 2, 3, None).unwrap();
-    assert_eq!(mat.weight(), Some(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0][..]));
+    assert_eq!(mat.weight(), Some(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
     assert_eq!(mat.weight_bytes(), 24);
     assert_eq!(
         run(&mat, Isa::best(), &[1.0, 0.0, -1.0], 1),
@@ -169,4 +169,42 @@ fn input_major_copies_agree_with_row_major_matrices() {
             bits(&got[..rows])
         );
     }
+}
+
+#[test]
+fn moving_to_huge_pages_keeps_the_bits_even_while_products_run() {
+    use std::sync::Arc;
+    // 1 MiB of bf16 weights and 2 MiB of float32 ones: the float32 matrix spans a huge page
+    let (rows, cols) = (512, 1024);
+    let bf16: Vec<u16> = values(rows * cols, 31)
+        .iter()
+        .map(|v| (v.to_bits() >> 16) as u16)
+        .collect();
+    let widened: Vec<f32> = bf16
+        .iter()
+        .map(|&b| voxlet_kernels::bf16_to_f32(b))
+        .collect();
+    let x = values(3 * cols, 32);
+    let bias = Some(values(rows, 33));
+    let full = Arc::new(F32Matrix::new(widened.clone(), rows, cols, bias.clone()).unwrap());
+    let want = bits(&run(&full, Isa::best(), &x, 2));
+    let reader = {
+        let (full, x, want) = (Arc::clone(&full), x.clone(), want.clone());
+        std::thread::spawn(move || {
+            for _ in 0..50 {
+                assert_eq!(bits(&run(&full, Isa::best(), &x, 2)), want);
+            }
+        })
+    };
+    assert!(!full.moved());
+    assert!(full.move_to_huge_pages().is_some());
+    assert!(full.moved() && full.move_to_huge_pages().is_none()); // once
+    reader.join().unwrap();
+    assert_eq!(bits(&run(&full, Isa::best(), &x, 1)), want);
+    assert_eq!(full.weight(), Some(widened));
+    // bf16 under one huge page, and input-major copies, stay where they are
+    let half = F32Matrix::bf16(bf16, rows, cols, bias).unwrap();
+    assert!(half.move_to_huge_pages().is_none() && !half.moved());
+    let narrow = F32Matrix::input_major(&values(2048 * 512, 34), 2048, 512, None).unwrap();
+    assert!(narrow.move_to_huge_pages().is_none());
 }

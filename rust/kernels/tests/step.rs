@@ -46,7 +46,7 @@ impl TestMatrix for F32Matrix {
         F32Matrix::new(w, rows, cols, None).unwrap()
     }
     fn floats(&self) -> Vec<f32> {
-        self.weight().expect("built from float32 weights").to_vec()
+        self.weight().expect("built from float32 weights")
     }
     // float32 rounding only
     const MIN_SNR_DB: f64 = 120.0;

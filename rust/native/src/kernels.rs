@@ -263,6 +263,29 @@ impl F32Matrix {
         self.inner.weight_bytes()
     }
 
+    /// move_to_huge_pages(self) -> bool
+    ///
+    /// Copies row-major weights of at least one huge page (2 MiB) onto huge pages of the
+    /// matrix's own and reads them there from then on (the same values: products keep their
+    /// bits, and may run meanwhile; they wait only for the swap), letting go of the array it
+    /// read until now. False where there was nothing to move (input-major, under one huge
+    /// page, or moved already). Releases the GIL for the copy.
+    fn move_to_huge_pages(&self, py: Python<'_>) -> bool {
+        let inner = Arc::clone(&self.inner);
+        let replaced = py.detach(move || inner.move_to_huge_pages());
+        let moved = replaced.is_some();
+        drop(replaced); // here, with the GIL: it may hold a numpy array
+        moved
+    }
+
+    /// moved: bool
+    ///
+    /// Whether `move_to_huge_pages` has put the weights on huge pages of the matrix's own.
+    #[getter]
+    fn moved(&self) -> bool {
+        self.inner.moved()
+    }
+
     /// apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
     ///
     /// x (..., cols) @ W.T + bias as a new (..., rows) array, as Int8Matrix.apply.
