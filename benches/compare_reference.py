@@ -145,9 +145,10 @@ def run_engine(args: argparse.Namespace) -> None:
         import voxlet
 
         voxlet.tune_process()  # before torch, as in the CLI: OpenMP's wait policy
-    import torch
+    if args.engine == "reference" or args.backend != "torch-free":
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
     config, prompt = OUT / f"reference_{args.model}.yaml", OUT / "prompt3s.wav"
     if args.engine == "reference":
         import numpy as np
@@ -172,6 +173,7 @@ def run_engine(args: argparse.Namespace) -> None:
             weights=args.weights,
             tokenizer=args.tokenizer,
             precision=args.precision,
+            backend=args.backend,
         )
         voice = tts.voice(str(prompt))
         opts = GenerationOptions(temperature=0.3, eos_threshold=1e9, on_no_eos="ignore")
@@ -181,6 +183,8 @@ def run_engine(args: argparse.Namespace) -> None:
 
     peak = PeakRss()
     out = {"engine": args.engine, "model": args.model, "precision": args.precision}
+    if args.engine == "voxlet":
+        out["backend"] = args.backend
     out["runs"] = args.runs
     out.update(_measure(stream, args.runs))
     out["peak_rss_mb"] = round(peak.stop(), 1)
@@ -202,6 +206,7 @@ def main() -> None:
     parser.add_argument(
         "--reference-python", type=Path, default=OUT / "ref-venv" / "bin" / "python"
     )
+    parser.add_argument("--backend", default="native", help="voxlet's: native or torch-free")
     parser.add_argument("--engine", choices=["voxlet", "reference"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine:
@@ -234,13 +239,16 @@ def main() -> None:
                 str(args.weights),
                 "--tokenizer",
                 str(args.tokenizer),
+                "--backend",
+                args.backend,
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, cwd=OUT)
             if done.returncode != 0:
                 sys.stderr.write(done.stderr[-3000:])
                 raise SystemExit(f"{engine} failed")
             row = json.loads(done.stdout.strip().splitlines()[-1])
-            row["rss_above_torch_mb"] = round(row["peak_rss_mb"] - baseline, 1)
+            if engine == "reference" or args.backend != "torch-free":  # else the whole process
+                row["rss_above_torch_mb"] = round(row["peak_rss_mb"] - baseline, 1)
             rows[engine] = row
             print(json.dumps(row), flush=True)
         ref, vox = rows["reference"], rows["voxlet"]

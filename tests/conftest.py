@@ -57,15 +57,21 @@ def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
 
 
 def load_tiny(
-    weights: str = "tiny_model.safetensors", precision: str = "fp32", encoder: bool = False
+    weights: str = "tiny_model.safetensors",
+    precision: str = "fp32",
+    encoder: bool = False,
+    backend: str = "native",
 ) -> TTS:
-    """The tiny model; `encoder`: with the voice-cloning encoder read back at once (a load
-    releases it until the first cloning), for tests that call it directly."""
+    """The tiny model on the PyTorch path with voxlet's kernels (the tests of the PyTorch
+    model; tests/torch_free/ has the torch-free backend's); `encoder`: with the voice-cloning
+    encoder read back at once (a load releases it until the first cloning), for tests that
+    call it directly."""
     tts = TTS.load(
         config=fixture_path("tiny_config.yaml"),
         weights=fixture_path(weights),
         tokenizer=fixture_path("tokenizer.model"),
         precision=precision,
+        backend=backend,
     )
     if encoder:
         from voxlet.model.weights import load_cloning_weights

@@ -106,7 +106,7 @@ class TTS:
         weights: str | Path | None = None,
         tokenizer: str | Path | None = None,
         precision: str = "fp32",
-        backend: str | Backend = "native",
+        backend: str | Backend = "torch-free",
         language: str | None = None,
     ) -> TTS:
         """Loads an official model by name, or a model from a local config file.
@@ -120,10 +120,11 @@ class TTS:
                 the goldens' 2e-5) or "int8" (int8 weights in the
                 FlowLM transformer, flow head, Mimi decoder transformer and the decoder's
                 widest convolutions: faster and smaller, opt-in).
-            backend: "native" (voxlet's Rust kernels for the layers they support, PyTorch for
-                the rest; without PyTorch installed, "torch-free"), "torch-free" (voxlet's own
-                runtime: the checkpoint read straight into the Rust kernels, no PyTorch
-                import), "torch" (PyTorch layers throughout: the reference path), or a
+            backend: "torch-free" (voxlet's own runtime: the checkpoint read straight into
+                the Rust kernels, no PyTorch import; the default, the same whether PyTorch is
+                installed or not), "native" (the PyTorch model with voxlet's Rust kernels for
+                the layers they support, PyTorch for the rest; without PyTorch installed,
+                "torch-free"), "torch" (PyTorch layers throughout: the reference path), or a
                 `voxlet.model.backend.Backend` of your own.
             language: the language the model speaks ("en", "fr", ...), for text
                 normalisation; default: the official model's, and "en" for a local config.

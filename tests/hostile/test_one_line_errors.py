@@ -124,9 +124,10 @@ def _wait_until_voxlet_handles(pid: int) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("after_s", [0.1, 0.5, 1.5])  # importing, loading torch, speaking
 def test_a_signal_at_any_point_exits_quietly(after_s, sig):
-    long = ["--max-frames", "3000", "--eos-threshold", "1e9"]
+    long = ["--max-frames", "3000", "--eos-threshold", "1e9", "--on-no-eos", "ignore"]
+    text = " ".join(["Hi there."] * 20)  # many chunks: still speaking when the signal comes
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voxlet", "say", "Hi.", *MODEL, "-o", "-", *long],
+        [sys.executable, "-m", "voxlet", "say", text, *MODEL, "-o", "-", *long],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

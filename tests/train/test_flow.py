@@ -97,9 +97,18 @@ def test_export_loads_and_equals_the_trained_modules(toy_corpus, codec_run, tmp_
     opts = GenerationOptions(max_frames=8, eos_threshold=1e9, on_no_eos="ignore", seed=1)
     audio = tts.synthesize("Tone one.", voice, opts)
     assert audio.shape == (8 * 1920,) and np.isfinite(audio).all()
-    native = TTS.load(config=cfg_path)  # the fast path takes the exported layout too
+    native = TTS.load(config=cfg_path, backend="native")  # the fast path takes it too
     np.testing.assert_allclose(
         native.synthesize("Tone one.", voice, opts), audio, atol=2e-4, rtol=0
+    )
+    free = TTS.load(config=cfg_path, backend="torch-free")  # and the runtime without torch
+    greedy = opts.replace(temperature=0.0)  # its noise is numpy's: compare without noise
+    free_voice = free.voice(str(tmp_path / "model" / "voice.safetensors"))
+    np.testing.assert_allclose(
+        free.synthesize("Tone one.", free_voice, greedy),
+        tts.synthesize("Tone one.", voice, greedy),
+        atol=2e-4,
+        rtol=0,
     )
 
 

@@ -41,7 +41,7 @@ def test_int8_on_the_small_layout_is_native_and_close_to_fp32():
     """The english_2m-style fixture in int8: grouped-query stacks, z projection and the
     time-free head on int8 matrices in the native kernels, output close to fp32."""
     config = fixture_path("small/small_config.yaml")
-    fp32, int8 = (TTS.load(config=config, precision=p) for p in ("fp32", "int8"))
+    fp32, int8 = (TTS.load(config=config, precision=p, backend="native") for p in ("fp32", "int8"))
     flow_lm = int8.network.flow_lm
     assert isinstance(flow_lm.z_proj, Int8Linear)
     assert flow_lm.transformer.kernel is not None and flow_lm.flow_net.kernel is not None
@@ -72,6 +72,7 @@ def test_the_cloning_encoder_is_read_back_on_first_use(tmp_path, precision):
         weights=weights,
         tokenizer=fixture_path("tokenizer.model"),
         precision=precision,
+        backend="native",
     )
     assert cloning_weights_released(tts.network)  # not held while only speaking
     from safetensors.torch import load_file
@@ -142,4 +143,5 @@ def test_a_text_embedding_that_does_not_fit_is_refused(monkeypatch):
             weights=fixture_path("tiny_model.safetensors"),
             tokenizer=fixture_path("tokenizer.model"),
             precision="int8",
+            backend="native",
         )
