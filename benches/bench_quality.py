@@ -63,6 +63,7 @@ def main() -> None:
             weights=weights,
             tokenizer=TOKENIZER,
             precision=precision,
+            backend="native",  # the PyTorch model's tensors are compared below
         )
         voice = random_voice(tts, 0)
         latents = torch.cat(list(tts.latents(SHORT, voice, opts))).numpy()

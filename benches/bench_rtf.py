@@ -4,10 +4,11 @@ Each configuration runs in a fresh process (so peak RSS and cold start are hones
 JSON line: first audio for an 8-word sentence and a 61-word paragraph (voice ready, 40-frame
 prefix), x real time over 10 s of audio (EOS disabled), FlowLM ms per step and Mimi ms per frame
 (medians), the largest gap between frames on multi-chunk text relative to 80 ms and how late a
-real-time sink started at the first frame would get (<= 0: never starves), peak RSS above a
-process that has only imported torch, and cold start (new process -> first audio, weights in the
-page cache). Medians of --runs runs (first audio: 3 samples per run). `--backend torch-free`
-runs voxlet's own runtime (no torch import; `peak_rss_mb` is then the whole process's).
+real-time sink started at the first frame would get (<= 0: never starves), peak RSS, and cold
+start (new process -> first audio, weights in the page cache). Medians of --runs runs (first
+audio: 3 samples per run). The default backend, torch-free, never imports torch, so
+`peak_rss_mb` is the whole process's; `--backend native` (or torch) adds the RSS above a process
+that has only imported torch.
 
     .venv/bin/python benches/bench_rtf.py   # writes bench-out/english-random.safetensors once
     .venv/bin/python benches/bench_rtf.py --runs 1 --quick
@@ -242,7 +243,7 @@ def main() -> None:
     parser.add_argument("--model", default="english", help="an official layout (random weights)")
     parser.add_argument("--weights", type=Path, help="default: bench-out/MODEL-random.safetensors")
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--backend", default="native", help="native, torch-free or torch")
+    parser.add_argument("--backend", default="torch-free", help="torch-free, native or torch")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="compute threads per worker thread")
     parser.add_argument(

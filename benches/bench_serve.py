@@ -56,7 +56,7 @@ from voxlet import TTS
 from voxlet.model.voice import voice_from_conditioning
 from voxlet.registry import official_config
 tts = TTS.load(config=official_config({model!r}), weights={str(weights)!r},
-               tokenizer={str(TOKENIZER)!r})
+               tokenizer={str(TOKENIZER)!r}, backend="native")
 g = torch.Generator().manual_seed(0)
 with torch.no_grad():
     prefix = torch.randn(1, 40, tts.network.flow_lm.d_model, generator=g) * 0.1

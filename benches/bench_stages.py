@@ -35,7 +35,11 @@ def median_ms(fn: Callable[[], object]) -> float:
 
 def stages(precision: str, weights: Path) -> dict[str, object]:
     tts = TTS.load(
-        config=official_config("english"), weights=weights, tokenizer=TOKENIZER, precision=precision
+        config=official_config("english"),
+        weights=weights,
+        tokenizer=TOKENIZER,
+        precision=precision,
+        backend="native",  # the PyTorch model's stages, one by one
     )
     flow_lm, mimi = tts.network.flow_lm, tts.network.mimi
     g = torch.Generator().manual_seed(0)

@@ -206,7 +206,7 @@ def main() -> None:
     parser.add_argument(
         "--reference-python", type=Path, default=OUT / "ref-venv" / "bin" / "python"
     )
-    parser.add_argument("--backend", default="native", help="voxlet's: native or torch-free")
+    parser.add_argument("--backend", default="torch-free", help="voxlet's: torch-free or native")
     parser.add_argument("--engine", choices=["voxlet", "reference"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine:
