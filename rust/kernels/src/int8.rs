@@ -183,6 +183,16 @@ impl WeightSource<'_> {
     }
 }
 
+/// Whether the AVX2 int8 path sums with VNNI here: the CPU has it and `VOXLET_INT8_VNNI` is not
+/// `0` (the switch lets a benchmark time both in one build; either gives the same bits).
+#[cfg(target_arch = "x86_64")]
+fn vnni() -> bool {
+    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| {
+        crate::x86::has_vnni() && std::env::var_os("VOXLET_INT8_VNNI").is_none_or(|v| v != "0")
+    })
+}
+
 /// Weights quantized per thread at least (fewer: one thread; spawning costs more).
 const MIN_WEIGHTS_PER_THREAD: usize = 1 << 18;
 
@@ -340,7 +350,8 @@ impl Int8Matrix {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: matmul_on checked that the CPU supports AVX2.
             Isa::Avx2 => unsafe {
-                crate::x86::dot_rows(q, weights, &self.row_sums[span], self.stride, &ep, out)
+                let rs = &self.row_sums[span];
+                crate::x86::dot_rows(q, weights, rs, self.stride, &ep, out, vnni())
             },
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 => unreachable!("matmul_on checks support first"),
@@ -379,5 +390,74 @@ impl Linear for Int8Matrix {
         let part = |span, out: &mut [f32]| self.accumulate(isa, &q, span, out);
         split_rows(self.rows, self.cols, m, threads, GROUP, out, part);
         Ok(())
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vnni_sums_equal_avx2_and_portable_ones_for_both_schemes() {
+        if !Isa::Avx2.is_supported() {
+            return; // nothing x86 to compare on this CPU; the portable path is tested elsewhere
+        }
+        let (rows, cols) = (37, 300); // rows not a multiple of 4, cols not of 32
+        let w = values(rows * cols, 1);
+        let b = values(rows, 2);
+        let mat = Int8Matrix::quantize(&w, rows, cols, Some(&b)).unwrap();
+        let ep = Epilogue {
+            x_scales: &[],
+            w_scales: &mat.scales,
+            bias: mat.bias.as_deref(),
+        };
+        for (m, scheme) in [
+            (1, Scheme::Signed8),
+            (3, Scheme::Signed8),
+            (5, Scheme::Offset7),
+        ] {
+            let x = values(m * cols, 3 + m as u32);
+            let q = quantize_rows(&x, m, cols, mat.stride, scheme);
+            let ep = Epilogue {
+                x_scales: &q.scales,
+                ..ep
+            };
+            let mut want = vec![0.0; m * rows];
+            portable::dot_rows(&q, &mat.data, mat.stride, &ep, &mut want);
+            let paths = if crate::x86::has_vnni() {
+                vec![false, true]
+            } else {
+                vec![false]
+            };
+            for vnni in paths {
+                let mut got = vec![0.0; m * rows];
+                // SAFETY: AVX2 checked above; vnni only where has_vnni().
+                unsafe {
+                    crate::x86::dot_rows(
+                        &q,
+                        &mat.data,
+                        &mat.row_sums[..rows],
+                        mat.stride,
+                        &ep,
+                        &mut got,
+                        vnni,
+                    )
+                };
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{scheme:?}, m = {m}, vnni {vnni}");
+            }
+        }
     }
 }

@@ -5,14 +5,17 @@
 //! - `Scheme::Offset7`: `x + 64` (in [1, 127]) against w; the offset is undone afterwards with
 //!   the weight row sums, `sum((x + 64) * w) - 64 * sum(w)`. Same bound, one instruction fewer.
 //!
-//! Either way the sums are exact, so results equal the portable ones bit for bit.
+//! Either way the sums are exact, so results equal the portable ones bit for bit. Where the CPU
+//! has AVX-512 VNNI, `vpdpbusd` adds each lane's four products in one instruction instead of
+//! `vpmaddubsw` + `vpmaddwd` + `vpaddd`: the same exact sums.
 
 use std::arch::x86_64::{
-    __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_hadd_epi32,
-    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_set1_epi16,
-    _mm256_setzero_si256, _mm256_sign_epi8, _mm_add_epi32, _mm_add_ps, _mm_cvtepi32_ps,
-    _mm_loadu_ps, _mm_loadu_si128, _mm_mul_ps, _mm_prefetch, _mm_set1_ps, _mm_setzero_ps,
-    _mm_slli_epi32, _mm_storeu_ps, _mm_storeu_si128, _mm_sub_epi32, _MM_HINT_T0,
+    __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_dpbusd_epi32,
+    _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
+    _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sign_epi8, _mm_add_epi32,
+    _mm_add_ps, _mm_cvtepi32_ps, _mm_loadu_ps, _mm_loadu_si128, _mm_mul_ps, _mm_prefetch,
+    _mm_set1_ps, _mm_setzero_ps, _mm_slli_epi32, _mm_storeu_ps, _mm_storeu_si128, _mm_sub_epi32,
+    _MM_HINT_T0,
 };
 
 use crate::int8::{Epilogue, QuantizedRows, Scheme, BLOCK, GROUP};
@@ -33,55 +36,104 @@ fn reduce4(a: &[__m256i; GROUP]) -> [i32; GROUP] {
     out
 }
 
-/// Raw sums `sum(unsigned * w')` of `R` activation rows with one interleaved group of weight
-/// rows, where w' is w with the activation's sign moved onto it when `SIGNED`, else w itself.
-/// Each weight vector is loaded once for all R rows. `ahead`, when given, is the next group:
-/// it is prefetched alongside, so reading weights from memory overlaps the arithmetic.
+/// `dot_tile` and `dot_tile_vnni`: one body, two instruction sets. Raw sums
+/// `sum(unsigned * w')` of `R` activation rows with one interleaved group of weight rows,
+/// where w' is w with the activation's sign moved onto it when `SIGNED`, else w itself. Each
+/// weight vector is loaded once for all R rows. `ahead`, when given, is the next group: it is
+/// prefetched alongside, so reading weights from memory overlaps the arithmetic. `$acc` adds
+/// the four-product sums of each i32 lane: `vpmaddubsw` + `vpmaddwd` on AVX2, one `vpdpbusd`
+/// with VNNI; both exact, so both give the same sums.
+macro_rules! dot_tile {
+    ($name:ident, $features:literal, $acc:expr) => {
+        #[target_feature(enable = $features)]
+        #[allow(clippy::needless_range_loop)] // j outside r: each weight vector loaded once
+        fn $name<const R: usize, const SIGNED: bool>(
+            unsigned: [&[u8]; R],
+            values: [&[i8]; R],
+            w: &[i8],
+            ahead: Option<&[i8]>,
+            stride: usize,
+        ) -> [[i32; GROUP]; R] {
+            let mut acc = [[_mm256_setzero_si256(); GROUP]; R];
+            for b in (0..stride).step_by(BLOCK) {
+                // SAFETY: stride is a multiple of BLOCK; every activation row holds stride
+                // bytes and w one group (GROUP * stride bytes), as dot_rows asserts.
+                unsafe {
+                    let u: [__m256i; R] = std::array::from_fn(|r| {
+                        _mm256_loadu_si256(unsigned[r].as_ptr().add(b).cast())
+                    });
+                    let v: [__m256i; R] = std::array::from_fn(|r| {
+                        if SIGNED {
+                            _mm256_loadu_si256(values[r].as_ptr().add(b).cast())
+                        } else {
+                            _mm256_setzero_si256()
+                        }
+                    });
+                    let wb = w.as_ptr().add(b * GROUP);
+                    if let Some(next) = ahead {
+                        let nb = next.as_ptr().add(b * GROUP);
+                        _mm_prefetch::<_MM_HINT_T0>(nb);
+                        _mm_prefetch::<_MM_HINT_T0>(nb.add(2 * BLOCK));
+                    }
+                    for j in 0..GROUP {
+                        let wv = _mm256_loadu_si256(wb.add(j * BLOCK).cast());
+                        for r in 0..R {
+                            let wr = if SIGNED {
+                                _mm256_sign_epi8(wv, v[r])
+                            } else {
+                                wv
+                            };
+                            acc[r][j] = $acc(acc[r][j], u[r], wr);
+                        }
+                    }
+                }
+            }
+            std::array::from_fn(|r| reduce4(&acc[r]))
+        }
+    };
+}
+
+/// `acc + sum of each lane's four u8 x i8 products`, by pairs into i16 (never saturating
+/// here, see the module's documentation) and pairs of those into i32.
 #[target_feature(enable = "avx2")]
-#[allow(clippy::needless_range_loop)] // j outside r: each weight vector loaded once for all rows
-fn dot_tile<const R: usize, const SIGNED: bool>(
+#[inline]
+fn madd_avx2(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
+    let pairs = _mm256_maddubs_epi16(u, w);
+    _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+}
+
+/// The same sums in one instruction (`vpdpbusd`: no intermediate i16, no saturation).
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+#[inline]
+fn madd_vnni(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(acc, u, w)
+}
+
+dot_tile!(dot_tile, "avx2", madd_avx2);
+dot_tile!(dot_tile_vnni, "avx2,avx512vnni,avx512vl", madd_vnni);
+
+/// Whether this CPU has AVX-512 VNNI (with its 256-bit forms): `dot_rows` then sums with it.
+pub(crate) fn has_vnni() -> bool {
+    std::arch::is_x86_feature_detected!("avx512vnni")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+}
+
+/// One tile on the instruction set `vnni` names (true only where `has_vnni()`).
+#[target_feature(enable = "avx2")]
+fn tile<const R: usize, const SIGNED: bool>(
+    vnni: bool,
     unsigned: [&[u8]; R],
     values: [&[i8]; R],
     w: &[i8],
     ahead: Option<&[i8]>,
     stride: usize,
 ) -> [[i32; GROUP]; R] {
-    let ones = _mm256_set1_epi16(1);
-    let mut acc = [[_mm256_setzero_si256(); GROUP]; R];
-    for b in (0..stride).step_by(BLOCK) {
-        // SAFETY: stride is a multiple of BLOCK; every activation row holds stride bytes and w
-        // one group (GROUP * stride bytes), as dot_rows asserts.
-        unsafe {
-            let u: [__m256i; R] =
-                std::array::from_fn(|r| _mm256_loadu_si256(unsigned[r].as_ptr().add(b).cast()));
-            let v: [__m256i; R] = std::array::from_fn(|r| {
-                if SIGNED {
-                    _mm256_loadu_si256(values[r].as_ptr().add(b).cast())
-                } else {
-                    _mm256_setzero_si256()
-                }
-            });
-            let wb = w.as_ptr().add(b * GROUP);
-            if let Some(next) = ahead {
-                let nb = next.as_ptr().add(b * GROUP);
-                _mm_prefetch::<_MM_HINT_T0>(nb);
-                _mm_prefetch::<_MM_HINT_T0>(nb.add(2 * BLOCK));
-            }
-            for j in 0..GROUP {
-                let wv = _mm256_loadu_si256(wb.add(j * BLOCK).cast());
-                for r in 0..R {
-                    let wr = if SIGNED {
-                        _mm256_sign_epi8(wv, v[r])
-                    } else {
-                        wv
-                    };
-                    let pairs = _mm256_maddubs_epi16(u[r], wr);
-                    acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(pairs, ones));
-                }
-            }
-        }
+    if vnni {
+        // SAFETY: the caller passes vnni = true only where the CPU has AVX-512 VNNI and VL.
+        unsafe { dot_tile_vnni::<R, SIGNED>(unsigned, values, w, ahead, stride) }
+    } else {
+        dot_tile::<R, SIGNED>(unsigned, values, w, ahead, stride)
     }
-    std::array::from_fn(|r| reduce4(&acc[r]))
 }
 
 /// `out[r * rows + n] = ep(sum_k x[r][k] * w[n][k])`, as `portable::dot_rows`; `row_sums` holds
@@ -97,6 +149,7 @@ pub(crate) unsafe fn dot_rows(
     stride: usize,
     ep: &Epilogue,
     out: &mut [f32],
+    vnni: bool,
 ) {
     let (m, rows) = (q.scales.len(), row_sums.len());
     assert!(stride.is_multiple_of(BLOCK) && w.len() >= rows.div_ceil(GROUP) * GROUP * stride);
@@ -145,8 +198,8 @@ pub(crate) unsafe fn dot_rows(
             let ahead = next.filter(|_| r == 0);
             let (us, vs) = ([u(r), u(r + 1)], [v(r), v(r + 1)]);
             let [s0, s1] = match q.scheme {
-                Scheme::Signed8 => dot_tile::<2, true>(us, vs, group, ahead, stride),
-                Scheme::Offset7 => dot_tile::<2, false>(us, vs, group, ahead, stride),
+                Scheme::Signed8 => tile::<2, true>(vnni, us, vs, group, ahead, stride),
+                Scheme::Offset7 => tile::<2, false>(vnni, us, vs, group, ahead, stride),
             };
             store(r, s0);
             store(r + 1, s1);
@@ -155,8 +208,8 @@ pub(crate) unsafe fn dot_rows(
         while r < m {
             let ahead = next.filter(|_| r == 0);
             let [s] = match q.scheme {
-                Scheme::Signed8 => dot_tile::<1, true>([u(r)], [v(r)], group, ahead, stride),
-                Scheme::Offset7 => dot_tile::<1, false>([u(r)], [v(r)], group, ahead, stride),
+                Scheme::Signed8 => tile::<1, true>(vnni, [u(r)], [v(r)], group, ahead, stride),
+                Scheme::Offset7 => tile::<1, false>(vnni, [u(r)], [v(r)], group, ahead, stride),
             };
             store(r, s);
             r += 1;
