@@ -273,23 +273,30 @@ mod x86_512 {
             }
         }
         let (xp, wp) = (x.data.as_ptr(), wt.as_ptr());
-        let (mut j, mut c) = (inputs.start / x.width, inputs.start % x.width);
-        for i in inputs {
-            let w: [__m512; VECS] = std::array::from_fn(|v| {
-                // SAFETY: the masked lanes lie within weight row i's n values.
-                unsafe { _mm512_maskz_loadu_ps(mask(v), wp.add(i * n + col + 16 * v)) }
-            });
-            for (dr, row) in acc.iter_mut().enumerate() {
-                // SAFETY: Rows::fits: row r + dr's tap j lies within the data.
-                let xv = unsafe { _mm512_set1_ps(*xp.add((r + dr + j * x.gap) * x.width + c)) };
-                for (a, &wv) in row.iter_mut().zip(&w) {
-                    *a = _mm512_fmadd_ps(xv, wv, *a);
+        // the inputs in order, a tap at a time: within a tap, row r + dr's inputs are one
+        // contiguous run, so each is its row's pointer plus c (no index arithmetic a value)
+        let mut i = inputs.start;
+        while i < inputs.end {
+            let j = i / x.width;
+            let end = inputs.end.min((j + 1) * x.width);
+            // SAFETY: Rows::fits: row r + dr's tap j lies within the data.
+            let rows: [*const f32; ROWS] =
+                std::array::from_fn(|dr| unsafe { xp.add((r + dr + j * x.gap) * x.width) });
+            for i in i..end {
+                let c = i - j * x.width;
+                let w: [__m512; VECS] = std::array::from_fn(|v| {
+                    // SAFETY: the masked lanes lie within weight row i's n values.
+                    unsafe { _mm512_maskz_loadu_ps(mask(v), wp.add(i * n + col + 16 * v)) }
+                });
+                for (row, &p) in acc.iter_mut().zip(&rows) {
+                    // SAFETY: c < width: within the tap's run of this row.
+                    let xv = unsafe { _mm512_set1_ps(*p.add(c)) };
+                    for (a, &wv) in row.iter_mut().zip(&w) {
+                        *a = _mm512_fmadd_ps(xv, wv, *a);
+                    }
                 }
             }
-            c += 1;
-            if c == x.width {
-                (j, c) = (j + 1, 0);
-            }
+            i = end;
         }
         for (dr, row) in acc.iter().enumerate() {
             for (v, &a) in row.iter().enumerate() {
@@ -431,6 +438,9 @@ mod tests {
             (9, 100, 3, 2, 70),
             (12, 512, 2, 1, 130),
             (8, 257, 1, 0, 64),
+            // one output (the decoder's last convolution), windows of three taps
+            (37, 64, 3, 1, 1),
+            (16, 5, 2, 3, 1),
         ] {
             let data = values((m + (taps - 1) * gap) * width, 1);
             let x = Rows {
