@@ -44,3 +44,26 @@ def test_nothing_worth_moving_starts_no_thread(tmp_path):
     m = linear(ck, "m", 64, 300)
     assert move_in_background(ck) is None
     np.testing.assert_array_equal(m.apply(np.ones((1, 300), np.float32)), [[300.0] * 64])
+
+
+def test_exiting_while_weights_move_ends_cleanly(tmp_path):
+    """The move stops after the matrix in hand and its thread is joined at exit: a thread
+    still in the native copy when Python finalizes would abort the process."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "w.safetensors"
+    tensors = {f"m{i}.weight": rng.standard_normal((1024, 1024), dtype=np.float32) for i in range(8)}
+    save_file(tensors, str(path))
+    code = (
+        "from voxlet.native.checkpoint import Checkpoint\n"
+        "from voxlet.native.huge_pages import move_in_background\n"
+        "from voxlet.native.layers import linear\n"
+        f"ck = Checkpoint({str(path)!r})\n"
+        "ms = [linear(ck, f'm{i}', 1024, 1024) for i in range(8)]\n"
+        "assert move_in_background(ck) is not None\n"
+    )
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()

@@ -19,7 +19,9 @@ import os
 import sys
 import threading
 
+from voxlet._native import F32Matrix
 from voxlet.native.checkpoint import Checkpoint
+from voxlet.runtime.at_exit import ExitList
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +31,45 @@ HUGE_PAGE = 2 << 20
 def move_in_background(ck: Checkpoint) -> threading.Thread | None:
     """Starts moving `ck`'s in-place matrices of at least one huge page, then releases the
     file's pages; returns the (daemon) thread, or None where nothing is worth moving (the
-    pages are released at once)."""
+    pages are released at once). At exit the move stops after the matrix in hand and the
+    thread is joined: a thread still inside a native copy when Python finalizes would be
+    unwound through Rust frames and abort the process."""
     movable = [(k, m) for k, m in ck.read_in_place.items() if m.weight_bytes >= HUGE_PAGE]
     if not movable:
         ck.release()
         return None
-    thread = threading.Thread(
-        target=_move, args=(ck, movable), name="voxlet-huge-pages", daemon=True
-    )
-    thread.start()
-    return thread
+    mover = _Mover(ck, movable)
+    _RUNNING.add(mover)
+    mover.thread.start()
+    return mover.thread
 
 
-def _move(ck: Checkpoint, movable: list) -> None:
-    _lowest_priority()
-    try:
-        for key, matrix in movable:
-            if matrix.move_to_huge_pages():
-                ck.release(key)
-    except Exception as e:  # an optimisation: the weights stay where they are
-        log.debug("moving weights onto huge pages stopped: %s", e)
-    ck.release()
+class _Mover:
+    def __init__(self, ck: Checkpoint, movable: list[tuple[str, F32Matrix]]):
+        self.ck, self.movable = ck, movable
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="voxlet-huge-pages", daemon=True)
+
+    def _run(self) -> None:
+        _lowest_priority()
+        try:
+            for key, matrix in self.movable:
+                if self.stop.is_set():
+                    break
+                if matrix.move_to_huge_pages():
+                    self.ck.release(key)
+        except Exception as e:  # an optimisation: the weights stay where they are
+            log.debug("moving weights onto huge pages stopped: %s", e)
+        finally:
+            _RUNNING.discard(self)
+        self.ck.release()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+_RUNNING: ExitList[_Mover] = ExitList(lambda mover: mover.close())
 
 
 def _lowest_priority() -> None:
