@@ -54,7 +54,7 @@ def test_exiting_while_weights_move_ends_cleanly(tmp_path):
 
     rng = np.random.default_rng(0)
     path = tmp_path / "w.safetensors"
-    tensors = {f"m{i}.weight": rng.standard_normal((1024, 1024), dtype=np.float32) for i in range(8)}
+    tensors = {f"m{i}.weight": rng.standard_normal((1024, 1024), np.float32) for i in range(8)}
     save_file(tensors, str(path))
     code = (
         "from voxlet.native.checkpoint import Checkpoint\n"
