@@ -14,7 +14,7 @@ import numpy as np
 from voxlet._native import F32Matrix, FlowBlockWeights, FlowHead
 from voxlet.config import ModelConfig
 from voxlet.constants import LATENT_DIM
-from voxlet.native.checkpoint import Checkpoint
+from voxlet.native.checkpoint import Checkpoint, as_float32
 from voxlet.native.layers import (
     NARROW,
     Array,
@@ -160,7 +160,7 @@ class NativeFlowLM:
         """(T,) token ids -> (T, D) text embeddings."""
         rows = self.table[np.asarray(token_ids, dtype=np.int64)]
         if rows.dtype == np.uint16:  # bfloat16 bits, widened exactly
-            rows = (rows.astype(np.uint32) << 16).view(np.float32)
+            rows = as_float32(rows, "BF16")
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         return rows if self.table_proj is None else apply(self.table_proj, rows)
 

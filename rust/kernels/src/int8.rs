@@ -237,25 +237,24 @@ impl Int8Matrix {
         let mut row_sums = vec![0i32; groups * GROUP];
         let threads = threads.clamp(1, (rows * cols / MIN_WEIGHTS_PER_THREAD).max(1));
         let per = groups.div_ceil(threads); // groups a thread
-        let bad: Vec<std::sync::Mutex<Option<f32>>> =
-            (0..threads).map(|_| std::sync::Mutex::new(None)).collect();
-        let mut parts = data
+                                            // each part's first non-finite weight, if any
+        let mut bad: Vec<Option<f32>> = vec![None; threads];
+        let parts: Vec<Box<dyn FnOnce() + Send + '_>> = data
             .chunks_mut(per * GROUP * stride)
             .zip(scales.chunks_mut(per * GROUP))
             .zip(row_sums.chunks_mut(per * GROUP))
-            .zip(&bad)
+            .zip(bad.iter_mut())
             .enumerate()
             .map(|(t, (((data, scales), sums), bad))| {
                 let first = t * per * GROUP;
                 let last = (first + per * GROUP).min(rows);
-                move || {
+                Box::new(move || {
                     let mut scratch = vec![0.0f32; cols];
                     for r in first..last {
                         let row = weight.row(r, cols, &mut scratch);
                         // one branch-free pass (it vectorizes); the value looked up on failure
                         if !row.iter().fold(true, |ok, v| ok & v.is_finite()) {
-                            let v = row.iter().find(|v| !v.is_finite()).copied();
-                            *bad.lock().unwrap_or_else(|e| e.into_inner()) = v;
+                            *bad = row.iter().find(|v| !v.is_finite()).copied();
                             return;
                         }
                         let local = r - first;
@@ -276,23 +275,11 @@ impl Int8Matrix {
                             }
                         }
                     }
-                }
+                }) as Box<dyn FnOnce() + Send>
             })
-            .collect::<Vec<_>>();
-        if parts.len() == 1 {
-            (parts.pop().expect("one part"))();
-        } else {
-            crate::pool::run_all(
-                parts
-                    .into_iter()
-                    .map(|p| Box::new(p) as Box<dyn FnOnce() + Send>)
-                    .collect(),
-            );
-        }
-        if let Some(v) = bad
-            .into_iter()
-            .find_map(|b| b.into_inner().unwrap_or_else(|e| e.into_inner()))
-        {
+            .collect();
+        crate::pool::run_all(parts);
+        if let Some(v) = bad.into_iter().flatten().next() {
             return Err(KernelError::InvalidArgument {
                 what: "weight value",
                 value: v.to_string(),
@@ -396,18 +383,7 @@ impl Linear for Int8Matrix {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::testing::values;
 
     #[test]
     fn vnni_sums_equal_avx2_and_portable_ones_for_both_schemes() {

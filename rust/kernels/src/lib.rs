@@ -17,6 +17,8 @@ mod pool;
 mod portable;
 pub mod seanet;
 pub mod step;
+#[cfg(test)]
+mod testing;
 mod vector;
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -409,18 +409,7 @@ mod x86_512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::testing::values;
 
     #[test]
     fn every_instruction_set_gives_the_same_bits_and_the_f64_sum() {

@@ -52,8 +52,12 @@ impl Latch {
 }
 
 /// Runs every task, on the helpers where they could be started, else one after another on the
-/// calling thread; returns when all have finished.
-pub(crate) fn run_all<'a>(tasks: Vec<Box<dyn FnOnce() + Send + 'a>>) {
+/// calling thread; returns when all have finished. A single task runs on the calling thread
+/// without starting (or waking) any helper.
+pub(crate) fn run_all<'a>(mut tasks: Vec<Box<dyn FnOnce() + Send + 'a>>) {
+    if tasks.len() == 1 {
+        return (tasks.pop().expect("one task"))();
+    }
     match Helpers::get() {
         Some(helpers) => helpers.run(tasks),
         None => tasks.into_iter().for_each(|task| task()),

@@ -1,6 +1,6 @@
 mod common;
 
-use common::{float_matmul, snr_db, values};
+use common::{bf16_values, float_matmul, snr_db, values};
 use voxlet_kernels::{F32Matrix, Isa, KernelError, Linear};
 
 fn run(mat: &F32Matrix, isa: Isa, x: &[f32], threads: usize) -> Vec<f32> {
@@ -59,11 +59,6 @@ fn same_bits_on_every_instruction_set_thread_count_and_row_position() {
 }
 
 /// Round to nearest even, as a framework casts float32 to bfloat16.
-fn to_bf16(x: f32) -> u16 {
-    let u = x.to_bits();
-    ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) as u16
-}
-
 #[test]
 fn bf16_weights_give_the_bits_of_the_float32_weights_they_widen_to() {
     // the shapes around every tile edge: rows past a multiple of 4, cols past one of 8
@@ -74,11 +69,7 @@ fn bf16_weights_give_the_bits_of_the_float32_weights_they_widen_to() {
         (4, 9, 8),
         (17, 203, 1001),
     ] {
-        let bf16: Vec<u16> = values(rows * cols, 7).into_iter().map(to_bf16).collect();
-        let widened: Vec<f32> = bf16
-            .iter()
-            .map(|&b| voxlet_kernels::bf16_to_f32(b))
-            .collect();
+        let (bf16, widened) = bf16_values(rows * cols, 7);
         let bias = Some(values(rows, 8));
         let half = F32Matrix::bf16(bf16, rows, cols, bias.clone()).unwrap();
         let full = F32Matrix::new(widened, rows, cols, bias).unwrap();
@@ -176,14 +167,7 @@ fn moving_to_huge_pages_keeps_the_bits_even_while_products_run() {
     use std::sync::Arc;
     // 1 MiB of bf16 weights and 2 MiB of float32 ones: the float32 matrix spans a huge page
     let (rows, cols) = (512, 1024);
-    let bf16: Vec<u16> = values(rows * cols, 31)
-        .iter()
-        .map(|v| (v.to_bits() >> 16) as u16)
-        .collect();
-    let widened: Vec<f32> = bf16
-        .iter()
-        .map(|&b| voxlet_kernels::bf16_to_f32(b))
-        .collect();
+    let (bf16, widened) = bf16_values(rows * cols, 31);
     let x = values(3 * cols, 32);
     let bias = Some(values(rows, 33));
     let full = Arc::new(F32Matrix::new(widened.clone(), rows, cols, bias.clone()).unwrap());

@@ -1,6 +1,6 @@
 mod common;
 
-use common::{float_matmul, snr_db, values};
+use common::{bf16_values, float_matmul, snr_db, values};
 use voxlet_kernels::{Int8Matrix, Isa, KernelError, Linear};
 
 fn run(mat: &Int8Matrix, isa: Isa, x: &[f32], threads: usize) -> Vec<f32> {
@@ -194,14 +194,10 @@ fn activations_round_half_to_even() {
 
 #[test]
 fn bf16_bits_and_any_thread_count_quantize_to_the_same_matrix() {
-    use voxlet_kernels::{bf16_to_f32, WeightSource};
+    use voxlet_kernels::WeightSource;
     // large enough to split across threads (> 2^18 weights a thread), rows not a multiple of 4
     let (rows, cols) = (1027, 700);
-    let bits: Vec<u16> = values(rows * cols, 21)
-        .iter()
-        .map(|v| (v.to_bits() >> 16) as u16)
-        .collect();
-    let widened: Vec<f32> = bits.iter().map(|&b| bf16_to_f32(b)).collect();
+    let (bits, widened) = bf16_values(rows * cols, 21);
     let b = values(rows, 22);
     let want = Int8Matrix::quantize(&widened, rows, cols, Some(&b)).unwrap();
     let x = values(3 * cols, 23);

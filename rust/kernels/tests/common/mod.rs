@@ -16,6 +16,23 @@ pub fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// `values(n, seed)` rounded to bfloat16 (to nearest, ties to even): the bit patterns, and the
+/// float32 values they widen to exactly.
+pub fn bf16_values(n: usize, seed: u64) -> (Vec<u16>, Vec<f32>) {
+    let bits: Vec<u16> = values(n, seed)
+        .into_iter()
+        .map(|x| {
+            let u = x.to_bits();
+            ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) as u16
+        })
+        .collect();
+    let widened = bits
+        .iter()
+        .map(|&b| voxlet_kernels::bf16_to_f32(b))
+        .collect();
+    (bits, widened)
+}
+
 pub fn snr_db(reference: &[f32], test: &[f32]) -> f64 {
     let signal: f64 = reference.iter().map(|&v| f64::from(v).powi(2)).sum();
     let noise: f64 = reference
