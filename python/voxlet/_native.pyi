@@ -204,6 +204,11 @@ class SeanetDecoder:
         """x (steps, c_in) time-major, C-contiguous -> (steps * hop * c_out,) samples, advancing
         `state`. Releases the GIL once."""
 
+    def forward_batch(self, xs: list[NDArray[np.float32]], states: list[SeanetState], threads: int = 1) -> list[NDArray[np.float32]]:
+        """Several streams at once, `xs[i]` advancing `states[i]` (distinct states): whole streams
+        shared out among up to `threads` threads, each stream's samples the bits `forward` gives
+        it alone. Every input is checked before any state advances. Releases the GIL once."""
+
     @property
     def hop(self) -> int:
         """Output samples per input row."""

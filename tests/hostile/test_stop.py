@@ -11,6 +11,7 @@ import time
 from tests.conftest import fixture_path
 from voxlet import GenerationOptions
 from voxlet.runtime import StreamOptions
+from voxlet.runtime.decoder import ROOM_MARGIN_FRAMES
 
 VOICE = str(fixture_path("tiny_voice.safetensors"))
 LONG = GenerationOptions(temperature=0.0, eos_threshold=1e9, max_frames=2000, on_no_eos="ignore")
@@ -96,9 +97,10 @@ print("opened", flush=True)
 
 
 def test_stop_returns_within_about_a_frame_while_the_ring_is_full(tiny_tts):
-    options = StreamOptions(ring_capacity_s=0.5)
+    options = StreamOptions(ring_capacity_s=0.5, max_frames_per_decode=1)
     stream = tiny_tts.open_stream("Hello world.", VOICE, LONG, options)
-    wait_until(lambda: stream.pipeline.free_frames < 1920)  # the decoder waits for space
+    # the decoder holds the stream's next frame until the ring has room for it
+    wait_until(lambda: stream.pipeline.free_frames < 1920 + ROOM_MARGIN_FRAMES)
     start = time.monotonic()
     stream.stop()
     assert time.monotonic() - start < 0.5

@@ -16,7 +16,7 @@ from tests.conftest import fixture_path
 from voxlet import GenerationOptions, StreamError
 from voxlet.audio import resample
 from voxlet.runtime import StreamOptions
-from voxlet.runtime.consumer import group_size
+from voxlet.runtime.decoder import group_size
 
 VOICE = str(fixture_path("tiny_voice.safetensors"))
 
@@ -245,21 +245,21 @@ def test_first_frame_relay_uses_no_more_threads_than_cores(monkeypatch):
 
 
 def test_a_finished_or_stopped_stream_returns_its_freed_heap(tiny_tts, monkeypatch):
-    import voxlet.runtime.stream as stream_module
+    import voxlet.runtime.decoder as decoder_module
 
     calls: list[str] = []
 
     def release() -> None:
         calls.append(threading.current_thread().name)
 
-    monkeypatch.setattr(stream_module, "release_free_heap", release)
+    monkeypatch.setattr(decoder_module, "release_free_heap", release)
     stream = tiny_tts.open_stream("Hello world.", VOICE, opts(6))
     assert len(list(stream.frames())) == 6
-    assert calls == ["voxlet-mimi"]  # once, by the decoder, after its last frame
+    assert calls == ["voxlet-decoder"]  # once, by the decoder, after its last frame
     stream = tiny_tts.open_stream("Hello world.", VOICE, opts(5000))
     next(stream.frames())
     stream.stop()
-    assert calls == ["voxlet-mimi"] * 2
+    assert calls == ["voxlet-decoder"] * 2
 
 
 def test_release_free_heap_is_safe_to_call_any_time():

@@ -1,5 +1,6 @@
-"""The torch-free model in the engine: streams stepped together give the bits each gives alone
-(its own seeded noise, its own caches, `forward_rows` rows equal to a step alone), text is
+"""The torch-free model in the engine: streams stepped and decoded together give the bits each
+gives alone (its own seeded noise, its own caches, `forward_rows` rows equal to a step alone,
+`SeanetDecoder.forward_batch` a stream's samples as alone), text is
 prefilled in slices with the bits of one prefill, seeded noise repeats within the path and a
 clamp holds."""
 
@@ -26,6 +27,7 @@ def test_streams_at_once_give_their_own_bits(free):
     try:
         together = all_at_once(free, engine=engine)
         assert engine.rows > engine.steps  # some steps took several streams' rows
+        assert engine.decoder.groups > engine.decoder.batches  # and decodes several streams'
     finally:
         engine.close()
     for a, b in zip(together, solo, strict=True):
@@ -60,3 +62,39 @@ def test_seeded_noise_repeats_and_the_clamp_holds(free):
     draws = np.concatenate([free.model.noise(plan, rng) for _ in range(200)])
     assert draws.dtype == np.float32 and draws.shape == (200, 32)
     assert np.abs(draws).max() <= 0.5 and draws.std() > 0.2  # clamped, not collapsed
+
+
+def test_a_decode_batch_gives_each_stream_its_samples_alone(free):
+    model = free.model
+    rng = np.random.default_rng(3)
+    head, *groups = [
+        [rng.standard_normal((1, 32)).astype(np.float32) for _ in range(n)] for n in (1, 1, 3, 2)
+    ]
+
+    def started():  # a state with a history: each stream's own carried rows
+        state = model.decoder_state()
+        model.decode(head, state)
+        return state
+
+    alone = [model.decode(group, started()) for group in groups]
+    for threads in (1, 2):
+        model.use_threads(threads)
+        got = model.decode_batch([(group, started()) for group in groups])
+        for a, b in zip(got, alone, strict=True):
+            assert np.array_equal(a, b)
+    model.use_threads(1)
+
+
+def test_forward_batch_refuses_a_state_twice_and_a_missing_one(free):
+    from voxlet._native import KernelError
+
+    seanet = free.model.decoder.seanet
+    state = free.model.decoder_state().seanet
+    rows = np.zeros((2, free.model.decoder.width), np.float32)
+    with pytest.raises(KernelError, match="state given twice"):
+        seanet.forward_batch([rows, rows], [state, state])
+    with pytest.raises(KernelError, match="2 inputs but 1 states"):
+        seanet.forward_batch([rows, rows], [state])
+    with pytest.raises(KernelError, match=r"xs\[1\] must be C-contiguous"):
+        other = free.model.decoder_state().seanet
+        seanet.forward_batch([rows, np.zeros((4, rows.shape[1]), np.float32)[::2]], [state, other])

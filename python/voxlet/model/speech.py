@@ -86,6 +86,12 @@ class TorchSpeech:
         x = torch.cat(latents).unsqueeze(0)  # (1, n, 32)
         return self.mimi.decode(self.flow_lm.denormalize(x), state).view(-1).numpy()
 
+    def decode_batch(
+        self, jobs: list[tuple[list[torch.Tensor], MimiDecoderState]]
+    ) -> list[npt.NDArray[np.float32]]:
+        # one stream after another: PyTorch's convolutions are not batch-invariant in every shape
+        return [self.decode(latents, state) for latents, state in jobs]
+
     # voices -----------------------------------------------------------------------------------
 
     def is_voice(self, state: object) -> bool:

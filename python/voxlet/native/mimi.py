@@ -112,9 +112,19 @@ class NativeMimiDecoder:
 
     def decode(self, latents: Array, state: DecoderState, threads: int = 1) -> Array:
         """De-normalized latents (T, 32) -> T * 1920 samples (float32); advances the state."""
+        return self.seanet.forward(self._front(latents, state, threads), state.seanet)
+
+    def decode_batch(self, jobs: list[tuple[Array, DecoderState]], threads: int = 1) -> list[Array]:
+        """Several streams at once, each (latents, its state): the samples `decode` gives each
+        alone. The SEANet decoder, most of the work, shares the streams out among `threads`."""
+        rows = [self._front(latents, state, threads) for latents, state in jobs]
+        return self.seanet.forward_batch(rows, [state.seanet for _, state in jobs], threads)
+
+    def _front(self, latents: Array, state: DecoderState, threads: int) -> Array:
+        """The stages before the SEANet decoder: latents (T, 32) -> its input rows (16 T, C)."""
         x = apply(self.quantizer, latents)  # (T, C)
         taps = np.ascontiguousarray(x[None, :, :, None] * self.upsample)  # (1, T, C, 2 stride)
         up, state.upsample = overlap_add(taps, None, state.upsample)  # (1, C, stride T)
         rows = self.transformer.forward(up[0].T, state.transformer, threads)  # (stride T, C)
         state.frames += latents.shape[0]
-        return self.seanet.forward(rows, state.seanet)
+        return rows

@@ -131,6 +131,14 @@ class NativeSpeech:
         x = self.flow_lm.denormalize(np.concatenate(latents))
         return self.decoder.decode(x, state, self._threads())
 
+    def decode_batch(
+        self, jobs: list[tuple[list[Array], DecoderState]]
+    ) -> list[npt.NDArray[np.float32]]:
+        denormalized = [
+            (self.flow_lm.denormalize(np.concatenate(latents)), state) for latents, state in jobs
+        ]
+        return self.decoder.decode_batch(denormalized, self._threads())
+
     # voices -----------------------------------------------------------------------------------
 
     def is_voice(self, state: object) -> bool:

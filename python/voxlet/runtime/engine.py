@@ -5,10 +5,11 @@ next step and leaves as soon as it ends, fails or is stopped. Every stream is a 
 engine: one of the model's own (`TTS` keeps one, shared by all its streams) or one made with
 `TTS.engine()`.
 
-Each stream keeps its own Mimi thread, latent queue and PCM pipeline (`Stream`); the engine
-makes its latents. A stream's latents are the same bits whoever else is in the engine: its
-own seeded generator, its own plans, and `step_batch` gives every row the bits of a step
-alone, whatever else shares the batch.
+Each stream keeps its own latent queue and PCM pipeline (`Stream`); the engine makes its
+latents, and the engine's `Decoder` ("voxlet-decoder", runtime/decoder.py) decodes the frames
+of every stream that are ready as one batch. A stream's latents are the same bits whoever else
+is in the engine: its own seeded generator, its own plans, and `step_batch` gives every row the
+bits of a step alone, whatever else shares the batch (and `decode_batch` its audio).
 
 Per step, the engine serves first the streams with the least audio queued (a new stream's
 first frame first), and skips a stream whose queue is full (its listener is ahead). A new
@@ -26,6 +27,7 @@ last one leaves (`Engine.leave` joins it), and the next stream to join starts a 
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -33,9 +35,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxlet.constants import SAMPLES_PER_FRAME
+from voxlet._process import usable_cores
+from voxlet.constants import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 from voxlet.plan import ChunkEnd, ChunkPlan
 from voxlet.runtime.at_exit import ExitList
+from voxlet.runtime.decoder import Decoder
 from voxlet.runtime.messages import End, Latent, Message, Silence
 from voxlet.runtime.model import SpeechModel
 from voxlet.runtime.threads import FirstFrame, Stopped
@@ -43,6 +47,9 @@ from voxlet.runtime.word_clock import WordClock, WordTiming
 from voxlet.text.markup import Pause
 
 _IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
+FRAME_S = SAMPLES_PER_FRAME / SAMPLE_RATE_HZ
+FIRST_AUDIO_S = 0.2  # a newcomer's first frame is due this long after it joined
+DECODE_S = 0.04  # a frame is made this long before its audio is due, for the decoder
 # A chunk's text is prefilled this many tokens per step of the others (never leaving a
 # single one, which the int8 products would quantize differently), so a long prompt never
 # holds their frames for long; the result is the bits of one whole prefill.
@@ -86,6 +93,8 @@ class EngineSession:
     clock: WordClock = field(init=False)
     position: int = 0
     frames: int = 0
+    started: float | None = None  # time.monotonic() of the first frame
+    joined: float = field(init=False, default_factory=time.monotonic)
     chunk_index: int = -1
     chunk: _Chunk | None = None
     pending: Message | None = None  # a message the full queue did not take yet
@@ -139,6 +148,14 @@ class EngineSession:
             raise item
         return item
 
+    def deadline(self, now: float) -> float:
+        """When the next frame is due (time.monotonic()): a newcomer's first by
+        FIRST_AUDIO_S after it joined; later ones as a listener who started playing at the
+        first frame needs them, DECODE_S early."""
+        if self.started is None:
+            return self.joined + FIRST_AUDIO_S
+        return self.started + self.frames * FRAME_S - DECODE_S
+
     def offer(self, message: Message) -> bool:
         """Puts `message` on the stream's queue if it has room (else keeps it for later)."""
         try:
@@ -153,9 +170,11 @@ class Engine:
     """Steps the FlowLM of every stream opened on it (`Stream(..., engine=engine)`) on one
     thread. `close()` stops it; streams still open on it fail."""
 
-    def __init__(self, model: SpeechModel, threads: int = 1):
+    def __init__(self, model: SpeechModel, threads: int = 1, decoder_threads: int | None = None):
         self._model = model
         self._threads = threads
+        # the streams' Mimi side: one thread, batched, beside this one
+        self.decoder = Decoder(model, decoder_threads)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._joining: list[EngineSession] = []
@@ -163,6 +182,7 @@ class Engine:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._retired: threading.Thread | None = None  # the last thread that ended idle
+        self._token_s = 0.001  # seconds per token of the whole prefills so far
         self.steps = 0  # batched steps taken
         self.rows = 0  # stream frames made in them
 
@@ -180,6 +200,7 @@ class Engine:
             if self._closed:
                 raise RuntimeError("the engine is closed")
             session.rng = self._model.rng(session.seed)
+            session.joined = time.monotonic()
             self._joining.append(session)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="voxlet-engine", daemon=True)
@@ -208,6 +229,7 @@ class Engine:
         if thread is not None:
             thread.join(timeout_s)
         _RUNNING.discard(self)
+        self.decoder.close(timeout_s)
 
     # The engine thread ---------------------------------------------------------------------
 
@@ -225,6 +247,9 @@ class Engine:
                     self._joining.clear()
                     live = list(self._live)
                 progressed = self._tick(live)
+                if progressed:
+                    self.decoder.notify()
+                    self._let_first_frames_decode(live)
                 with self._lock:
                     gone = [s for s in self._live if s.finished]
                     self._live = [s for s in self._live if not s.finished]
@@ -244,6 +269,24 @@ class Engine:
             session.finished = True
             session.on_error(RuntimeError("the engine was closed"))
             session.left.set()
+
+    def _let_first_frames_decode(self, live: list[EngineSession]) -> None:
+        """After newcomers' first frames: the cores are the decoder's until it has decoded
+        them, unless a stream already speaking is due, another joins, or a frame's time
+        passes (the relay's rule, for several streams)."""
+        firsts = [s.first for s in live if s.frames == 1 and s.first is not None]
+        waiting = [f for f in firsts if not f.decoded.is_set()]
+        if not waiting or len(live) == 1:  # a stream alone: its relay does this
+            return
+        end = time.monotonic() + FRAME_S
+        for first in waiting:
+            while not first.decoded.wait(_IDLE_S):
+                now = time.monotonic()
+                due = min((s.deadline(now) for s in live if s.frames > 1), default=math.inf)
+                if now >= min(end, due) or self._joining or self._closed:
+                    return
+                if any(s.stop.is_set() for s in live):
+                    return
 
     def _tick(self, live: list[EngineSession]) -> bool:
         """One round: every stream brought to a chunk, then one batched step for those with
@@ -278,8 +321,11 @@ class Engine:
         self._model.use_threads(self._threads)
 
     def _round(self, live: list[EngineSession], alone: bool) -> bool:
+        """The most urgent work first (earliest deadline): one newcomer's text prefilled, or
+        one batched step of every stream with room for a frame."""
         moved = False
-        ready: list[EngineSession] = []
+        stepping: list[EngineSession] = []  # text all in, room for a frame
+        filling: list[EngineSession] = []  # a chunk's text still to prefill
         for s in live:
             try:
                 if s.stop.is_set():
@@ -295,24 +341,36 @@ class Engine:
                         continue
                 if s.chunk is None:
                     moved |= self._advance(s, alone)
-                if s.chunk is not None and s.chunk.prefix is not None:
-                    self._prefill(s.chunk)  # one slice a round; steps when it is all in
-                    moved = True
+                if s.chunk is None or s.finished:
                     continue
-                if s.chunk is not None and not s.finished and s.out.qsize() < s.out.maxsize:
-                    ready.append(s)
+                if s.chunk.prefix is not None:
+                    filling.append(s)
+                elif s.out.qsize() < s.out.maxsize:
+                    stepping.append(s)
             except BaseException as e:
                 self._fail(s, e)
-        if not ready:
+        if filling:
+            now = time.monotonic()
+            s = min(filling, key=lambda s: s.deadline(now))
+            # newcomers' first frames wait for the others' texts, so they share one step;
+            # a stream already speaking is stepped when its frame is due first
+            due = min((x.deadline(now) for x in stepping if x.frames > 0), default=math.inf)
+            if s.deadline(now) <= due:
+                try:  # all of it on every core if that ends before the next frame is due
+                    self._prefill(s.chunk, whole=due - now > self._prefill_s(s.chunk))
+                except BaseException as e:
+                    self._fail(s, e)
+                return True
+        if not stepping:
             return moved
-        ready.sort(key=lambda s: s.out.qsize())  # the least audio queued first
+        stepping.sort(key=lambda s: s.out.qsize())  # the least audio queued first
         try:
-            results = self._step(ready)
+            results = self._step(stepping)
         except BaseException as e:  # the batched call itself failed: every stream in it
-            for s in ready:
+            for s in stepping:
                 self._fail(s, e)
             return True
-        for s, (latent, eos_logit, seconds) in zip(ready, results, strict=True):
+        for s, (latent, eos_logit, seconds) in zip(stepping, results, strict=True):
             try:
                 self._emit(s, latent, eos_logit, seconds)
             except BaseException as e:  # this stream's frame (NaN, no EOS): this stream only
@@ -356,10 +414,27 @@ class Engine:
         state = model.chunk_state(s.voice, plan)
         return _Chunk(plan, state, s.position, ChunkEnd(plan), prefix=model.embed(plan))
 
-    def _prefill(self, c: _Chunk) -> None:
-        """The next slice of the chunk's text into its state."""
-        assert c.prefix is not None
+    def _prefill_s(self, c: _Chunk | None) -> float:
+        """How long the rest of the chunk's text would take whole on every core, by the
+        seconds per token the whole prefills so far took (none yet: a guess of 1 ms)."""
+        assert c is not None and c.prefix is not None
+        return c.prefix.shape[0] * self._token_s
+
+    def _prefill(self, c: _Chunk | None, whole: bool) -> None:
+        """The next slice of the chunk's text into its state, or (`whole`) all of it on every
+        core."""
+        assert c is not None and c.prefix is not None
         n = c.prefix.shape[0]
+        if whole:
+            t0 = time.perf_counter()
+            self._model.use_threads(max(self._threads, usable_cores()))
+            try:
+                self._model.prompt(c.prefix, c.state)
+            finally:
+                self._model.use_threads(self._threads)
+            self._token_s = 0.5 * self._token_s + 0.5 * (time.perf_counter() - t0) / n
+            c.prefix = None
+            return
         take = n if n <= PREFILL_SLICE + 1 else PREFILL_SLICE
         self._model.prompt(c.prefix[:take], c.state)
         c.prefix = c.prefix[take:] if take < n else None
@@ -399,6 +474,8 @@ class Engine:
         if s.on_step is not None:
             s.on_step(seconds)
         s.offer(Latent(latent, s.chunk_index, s.frames))
+        if s.started is None:
+            s.started = time.monotonic()
         s.frames += 1
         s.position += SAMPLES_PER_FRAME
         c.latent = latent

@@ -1,5 +1,5 @@
 """What the runtime asks of a loaded model (`SpeechModel`): the FlowLM side, run on the engine
-thread, the decoder side, run on each stream's Mimi thread, and its voices (what `TTS` asks).
+thread, the decoder side, run on the engine's decoder thread, and its voices (what `TTS` asks).
 Two models answer it: the PyTorch one (`voxlet.model.speech.TorchSpeech`) and voxlet's own
 runtime with no PyTorch (`voxlet.native.speech.NativeSpeech`). Latents, states, voices and
 noise are whatever the model makes of them; the runtime only passes them back.
@@ -69,6 +69,12 @@ class SpeechModel(Protocol):
     def decode(self, latents: list[Any], state: Any) -> npt.NDArray[np.float32]:
         """Normalized latents, in order -> their samples (len * 1920,), a writable float32
         array; advances `state`."""
+        ...
+
+    def decode_batch(self, jobs: list[tuple[list[Any], Any]]) -> list[npt.NDArray[np.float32]]:
+        """Several streams' latents at once, each (latents, its state) -> its samples as
+        `decode` gives them alone; advances every state. Runs on up to the calling thread's
+        compute threads (`use_threads`)."""
         ...
 
     def is_voice(self, state: object) -> bool:

@@ -1,13 +1,14 @@
-"""`Stream`: one utterance in flight, a client of an `Engine`. Owns the "voxlet-mimi" thread.
+"""`Stream`: one utterance in flight, a client of an `Engine`.
 
     text chunks -> [engine thread: FlowLM, batched with the engine's other streams]
-    -> bounded queue of Latent -> [mimi thread] -> PcmPipeline (Rust: resample -> SPSC ring)
-    -> reader (the caller's iterator, or an audio callback)
+    -> bounded queue of Latent -> [decoder thread: Mimi, batched likewise]
+    -> PcmPipeline (Rust: resample -> SPSC ring) -> reader (the caller's iterator, or a callback)
 
 Stopping (break out of the iterator, `stop()`, Ctrl-C, or leaving the `with` block) ends the
 stream's work within about one frame, and a stopped stream hands out no more audio (what was
 buffered is dropped); no thread outlives its stream (an engine's thread ends with its last
-stream). The first failure in either stage (FlowLM on the engine, or the decoder) stops the
+stream, and the engine's decoder likewise). The first failure in either stage (FlowLM on the
+engine, or the decoder) stops the
 other and is raised in the caller as `StreamError(stage)` with the original as cause. A stream never
 read nor stopped does not keep the interpreter alive: the workers are daemon threads, and every
 stream still running at exit is stopped and joined first (an `atexit` hook, registered when the
@@ -21,22 +22,22 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from voxlet._process import release_free_heap, usable_cores
+from voxlet._process import usable_cores
 from voxlet.audio import PcmPipeline
 from voxlet.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from voxlet.errors import ConfigError, StreamError
 from voxlet.runtime.at_exit import ExitList
-from voxlet.runtime.consumer import run_consumer
+from voxlet.runtime.decoder import DecoderSession
 from voxlet.runtime.engine import Engine, EngineSession, PlanSource
 from voxlet.runtime.messages import Message
-from voxlet.runtime.threads import FirstFrame, Stopped
+from voxlet.runtime.threads import FirstFrame
 from voxlet.runtime.word_clock import WordTiming
 
 log = logging.getLogger(__name__)
@@ -146,20 +147,7 @@ class Stream:
         self._words: deque[WordTiming] = deque()  # timed, not yet handed out
         # the relay: the engine uses these cores for this stream's first frame if it is alone
         first = FirstFrame(opts.first_frame_threads or _usable_cores(opts))
-        self._threads = [
-            self._thread(
-                "mimi",
-                run_consumer,
-                engine.model,
-                self._queue,
-                self.pipeline,
-                self._stop,
-                opts.mimi_threads,
-                first,
-                self._on_frame,
-                opts.max_frames_per_decode,
-            )
-        ]
+        self._threads: list[threading.Thread] = []
         self._session = EngineSession(
             voice,
             plans,
@@ -172,34 +160,43 @@ class Stream:
             speed,
             first,
         )
-        if self._session.planner is not None:  # joined on close, as the decoder is
+        self._decoding = DecoderSession(
+            self._queue,
+            self.pipeline,
+            self._stop,
+            first,
+            lambda error: self._fail("mimi", error),
+            self._on_decoded,
+            self._on_frame,
+            opts.max_frames_per_decode,
+            opts.mimi_threads,
+            opts.output_rate_hz / SAMPLE_RATE_HZ / speed,
+        )
+        if self._session.planner is not None:  # joined on close
             self._threads.append(self._session.planner)
-        self._engine: Engine | None = engine
+        self._engine: Engine | None = None
         _LIVE.add(self)
         for t in self._threads:
             t.start()
         try:
+            engine.decoder.join(self._decoding)
+        except BaseException:  # neither stage ever held the stream
+            self._session.left.set()
+            self._decoding.left.set()
+            self.stop()
+            raise
+        self._engine = engine
+        try:
             engine.join(self._session)
         except BaseException:
-            self._engine = None  # it never held the session
+            self._session.left.set()  # the engine never held it; the decoder lets it go
             self.stop()
             raise
 
-    def _thread(self, stage: str, fn: Callable[..., None], *args: object) -> threading.Thread:
-        def target() -> None:
-            try:
-                fn(*args)
-            except Stopped:
-                pass
-            except BaseException as e:
-                self._fail(stage, e)
-            finally:
-                if stage == "mimi":
-                    release_free_heap()  # this stream's freed activations, before the next's
-                    self._decoded.set()
-                self._data.set()
-
-        return threading.Thread(target=target, name=f"voxlet-{stage}", daemon=True)
+    def _on_decoded(self) -> None:
+        """The decoder has let this stream go: all decoded, stopped, or failed."""
+        self._decoded.set()
+        self._data.set()
 
     def _on_step(self, seconds: float) -> None:
         self.stats.flowlm_step_s.append(seconds)
@@ -213,9 +210,11 @@ class Stream:
         self._data.set()
 
     def _halt(self) -> None:
-        """Tells both threads to stop and wakes a decoder waiting for ring space."""
+        """Tells both stages to stop and wakes a decoder waiting for ring space."""
         self._stop.set()
         self.pipeline.cancel()
+        if self._engine is not None:
+            self._engine.decoder.notify()
 
     def _fail(self, stage: str, error: BaseException) -> None:
         with self._lock:
@@ -316,8 +315,11 @@ class Stream:
             t.join(timeout)
             if t.is_alive():
                 log.error("thread %s did not stop within %.1f s", t.name, timeout)
-        if self._engine is not None and not self._engine.leave(self._session, timeout):
-            log.error("the engine did not let the stream go within %.1f s", timeout)
+        if self._engine is not None:
+            if not self._engine.leave(self._session, timeout):
+                log.error("the engine did not let the stream go within %.1f s", timeout)
+            if not self._engine.decoder.leave(self._decoding, timeout):
+                log.error("the decoder did not let the stream go within %.1f s", timeout)
         self._closed = True
         _LIVE.discard(self)
 
@@ -333,7 +335,13 @@ class Stream:
 
     @property
     def is_alive(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        """Whether any stage still works for this stream (its planning thread, the engine or
+        the decoder)."""
+        return (
+            any(t.is_alive() for t in self._threads)
+            or not self._session.left.is_set()
+            or not self._decoding.left.is_set()
+        )
 
     def __enter__(self) -> Stream:
         return self

@@ -459,6 +459,82 @@ impl SeanetDecoder {
     /// [`SeanetDecoder::forward`] on a chosen instruction set (for tests and benchmarks).
     pub fn forward_on(&self, isa: Isa, x: &[f32], state: &mut SeanetState) -> Result<Vec<f32>> {
         isa.require()?;
+        self.check(x, state)?;
+        Ok(self.run(isa, x, state))
+    }
+
+    /// Several streams at once: `xs[i]` with `states[i]`, whole streams shared out among up to
+    /// `threads` threads (the calling one included), balanced by their rows. Each stream's
+    /// output is the bits [`SeanetDecoder::forward`] gives it alone; every input is checked
+    /// before any state advances.
+    pub fn forward_batch(
+        &self,
+        xs: &[&[f32]],
+        states: &mut [&mut SeanetState],
+        threads: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.forward_batch_on(Isa::best(), xs, states, threads)
+    }
+
+    /// [`SeanetDecoder::forward_batch`] on a chosen instruction set.
+    pub fn forward_batch_on(
+        &self,
+        isa: Isa,
+        xs: &[&[f32]],
+        states: &mut [&mut SeanetState],
+        threads: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        isa.require()?;
+        check_len("states (one per input)", xs.len(), states.len())?;
+        for (x, state) in xs.iter().zip(states.iter()) {
+            self.check(x, state)?;
+        }
+        let parts = threads.clamp(1, xs.len().max(1));
+        // the longest inputs first, each to the least loaded part
+        let mut order: Vec<usize> = (0..xs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(xs[i].len()));
+        let mut load = vec![0usize; parts];
+        let mut shares: Vec<Vec<usize>> = vec![Vec::new(); parts];
+        for i in order {
+            let p = (0..parts).min_by_key(|&p| load[p]).expect("parts >= 1");
+            load[p] += xs[i].len();
+            shares[p].push(i);
+        }
+        let mut inputs: Vec<Option<(&[f32], &mut SeanetState)>> = xs
+            .iter()
+            .copied()
+            .zip(states.iter_mut().map(|s| &mut **s))
+            .map(Some)
+            .collect();
+        let mut results: Vec<Vec<(usize, Vec<f32>)>> = (0..parts).map(|_| Vec::new()).collect();
+        let tasks: Vec<Box<dyn FnOnce() + Send + '_>> = shares
+            .iter()
+            .zip(results.iter_mut())
+            .map(|(share, done)| {
+                let jobs: Vec<(usize, &[f32], &mut SeanetState)> = share
+                    .iter()
+                    .map(|&i| {
+                        let (x, state) = inputs[i].take().expect("each input in one share");
+                        (i, x, state)
+                    })
+                    .collect();
+                Box::new(move || {
+                    for (i, x, state) in jobs {
+                        done.push((i, self.run(isa, x, state)));
+                    }
+                }) as Box<dyn FnOnce() + Send + '_>
+            })
+            .collect();
+        crate::pool::run_all(tasks);
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); xs.len()];
+        for (i, samples) in results.into_iter().flatten() {
+            out[i] = samples;
+        }
+        Ok(out)
+    }
+
+    /// That `x` is whole rows and `state` this decoder's.
+    fn check(&self, x: &[f32], state: &SeanetState) -> Result<()> {
         if !x.len().is_multiple_of(self.c_in) {
             return Err(KernelError::ShapeMismatch {
                 what: "x (rows of the input channels)",
@@ -472,12 +548,17 @@ impl SeanetDecoder {
         for (a, &n) in state.buffers.iter().zip(&lengths) {
             check_len("state buffer", n, a.len())?;
         }
+        Ok(())
+    }
+
+    /// A checked stream's rows through every stage.
+    fn run(&self, isa: Isa, x: &[f32], state: &mut SeanetState) -> Vec<f32> {
         // a few input steps at a time through every stage: the activations stay in cache
         let mut out = Vec::with_capacity(x.len() / self.c_in * self.hop * self.c_out);
         for block in x.chunks(BLOCK_STEPS * self.c_in) {
             out.extend(self.block(isa, block, state));
         }
-        Ok(out)
+        out
     }
 
     fn block(&self, isa: Isa, x: &[f32], state: &mut SeanetState) -> Vec<f32> {

@@ -290,3 +290,56 @@ fn refuses_stages_that_do_not_chain_and_inputs_that_do_not_fit() {
     assert!(Conv::from_torch(&[0.0; 7], 2, 1, 3, 1, None).is_err());
     assert!(SeanetDecoder::new(vec![Stage::Elu]).is_err());
 }
+
+#[test]
+fn a_batch_gives_each_stream_the_bits_it_gets_alone() {
+    for int8 in [false, true] {
+        let (model, _) = decoder_of(int8);
+        // streams of different lengths, each two calls in: their own histories carried
+        let inputs: Vec<Vec<f32>> = [5usize, 1, 12, 3, 8]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| values(n * SPEC.c_in, 100 + i as u64))
+            .collect();
+        let head = input(4);
+        let alone: Vec<Vec<f32>> = inputs
+            .iter()
+            .map(|x| {
+                let mut state = model.state();
+                model.forward(&head, &mut state).unwrap();
+                model.forward(x, &mut state).unwrap()
+            })
+            .collect();
+        for threads in [1, 2, 3, 8] {
+            let mut states: Vec<_> = inputs.iter().map(|_| model.state()).collect();
+            for state in &mut states {
+                model.forward(&head, state).unwrap();
+            }
+            let xs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+            let mut refs: Vec<_> = states.iter_mut().collect();
+            let got = model.forward_batch(&xs, &mut refs, threads).unwrap();
+            assert_eq!(got, alone, "int8 {int8}, {threads} threads");
+        }
+        let none = model.forward_batch(&[], &mut [], 2).unwrap();
+        assert!(none.is_empty());
+    }
+}
+
+#[test]
+fn a_batch_with_one_bad_input_advances_no_state() {
+    let (model, _) = decoder();
+    let good = input(3);
+    let bad = vec![0.0; SPEC.c_in + 1];
+    let (mut a, mut b) = (model.state(), model.state());
+    let err = model
+        .forward_batch(&[&good, &bad], &mut [&mut a, &mut b], 2)
+        .unwrap_err();
+    assert!(
+        format!("{err}").contains("rows of the input channels"),
+        "{err}"
+    );
+    // a is still fresh: its output now is that of a fresh stream
+    let fresh = model.forward(&good, &mut model.state()).unwrap();
+    assert_eq!(model.forward(&good, &mut a).unwrap(), fresh);
+    assert!(model.forward_batch(&[&good], &mut [], 1).is_err()); // a state short
+}

@@ -1212,6 +1212,57 @@ impl SeanetDecoder {
         Ok(numpy::PyArray1::from_vec(py, out))
     }
 
+    /// forward_batch(self, xs: list[NDArray[np.float32]], states: list[SeanetState], threads: int = 1) -> list[NDArray[np.float32]]
+    ///
+    /// Several streams at once, `xs[i]` advancing `states[i]` (distinct states): whole streams
+    /// shared out among up to `threads` threads, each stream's samples the bits `forward` gives
+    /// it alone. Every input is checked before any state advances. Releases the GIL once.
+    #[pyo3(signature = (xs, states, threads=1))]
+    fn forward_batch<'py>(
+        &self,
+        py: Python<'py>,
+        xs: Vec<PyReadonlyArrayDyn<'py, f32>>,
+        states: Vec<Bound<'py, SeanetState>>,
+        threads: usize,
+    ) -> PyResult<Vec<Bound<'py, numpy::PyArray1<f32>>>> {
+        if xs.len() != states.len() {
+            return Err(KernelError::new_err(format!(
+                "SeanetDecoder.forward_batch: {} inputs but {} states",
+                xs.len(),
+                states.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !states.iter().all(|s| seen.insert(s.as_ptr() as usize)) {
+            return Err(KernelError::new_err(
+                "SeanetDecoder.forward_batch: a state given twice (each stream has its own)",
+            ));
+        }
+        let inputs = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| contiguous(&format!("xs[{i}]"), x))
+            .collect::<PyResult<Vec<&[f32]>>>()?;
+        let mut guards = states
+            .iter()
+            .map(|s| {
+                s.get()
+                    .inner
+                    .lock()
+                    .map_err(|_| KernelError::new_err("SeanetState: poisoned by an earlier panic"))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut refs: Vec<&mut voxlet_kernels::SeanetState> =
+            guards.iter_mut().map(|g| &mut **g).collect();
+        let outs = py
+            .detach(|| self.inner.forward_batch(&inputs, &mut refs, threads))
+            .map_err(to_py)?;
+        Ok(outs
+            .into_iter()
+            .map(|o| numpy::PyArray1::from_vec(py, o))
+            .collect())
+    }
+
     /// hop: int
     ///
     /// Output samples per input row.

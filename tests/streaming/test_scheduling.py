@@ -1,0 +1,140 @@
+"""The engine's order of work, on a model that only records what it is asked: the most urgent
+first (earliest deadline). Newcomers' texts go in before a speaking stream is stepped unless
+its frame is due first; a text goes in whole on every core when that ends before the next
+frame is due, else in slices; newcomers' first frames share one step; a stream far enough
+ahead waits."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from voxlet.plan import ChunkPlan
+from voxlet.runtime import engine as engine_module
+from voxlet.runtime.engine import FRAME_S, PREFILL_SLICE, Engine, EngineSession
+
+
+class Recorder:
+    """A SpeechModel that records prefills (rows, threads) and steps (batch size)."""
+
+    sliced_prefill = True
+    has_voice_cloning = False
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+        self._local = threading.local()
+
+    def use_threads(self, n: int) -> None:
+        self._local.threads = n
+
+    def rng(self, seed: int) -> None:
+        return None
+
+    def noise(self, plan: ChunkPlan, rng: Any) -> None:
+        return None
+
+    def chunk_state(self, voice: Any, plan: ChunkPlan) -> dict:
+        return {}
+
+    def embed(self, plan: ChunkPlan) -> np.ndarray:
+        return np.zeros((len(plan.token_ids), 4), np.float32)
+
+    def prompt(self, rows: np.ndarray, state: Any) -> None:
+        self.calls.append(("prompt", len(rows), getattr(self._local, "threads", 1)))
+
+    def prompt_chunk(self, voice: Any, plan: ChunkPlan) -> dict:
+        self.prompt(self.embed(plan), {})
+        return {}
+
+    def step_batch(self, latents, states, noises, lsd_steps):
+        self.calls.append(("step", len(states), getattr(self._local, "threads", 1)))
+        return [(np.zeros((1, 32), np.float32), -10.0) for _ in states]
+
+    def finite(self, latent: Any) -> bool:
+        return True
+
+
+def plan(tokens: int) -> ChunkPlan:
+    return ChunkPlan(np.zeros(tokens, np.int64), 100, 1, 0.0, 1e9, 1, None, "ignore")
+
+
+def session(tokens: int) -> EngineSession:
+    s = EngineSession(
+        voice=None,
+        plans=[plan(tokens)],
+        seed=0,
+        out=queue.Queue(maxsize=100),
+        stop=threading.Event(),
+        on_error=lambda e: pytest.fail(f"stream failed: {e!r}"),
+    )
+    s.rng = None
+    return s
+
+
+def speaking(lead_s: float) -> EngineSession:
+    """A stream 10 frames in whose audio so far is `lead_s` ahead of real time."""
+    s = session(3)
+    s.frames = 10
+    s.started = time.monotonic() - (10 * FRAME_S - lead_s)
+    return s
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    monkeypatch.setattr(engine_module, "usable_cores", lambda: 2)
+    model = Recorder()
+    e = Engine(model)  # type: ignore[arg-type]
+    return e, model
+
+
+def test_newcomers_go_in_whole_on_every_core_then_share_one_first_step(engine):
+    e, model = engine
+    ahead = speaking(lead_s=1.0)
+    e._round([ahead], alone=True)  # its chunk taken and (short) prefilled; stepped
+    newcomers = [session(40), session(40)]
+    live = [ahead, *newcomers]
+    model.calls.clear()
+    for _ in range(3):
+        e._round(live, alone=False)
+    # both texts whole, two threads each, before anything is stepped; then one step for all
+    assert model.calls == [("prompt", 40, 2), ("prompt", 40, 2), ("step", 3, 1)]
+    assert [s.frames for s in newcomers] == [1, 1]
+
+
+def test_a_speaking_stream_due_first_is_stepped_and_the_text_goes_in_slices(engine):
+    e, model = engine
+    due = speaking(lead_s=-0.5)  # behind: its next frame is due before the newcomer's first
+    e._round([due], alone=True)
+    model.calls.clear()
+    newcomer = session(40)
+    e._round([due, newcomer], alone=False)
+    assert model.calls[-1] == ("step", 1, 1)  # the speaking stream first
+    newcomer.joined -= 1.0  # now the newcomer's first frame is overdue too
+    e._round([due, newcomer], alone=False)
+    # its text goes in, a slice at a time: the other's frame is due before it would end
+    assert model.calls[-1] == ("prompt", PREFILL_SLICE, 1)
+
+
+def test_streams_ahead_let_newcomers_first_frames_decode(engine):
+    """After a step that made newcomers' first frames the engine waits (at most a frame) for
+    the decoder to decode them, unless a speaking stream is due."""
+    e, _ = engine
+    ahead = speaking(lead_s=1.0)
+    newcomer = session(3)
+    newcomer.frames = 1
+    newcomer.first = engine_module.FirstFrame(2)
+    start = time.monotonic()
+    threading.Timer(0.03, newcomer.first.decoded.set).start()
+    e._let_first_frames_decode([ahead, newcomer])
+    assert 0.025 <= time.monotonic() - start < 0.07  # until it was decoded
+    late = session(3)
+    late.frames = 1
+    late.first = engine_module.FirstFrame(2)
+    start = time.monotonic()
+    e._let_first_frames_decode([speaking(lead_s=-0.5), late])
+    assert time.monotonic() - start < 0.02  # a speaking stream is due: no wait
