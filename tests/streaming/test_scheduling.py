@@ -2,10 +2,11 @@
 first (earliest deadline). Newcomers' texts go in before a speaking stream is stepped unless
 its frame is due first; a text goes in whole on every core when that ends before the next
 frame is due, else in slices; newcomers' first frames share one step; a stream far enough
-ahead waits."""
+ahead waits; a text given whole has its first chunk's state made on the joining thread."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -29,6 +30,9 @@ class Recorder:
         self.calls: list[tuple[str, int, int]] = []
         self._local = threading.local()
 
+    def inference(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
     def use_threads(self, n: int) -> None:
         self._local.threads = n
 
@@ -39,6 +43,7 @@ class Recorder:
         return None
 
     def chunk_state(self, voice: Any, plan: ChunkPlan) -> dict:
+        self.calls.append(("state on " + threading.current_thread().name, len(plan.token_ids), 0))
         return {}
 
     def embed(self, plan: ChunkPlan) -> np.ndarray:
@@ -68,7 +73,7 @@ def session(tokens: int) -> EngineSession:
         voice=None,
         plans=[plan(tokens)],
         seed=0,
-        out=queue.Queue(maxsize=100),
+        out=queue.Queue(maxsize=200),
         stop=threading.Event(),
         on_error=lambda e: pytest.fail(f"stream failed: {e!r}"),
     )
@@ -95,27 +100,28 @@ def engine(monkeypatch):
 def test_newcomers_go_in_whole_on_every_core_then_share_one_first_step(engine):
     e, model = engine
     ahead = speaking(lead_s=1.0)
-    e._round([ahead], alone=True)  # its chunk taken and (short) prefilled; stepped
+    e._tick([ahead])  # its chunk taken and (short) prefilled; stepped
     newcomers = [session(40), session(40)]
     live = [ahead, *newcomers]
     model.calls.clear()
     for _ in range(3):
-        e._round(live, alone=False)
+        e._tick(live)
     # both texts whole, two threads each, before anything is stepped; then one step for all
-    assert model.calls == [("prompt", 40, 2), ("prompt", 40, 2), ("step", 3, 1)]
+    work = [c for c in model.calls if c[0] in ("prompt", "step")]
+    assert work == [("prompt", 40, 2), ("prompt", 40, 2), ("step", 3, 1)]
     assert [s.frames for s in newcomers] == [1, 1]
 
 
 def test_a_speaking_stream_due_first_is_stepped_and_the_text_goes_in_slices(engine):
     e, model = engine
     due = speaking(lead_s=-0.5)  # behind: its next frame is due before the newcomer's first
-    e._round([due], alone=True)
+    e._tick([due])
     model.calls.clear()
     newcomer = session(40)
-    e._round([due, newcomer], alone=False)
+    e._tick([due, newcomer])
     assert model.calls[-1] == ("step", 1, 1)  # the speaking stream first
     newcomer.joined -= 1.0  # now the newcomer's first frame is overdue too
-    e._round([due, newcomer], alone=False)
+    e._tick([due, newcomer])
     # its text goes in, a slice at a time: the other's frame is due before it would end
     assert model.calls[-1] == ("prompt", PREFILL_SLICE, 1)
 
@@ -138,3 +144,16 @@ def test_streams_ahead_let_newcomers_first_frames_decode(engine):
     start = time.monotonic()
     e._let_first_frames_decode([speaking(lead_s=-0.5), late])
     assert time.monotonic() - start < 0.02  # a speaking stream is due: no wait
+
+
+def test_the_first_chunks_state_is_made_on_the_joining_thread(engine):
+    e, model = engine
+    s = session(40)
+    e.join(s)
+    try:
+        assert s.left.wait(10)
+    finally:
+        e.close()
+    assert model.calls[0] == ("state on MainThread", 40, 0)
+    assert ("prompt", 40, 2) in model.calls  # alone: whole, on every core
+    assert s.out.qsize() == 101  # its 100 frames and the end

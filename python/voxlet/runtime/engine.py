@@ -100,6 +100,8 @@ class EngineSession:
     pending: Message | None = None  # a message the full queue did not take yet
     finished: bool = False
     _source: Iterator[ChunkPlan | Pause] | None = None
+    _peeked: object = None  # the first plan, taken by `prepare`
+    _prepared: tuple[Any, Any] | None = None  # its chunk's state and text rows
     _planned: queue.Queue[object] | None = None  # plans from the stream's planning thread
 
     planner: threading.Thread | None = field(init=False, default=None)
@@ -135,8 +137,21 @@ class EngineSession:
                 continue
         return False
 
+    def prepare(self, model: SpeechModel) -> None:
+        """On the joining thread, not the engine's: the first chunk's state (the voice's
+        prefix copied into fresh caches) and its text's rows, for a text given whole."""
+        if self._source is None:
+            return
+        self._peeked = next(self._source, _NO_MORE)
+        if isinstance(self._peeked, ChunkPlan) and model.sliced_prefill:
+            plan = self._peeked
+            self._prepared = (model.chunk_state(self.voice, plan), model.embed(plan))
+
     def next_plan(self) -> ChunkPlan | Pause | object | None:
         """The next plan; None if none is ready yet; _NO_MORE at the end."""
+        if self._peeked is not None:
+            item, self._peeked = self._peeked, None
+            return item
         if self._source is not None:
             return next(self._source, _NO_MORE)
         assert self._planned is not None
@@ -183,6 +198,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._retired: threading.Thread | None = None  # the last thread that ended idle
         self._token_s = 0.001  # seconds per token of the whole prefills so far
+        self._whole_threads = threads
         self.steps = 0  # batched steps taken
         self.rows = 0  # stream frames made in them
 
@@ -196,6 +212,9 @@ class Engine:
             return len(self._live) + len(self._joining)
 
     def join(self, session: EngineSession) -> None:
+        if self._closed:
+            raise RuntimeError("the engine is closed")
+        session.prepare(self._model)  # here, while the engine thread steps the others
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
@@ -292,6 +311,8 @@ class Engine:
         """One round: every stream brought to a chunk, then one batched step for those with
         room for a frame. True if anything moved."""
         relay = self._relay(live)
+        # a whole prefill's threads: the relay's, else every core
+        self._whole_threads = relay.threads if relay else max(self._threads, usable_cores())
         if relay is not None:
             self._model.use_threads(relay.threads)
         try:
@@ -408,6 +429,9 @@ class Engine:
         """A chunk's state, its text prefilled now (a stream alone, short texts) or (native
         stacks, others waiting) slice by slice between steps (`_prefill`)."""
         model = self._model
+        if s._prepared is not None:  # the first chunk's, made when the stream joined
+            (state, rows), s._prepared = s._prepared, None
+            return _Chunk(plan, state, s.position, ChunkEnd(plan), prefix=rows)
         n_tokens = int(plan.token_ids.shape[0])
         if alone or not model.sliced_prefill or n_tokens <= PREFILL_SLICE + 1:
             return _Chunk(plan, model.prompt_chunk(s.voice, plan), s.position, ChunkEnd(plan))
@@ -427,7 +451,7 @@ class Engine:
         n = c.prefix.shape[0]
         if whole:
             t0 = time.perf_counter()
-            self._model.use_threads(max(self._threads, usable_cores()))
+            self._model.use_threads(self._whole_threads)
             try:
                 self._model.prompt(c.prefix, c.state)
             finally:

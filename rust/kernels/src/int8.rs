@@ -183,13 +183,18 @@ impl WeightSource<'_> {
     }
 }
 
-/// Whether the AVX2 int8 path sums with VNNI here: the CPU has it and `VOXLET_INT8_VNNI` is not
-/// `0` (the switch lets a benchmark time both in one build; either gives the same bits).
+/// Whether the AVX2 int8 path sums with VNNI here, and whether with its 512-bit forms too
+/// (rows four or more at a time): the CPU has them and `VOXLET_INT8_VNNI` is not `0` (nor
+/// `256`, which keeps to the 256-bit forms). The switch lets a benchmark time each path in
+/// one build; all give the same bits.
 #[cfg(target_arch = "x86_64")]
-fn vnni() -> bool {
-    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+fn vnni() -> (bool, bool) {
+    static VNNI: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
     *VNNI.get_or_init(|| {
-        crate::x86::has_vnni() && std::env::var_os("VOXLET_INT8_VNNI").is_none_or(|v| v != "0")
+        let setting = std::env::var_os("VOXLET_INT8_VNNI");
+        let on = crate::x86::has_vnni() && setting.as_ref().is_none_or(|v| v != "0");
+        let wide = on && crate::x86::has_vnni512() && setting.is_none_or(|v| v != "256");
+        (on, wide)
     })
 }
 
@@ -338,7 +343,8 @@ impl Int8Matrix {
             // SAFETY: matmul_on checked that the CPU supports AVX2.
             Isa::Avx2 => unsafe {
                 let rs = &self.row_sums[span];
-                crate::x86::dot_rows(q, weights, rs, self.stride, &ep, out, vnni())
+                let (vnni, wide) = vnni();
+                crate::x86::dot_rows(q, weights, rs, self.stride, &ep, out, vnni, wide)
             },
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 => unreachable!("matmul_on checks support first"),
@@ -403,6 +409,10 @@ mod tests {
             (1, Scheme::Signed8),
             (3, Scheme::Signed8),
             (5, Scheme::Offset7),
+            (15, Scheme::Offset7), // eight, four, two and one rows at a time
+            (16, Scheme::Offset7),
+            (15, Scheme::Signed8),
+            (8, Scheme::Signed8),
         ] {
             let x = values(m * cols, 3 + m as u32);
             let q = quantize_rows(&x, m, cols, mat.stride, scheme);
@@ -412,14 +422,16 @@ mod tests {
             };
             let mut want = vec![0.0; m * rows];
             portable::dot_rows(&q, &mat.data, mat.stride, &ep, &mut want);
-            let paths = if crate::x86::has_vnni() {
-                vec![false, true]
-            } else {
-                vec![false]
-            };
-            for vnni in paths {
+            let mut paths = vec![(false, false)];
+            if crate::x86::has_vnni() {
+                paths.push((true, false));
+            }
+            if crate::x86::has_vnni512() {
+                paths.push((true, true));
+            }
+            for (vnni, wide) in paths {
                 let mut got = vec![0.0; m * rows];
-                // SAFETY: AVX2 checked above; vnni only where has_vnni().
+                // SAFETY: AVX2 checked above; vnni only where has_vnni(), wide has_vnni512().
                 unsafe {
                     crate::x86::dot_rows(
                         &q,
@@ -429,10 +441,15 @@ mod tests {
                         &ep,
                         &mut got,
                         vnni,
+                        wide,
                     )
                 };
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&got), bits(&want), "{scheme:?}, m = {m}, vnni {vnni}");
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{scheme:?}, m = {m}, vnni {vnni}, wide {wide}"
+                );
             }
         }
     }

@@ -7,15 +7,21 @@
 //!
 //! Either way the sums are exact, so results equal the portable ones bit for bit. Where the CPU
 //! has AVX-512 VNNI, `vpdpbusd` adds each lane's four products in one instruction instead of
-//! `vpmaddubsw` + `vpmaddwd` + `vpaddd`: the same exact sums.
+//! `vpmaddubsw` + `vpmaddwd` + `vpaddd`: the same exact sums; with its 512-bit forms too,
+//! four or more rows are summed 64 products an instruction (`dot_tile_512`).
 
 use std::arch::x86_64::{
     __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_dpbusd_epi32,
     _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sign_epi8, _mm_add_epi32,
-    _mm_add_ps, _mm_cvtepi32_ps, _mm_loadu_ps, _mm_loadu_si128, _mm_mul_ps, _mm_prefetch,
-    _mm_set1_ps, _mm_setzero_ps, _mm_slli_epi32, _mm_storeu_ps, _mm_storeu_si128, _mm_sub_epi32,
-    _MM_HINT_T0,
+    _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_set1_epi8, _mm256_setzero_si256,
+    _mm256_sign_epi8, _mm256_xor_si256, _mm_add_epi32, _mm_add_ps, _mm_cvtepi32_ps, _mm_loadu_ps,
+    _mm_loadu_si128, _mm_mul_ps, _mm_prefetch, _mm_set1_ps, _mm_setzero_ps, _mm_slli_epi32,
+    _mm_storeu_ps, _mm_storeu_si128, _mm_sub_epi32, _MM_HINT_T0,
+};
+
+use std::arch::x86_64::{
+    __m512i, _mm512_broadcast_i64x4, _mm512_castsi512_si256, _mm512_dpbusd_epi32,
+    _mm512_extracti64x4_epi64, _mm512_loadu_si512, _mm512_setzero_si512,
 };
 
 use crate::int8::{Epilogue, QuantizedRows, Scheme, BLOCK, GROUP};
@@ -112,6 +118,63 @@ fn madd_vnni(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
 dot_tile!(dot_tile, "avx2", madd_avx2);
 dot_tile!(dot_tile_vnni, "avx2,avx512vnni,avx512vl", madd_vnni);
 
+/// Raw sums of `R` activation rows with one interleaved group of weight rows, 512 bits at a
+/// time: a group's 32-byte blocks of rows 0 and 1 (and of 2 and 3) lie side by side, so one
+/// register holds two rows' block and meets the activation block broadcast to both halves; one
+/// `vpdpbusd` adds 64 products. The unsigned operand is `x + 64` (`Scheme::Offset7`, given in
+/// `rows`), or, with `SIGNED`, `x + 128` made from the signed values in `rows` (their top bit
+/// flipped; AVX-512 has no `vpsignb` to move signs as `dot_tile` does): the sums then exceed
+/// `sum(x * w)` by `128 * sum(w)`, which the caller takes off. Exact either way.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+fn dot_tile_512<const R: usize, const SIGNED: bool>(
+    rows: [&[u8]; R],
+    w: &[i8],
+    ahead: Option<&[i8]>,
+    stride: usize,
+) -> [[i32; GROUP]; R] {
+    let mut acc: [[__m512i; 2]; R] = [[_mm512_setzero_si512(); 2]; R];
+    let flip = _mm256_set1_epi8(i8::MIN);
+    for b in (0..stride).step_by(BLOCK) {
+        // SAFETY: as dot_tile: stride is a multiple of BLOCK, each activation row holds stride
+        // bytes and w one group (GROUP * stride bytes), as dot_rows asserts.
+        unsafe {
+            let wb = w.as_ptr().add(b * GROUP);
+            if let Some(next) = ahead {
+                let nb = next.as_ptr().add(b * GROUP);
+                _mm_prefetch::<_MM_HINT_T0>(nb);
+                _mm_prefetch::<_MM_HINT_T0>(nb.add(2 * BLOCK));
+            }
+            let w01 = _mm512_loadu_si512(wb.cast());
+            let w23 = _mm512_loadu_si512(wb.add(2 * BLOCK).cast());
+            for r in 0..R {
+                let mut x = _mm256_loadu_si256(rows[r].as_ptr().add(b).cast());
+                if SIGNED {
+                    x = _mm256_xor_si256(x, flip);
+                }
+                let x = _mm512_broadcast_i64x4(x);
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], x, w01);
+                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], x, w23);
+            }
+        }
+    }
+    std::array::from_fn(|r| {
+        let [a, c] = acc[r];
+        reduce4(&[
+            _mm512_castsi512_si256(a),
+            _mm512_extracti64x4_epi64::<1>(a),
+            _mm512_castsi512_si256(c),
+            _mm512_extracti64x4_epi64::<1>(c),
+        ])
+    })
+}
+
+/// Whether this CPU has the 512-bit VNNI forms `dot_tile_512` uses.
+pub(crate) fn has_vnni512() -> bool {
+    has_vnni()
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+}
+
 /// Whether this CPU has AVX-512 VNNI (with its 256-bit forms): `dot_rows` then sums with it.
 pub(crate) fn has_vnni() -> bool {
     std::arch::is_x86_feature_detected!("avx512vnni")
@@ -140,7 +203,9 @@ fn tile<const R: usize, const SIGNED: bool>(
 /// one sum per weight row (rows = row_sums.len()).
 ///
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2, and AVX-512 VNNI where `vnni`, its 512-bit forms where `wide`
+/// (`has_vnni`, `has_vnni512`).
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn dot_rows(
     q: &QuantizedRows,
@@ -150,6 +215,7 @@ pub(crate) unsafe fn dot_rows(
     ep: &Epilogue,
     out: &mut [f32],
     vnni: bool,
+    wide: bool,
 ) {
     let (m, rows) = (q.scales.len(), row_sums.len());
     assert!(stride.is_multiple_of(BLOCK) && w.len() >= rows.div_ceil(GROUP) * GROUP * stride);
@@ -192,6 +258,59 @@ pub(crate) unsafe fn dot_rows(
             }
         };
         let mut r = 0;
+        if wide {
+            // eight rows, then four, per pass over the weights, 512 bits at a time
+            let signed = q.scheme == Scheme::Signed8;
+            let bytes = |r: usize| -> &[u8] {
+                if signed {
+                    // SAFETY: i8 and u8 have one layout; the tile flips each value's top bit
+                    unsafe { std::slice::from_raw_parts(v(r).as_ptr().cast(), stride) }
+                } else {
+                    u(r)
+                }
+            };
+            let mut wide_store = |r: usize, mut sums: [i32; GROUP]| {
+                if signed {
+                    // x + 128 was summed: take 128 * sum(w) off (padding rows sum to 0)
+                    for (j, s) in sums.iter_mut().enumerate() {
+                        *s -= row_sums.get(n + j).map_or(0, |&t| t << 7);
+                    }
+                }
+                store(r, sums);
+            };
+            while r + 8 <= m {
+                let ahead = next.filter(|_| r == 0);
+                let xs: [&[u8]; 8] = std::array::from_fn(|i| bytes(r + i));
+                // SAFETY: the caller passes wide = true only where has_vnni512().
+                let sums = unsafe {
+                    if signed {
+                        dot_tile_512::<8, true>(xs, group, ahead, stride)
+                    } else {
+                        dot_tile_512::<8, false>(xs, group, ahead, stride)
+                    }
+                };
+                for (i, s) in sums.into_iter().enumerate() {
+                    wide_store(r + i, s);
+                }
+                r += 8;
+            }
+            while r + 4 <= m {
+                let ahead = next.filter(|_| r == 0);
+                let xs: [&[u8]; 4] = std::array::from_fn(|i| bytes(r + i));
+                // SAFETY: as above.
+                let sums = unsafe {
+                    if signed {
+                        dot_tile_512::<4, true>(xs, group, ahead, stride)
+                    } else {
+                        dot_tile_512::<4, false>(xs, group, ahead, stride)
+                    }
+                };
+                for (i, s) in sums.into_iter().enumerate() {
+                    wide_store(r + i, s);
+                }
+                r += 4;
+            }
+        }
         while r + 2 <= m {
             // two rows per pass over the weights, whichever the scheme: the integer sums are
             // exact, so a row's outputs do not depend on the row it is paired with
