@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import fixture_path
@@ -180,6 +180,7 @@ _PROMPT = fixture_path("prompt.wav").read_bytes()
 
 @settings(max_examples=25 if PROFILE == "ci" else 500)
 @given(mutation=_MUTATION)
+@example(mutation=("flip", [(0.0, 230)]))  # a header that puts tensors off their alignment
 def test_a_corrupt_checkpoint_is_refused_or_loads(tmp_path_factory, mutation):
     path = write(
         tmp_path_factory.mktemp("ckpt"), "model.safetensors", corrupt(_CHECKPOINT, mutation)

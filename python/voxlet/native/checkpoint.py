@@ -45,9 +45,12 @@ class Entry:
     end: int
 
     def array(self, data: bytes | mmap.mmap) -> np.ndarray:
-        """The tensor's values as stored, a view of `data` (bf16 as uint16 bits)."""
+        """The tensor's values as stored, a view of `data` (bf16 as uint16 bits); a copy
+        where the file puts them off their element size's alignment (safetensors allows it,
+        the kernels take aligned arrays only)."""
         dtype = DTYPES[self.dtype]
-        return np.frombuffer(data, dtype, (self.end - self.start) // dtype.itemsize, self.start)
+        view = np.frombuffer(data, dtype, (self.end - self.start) // dtype.itemsize, self.start)
+        return view if view.flags.aligned else view.copy()
 
 
 class UnknownDtype(ValueError):
