@@ -6,6 +6,8 @@ Missing fixtures are an error, never a skip: the suite cannot vouch for anything
 # ruff: noqa: E402  (voxlet.tune_process() runs before torch is imported, as in the command)
 from __future__ import annotations
 
+import threading
+
 import voxlet
 
 voxlet.tune_process()
@@ -95,3 +97,17 @@ def golden() -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(fixture_path("tiny_golden.safetensors")))
+
+
+# A loaded torch-free model's background thread (moving its weights onto huge pages, at the
+# lowest priority, ending by itself): the model's, not a stream's, so not a leak.
+MODEL_THREADS = ("voxlet-huge-pages",)
+
+
+def stream_threads() -> list[str]:
+    """voxlet's threads that belong to streams, engines and servers (the no-leak checks)."""
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("voxlet-") and t.name not in MODEL_THREADS
+    ]

@@ -8,17 +8,13 @@ import sys
 import threading
 import time
 
-from tests.conftest import fixture_path
+from tests.conftest import fixture_path, stream_threads
 from voxlet import GenerationOptions
 from voxlet.runtime import StreamOptions
 from voxlet.runtime.decoder import ROOM_MARGIN_FRAMES
 
 VOICE = str(fixture_path("tiny_voice.safetensors"))
 LONG = GenerationOptions(temperature=0.0, eos_threshold=1e9, max_frames=2000, on_no_eos="ignore")
-
-
-def voxlet_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("voxlet-")]
 
 
 def wait_until(condition, timeout_s: float = 30.0) -> None:
@@ -36,7 +32,7 @@ def test_a_stopped_stream_hands_out_nothing_more(tiny_tts):
     stream.stop()
     assert list(frames) == []
     assert list(stream.frames()) == []
-    assert not stream.is_alive and voxlet_threads() == []
+    assert not stream.is_alive and stream_threads() == []
 
 
 def test_speech_stop_with_a_slow_callback_returns_at_once_and_calls_no_more(tiny_tts):
@@ -58,8 +54,8 @@ def test_speech_stop_with_a_slow_callback_returns_at_once_and_calls_no_more(tiny
     time.sleep(1.2)  # the call in progress ends; no other may begin
     assert all(t < stopped_at for t in calls) and len(calls) <= 2
     assert not speech.is_playing
-    assert not [n for n in voxlet_threads() if n != "voxlet-sink"]
-    wait_until(lambda: voxlet_threads() == [])
+    assert not [n for n in stream_threads() if n != "voxlet-sink"]
+    wait_until(lambda: stream_threads() == [])
 
 
 def test_a_callback_may_stop_its_own_speech(tiny_tts):
@@ -74,7 +70,7 @@ def test_a_callback_may_stop_its_own_speech(tiny_tts):
     holder["speech"] = tiny_tts.speak("Hello world.", VOICE, LONG, on_audio=on_audio)
     wait_until(lambda: not holder["speech"].is_playing)
     assert len(got) == 3
-    wait_until(lambda: voxlet_threads() == [])
+    wait_until(lambda: stream_threads() == [])
 
 
 def test_an_unread_stream_does_not_keep_the_interpreter_alive():
@@ -118,4 +114,4 @@ def test_stop_during_a_long_pause_returns_within_about_a_frame(tiny_tts):
     start = time.monotonic()
     stream.stop()
     assert time.monotonic() - start < 0.5
-    assert not stream.is_alive and voxlet_threads() == []
+    assert not stream.is_alive and stream_threads() == []

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import fixture_path
+from tests.conftest import fixture_path, stream_threads
 from voxlet import GenerationOptions, StreamError
 from voxlet.audio import resample
 from voxlet.runtime import StreamOptions
@@ -27,15 +27,11 @@ def opts(frames: int, **kw) -> GenerationOptions:
     )
 
 
-def voxlet_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("voxlet-")]
-
-
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
-    assert voxlet_threads() == []
+    assert stream_threads() == []
     yield
-    assert voxlet_threads() == []
+    assert stream_threads() == []
 
 
 def test_first_frame_arrives_before_the_last_latent(tiny_tts):
@@ -220,14 +216,14 @@ def test_unstarted_or_dropped_iterators_leave_no_threads(tiny_tts):
     import gc
 
     unstarted = tiny_tts.stream("Hello world.", VOICE, opts(500))
-    assert voxlet_threads() == []  # nothing runs until the first frame is asked for
+    assert stream_threads() == []  # nothing runs until the first frame is asked for
     del unstarted
     started = tiny_tts.stream("Hello world.", VOICE, opts(500))
     next(started)
-    assert voxlet_threads() != []
+    assert stream_threads() != []
     del started  # dropping the iterator closes it, which stops and joins both threads
     gc.collect()
-    assert voxlet_threads() == []
+    assert stream_threads() == []
     with pytest.raises(Exception, match="cannot be empty"):
         tiny_tts.stream("   ", VOICE)  # bad input still fails at the call
 

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import stream_threads
 from tests.serve.conftest import serve
 from voxlet.serve.settings import ServeSettings
 
@@ -32,7 +33,7 @@ def start_and_drop(url: str, nbytes: int = 4000) -> int:
 
 
 def voxlet_threads() -> int:
-    return sum(t.name.startswith("voxlet-") for t in threading.enumerate())
+    return len(stream_threads())
 
 
 def test_a_client_that_leaves_frees_its_session(running):

@@ -100,12 +100,12 @@ def engine(monkeypatch):
 def test_newcomers_go_in_whole_on_every_core_then_share_one_first_step(engine):
     e, model = engine
     ahead = speaking(lead_s=1.0)
-    e._tick([ahead])  # its chunk taken and (short) prefilled; stepped
+    e._round([ahead])  # its chunk taken and (short) prefilled; stepped
     newcomers = [session(40), session(40)]
     live = [ahead, *newcomers]
     model.calls.clear()
     for _ in range(3):
-        e._tick(live)
+        e._round(live)
     # both texts whole, two threads each, before anything is stepped; then one step for all
     work = [c for c in model.calls if c[0] in ("prompt", "step")]
     assert work == [("prompt", 40, 2), ("prompt", 40, 2), ("step", 3, 1)]
@@ -115,13 +115,13 @@ def test_newcomers_go_in_whole_on_every_core_then_share_one_first_step(engine):
 def test_a_speaking_stream_due_first_is_stepped_and_the_text_goes_in_slices(engine):
     e, model = engine
     due = speaking(lead_s=-0.5)  # behind: its next frame is due before the newcomer's first
-    e._tick([due])
+    e._round([due])
     model.calls.clear()
     newcomer = session(40)
-    e._tick([due, newcomer])
+    e._round([due, newcomer])
     assert model.calls[-1] == ("step", 1, 1)  # the speaking stream first
     newcomer.joined -= 1.0  # now the newcomer's first frame is overdue too
-    e._tick([due, newcomer])
+    e._round([due, newcomer])
     # its text goes in, a slice at a time: the other's frame is due before it would end
     assert model.calls[-1] == ("prompt", PREFILL_SLICE, 1)
 

@@ -19,6 +19,7 @@ The thread exists only while streams are on it: it ends when the last one leaves
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -31,18 +32,16 @@ import numpy as np
 from voxlet._process import release_free_heap, usable_cores
 from voxlet.audio import AudioError, PcmPipeline
 from voxlet.constants import FADE_IN_SAMPLES, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
-from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.messages import End, Latent, Silence
 from voxlet.runtime.model import SpeechModel
+from voxlet.runtime.session_thread import SessionThread
 from voxlet.runtime.threads import RELAXED_LEAD_S, FirstFrame, Stopped
 
-_IDLE_S = 0.002  # how long the thread waits when no stream has a group it can take
 # Output frames kept free beyond a group's estimate before it is decoded: the time stretch and
 # the resampler may hand out a little more than the input's length at once (the stretch at
 # most a window, 720 samples).
 ROOM_MARGIN_FRAMES = 1024
 _FADE = np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
-_RUNNING: ExitList[Decoder] = ExitList(lambda decoder: decoder.close())
 
 
 def group_size(decoded: int, max_batch: int) -> int:
@@ -125,103 +124,37 @@ class DecoderSession:
             raise
 
 
-class Decoder:
+class Decoder(SessionThread[DecoderSession]):
     """Decodes the latents of every stream on it on one thread (`threads`: the most compute
     threads a batch of several streams runs on; None: the cores this process may use)."""
 
+    thread_name = "voxlet-decoder"
+    what = "the decoder"
+
     def __init__(self, model: SpeechModel, threads: int | None = None):
+        super().__init__()
         self._model = model
         self._threads = threads
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._joining: list[DecoderSession] = []
-        self._live: list[DecoderSession] = []
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._retired: threading.Thread | None = None
         self.batches = 0  # decode calls made
         self.groups = 0  # stream groups decoded in them
 
-    def notify(self) -> None:
-        """Something new for the thread: latents queued, or a stream stopped."""
-        self._wake.set()
-
     def join(self, session: DecoderSession) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the decoder is closed")
-            session.state = self._model.decoder_state()
-            self._joining.append(session)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="voxlet-decoder", daemon=True
-                )
-                self._thread.start()
-                _RUNNING.add(self)
-        self._wake.set()
-
-    def leave(self, session: DecoderSession, timeout_s: float) -> bool:
-        """Waits until the thread has let `session` go and, if that left it idle, for the
-        thread to end. False on timeout."""
-        self._wake.set()
-        if not session.left.wait(timeout_s):
-            return False
-        with self._lock:
-            retired = self._retired
-        if retired is not None and retired is not threading.current_thread():
-            retired.join(timeout_s)
-            return not retired.is_alive()
-        return True
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout_s)
-        _RUNNING.discard(self)
+        if self._closed:
+            raise RuntimeError("the decoder is closed")
+        session.state = self._model.decoder_state()
+        self._admit(session)
 
     # The decoder thread --------------------------------------------------------------------
 
-    def _run(self) -> None:
-        with self._model.inference():
-            while True:
-                with self._lock:
-                    if self._closed:
-                        live = self._live + self._joining
-                        self._live, self._joining = [], []
-                        self._thread = None
-                        break
-                    self._live.extend(self._joining)
-                    self._joining.clear()
-                    live = list(self._live)
-                progressed = self._round(live)
-                with self._lock:
-                    gone = [s for s in self._live if s.finished]
-                    self._live = [s for s in self._live if not s.finished]
-                    idle = not self._live and not self._joining
-                    if idle:  # retire before saying who left: `leave` then joins this thread
-                        self._thread = None
-                        self._retired = threading.current_thread()
-                        _RUNNING.discard(self)
-                for s in gone:
-                    self._leave(s)
-                if idle:
-                    return
-                if not progressed:
-                    self._wake.wait(_IDLE_S)
-                    self._wake.clear()
-        for s in live:
-            if not s.finished:
-                s.finished = True
-                s.on_error(RuntimeError("the decoder was closed"))
-            self._leave(s)
+    def _context(self) -> contextlib.AbstractContextManager[object]:
+        return self._model.inference()
 
-    def _leave(self, s: DecoderSession) -> None:
+    def _released(self, s: DecoderSession) -> None:
         release_free_heap()  # this stream's freed activations, before the next's
         s.on_end()
-        s.left.set()
+
+    def _fail_closed(self, s: DecoderSession, error: BaseException) -> None:
+        s.on_error(error)
 
     def _round(self, live: list[DecoderSession]) -> bool:
         """Every stream's pauses and ends moved on, then one batched decode of the groups

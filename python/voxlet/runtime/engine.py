@@ -27,6 +27,7 @@ last one leaves (`Engine.leave` joins it), and the next stream to join starts a 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -38,10 +39,10 @@ from typing import Any
 from voxlet._process import usable_cores
 from voxlet.constants import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 from voxlet.plan import ChunkEnd, ChunkPlan
-from voxlet.runtime.at_exit import ExitList
 from voxlet.runtime.decoder import Decoder
 from voxlet.runtime.messages import End, Latent, Message, Silence
 from voxlet.runtime.model import SpeechModel
+from voxlet.runtime.session_thread import SessionThread
 from voxlet.runtime.threads import FirstFrame, Stopped
 from voxlet.runtime.word_clock import WordClock, WordTiming
 from voxlet.text.markup import Pause
@@ -59,8 +60,6 @@ _NO_MORE = object()
 # The chunks and pauses of a stream: a list made up front, or (text still being written) a
 # function of the stream's stop event that plans them as they are needed.
 PlanSource = Sequence[ChunkPlan | Pause] | Callable[[threading.Event], Iterator[ChunkPlan | Pause]]
-# engines whose thread may run: closed at exit, so none is inside a native step then
-_RUNNING: ExitList[Engine] = ExitList(lambda engine: engine.close())
 
 
 @dataclass(slots=True)
@@ -181,22 +180,19 @@ class EngineSession:
             return False
 
 
-class Engine:
+class Engine(SessionThread[EngineSession]):
     """Steps the FlowLM of every stream opened on it (`Stream(..., engine=engine)`) on one
-    thread. `close()` stops it; streams still open on it fail."""
+    thread, and owns their decoder. `close()` stops both; streams still open on it fail."""
+
+    thread_name = "voxlet-engine"
+    what = "the engine"
 
     def __init__(self, model: SpeechModel, threads: int = 1, decoder_threads: int | None = None):
+        super().__init__()
         self._model = model
         self._threads = threads
         # the streams' Mimi side: one thread, batched, beside this one
         self.decoder = Decoder(model, decoder_threads)
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._joining: list[EngineSession] = []
-        self._live: list[EngineSession] = []
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._retired: threading.Thread | None = None  # the last thread that ended idle
         self._token_s = 0.001  # seconds per token of the whole prefills so far
         self._whole_threads = threads
         self.steps = 0  # batched steps taken
@@ -206,88 +202,33 @@ class Engine:
     def model(self) -> SpeechModel:
         return self._model
 
-    @property
-    def active(self) -> int:
-        with self._lock:
-            return len(self._live) + len(self._joining)
-
     def join(self, session: EngineSession) -> None:
         if self._closed:
             raise RuntimeError("the engine is closed")
         session.prepare(self._model)  # here, while the engine thread steps the others
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the engine is closed")
-            session.rng = self._model.rng(session.seed)
-            session.joined = time.monotonic()
-            self._joining.append(session)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="voxlet-engine", daemon=True)
-                self._thread.start()
-                _RUNNING.add(self)
-        self._wake.set()
-
-    def leave(self, session: EngineSession, timeout_s: float) -> bool:
-        """Waits until the engine has let `session` go (it was stopped or has ended), and, if
-        that left the engine idle, for its thread to end. False on timeout."""
-        self._wake.set()
-        if not session.left.wait(timeout_s):
-            return False
-        with self._lock:
-            retired = self._retired
-        if retired is not None and retired is not threading.current_thread():
-            retired.join(timeout_s)
-            return not retired.is_alive()
-        return True
+        session.rng = self._model.rng(session.seed)
+        session.joined = time.monotonic()
+        self._admit(session)
 
     def close(self, timeout_s: float = 10.0) -> None:
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout_s)
-        _RUNNING.discard(self)
+        super().close(timeout_s)
         self.decoder.close(timeout_s)
 
     # The engine thread ---------------------------------------------------------------------
 
-    def _run(self) -> None:
+    @contextlib.contextmanager
+    def _context(self) -> Iterator[None]:
         self._model.use_threads(self._threads)
         with self._model.inference():
-            while True:
-                with self._lock:
-                    if self._closed:
-                        live = self._live + self._joining
-                        self._live, self._joining = [], []
-                        self._thread = None
-                        break
-                    self._live.extend(self._joining)
-                    self._joining.clear()
-                    live = list(self._live)
-                progressed = self._tick(live)
-                if progressed:
-                    self.decoder.notify()
-                    self._let_first_frames_decode(live)
-                with self._lock:
-                    gone = [s for s in self._live if s.finished]
-                    self._live = [s for s in self._live if not s.finished]
-                    idle = not self._live and not self._joining
-                    if idle:  # retire before saying who left: `leave` then joins this thread
-                        self._thread = None
-                        self._retired = threading.current_thread()
-                        _RUNNING.discard(self)
-                for session in gone:
-                    session.left.set()
-                if idle:
-                    return
-                if not progressed:
-                    self._wake.wait(_IDLE_S)
-                    self._wake.clear()
-        for session in live:
-            session.finished = True
-            session.on_error(RuntimeError("the engine was closed"))
-            session.left.set()
+            yield
+
+    def _after_round(self, live: list[EngineSession], progressed: bool) -> None:
+        if progressed:
+            self.decoder.notify()
+            self._let_first_frames_decode(live)
+
+    def _fail_closed(self, session: EngineSession, error: BaseException) -> None:
+        session.on_error(error)
 
     def _let_first_frames_decode(self, live: list[EngineSession]) -> None:
         """After newcomers' first frames: the cores are the decoder's until it has decoded
@@ -307,7 +248,7 @@ class Engine:
                 if any(s.stop.is_set() for s in live):
                     return
 
-    def _tick(self, live: list[EngineSession]) -> bool:
+    def _round(self, live: list[EngineSession]) -> bool:
         """One round: every stream brought to a chunk, then one batched step for those with
         room for a frame. True if anything moved."""
         relay = self._relay(live)
@@ -316,7 +257,7 @@ class Engine:
         if relay is not None:
             self._model.use_threads(relay.threads)
         try:
-            return self._round(live, alone=len(live) == 1)
+            return self._work(live, alone=len(live) == 1)
         finally:
             if relay is not None:
                 self._end_relay(live[0], relay)
@@ -341,7 +282,7 @@ class Engine:
                     break
         self._model.use_threads(self._threads)
 
-    def _round(self, live: list[EngineSession], alone: bool) -> bool:
+    def _work(self, live: list[EngineSession], alone: bool) -> bool:
         """The most urgent work first (earliest deadline): one newcomer's text prefilled, or
         one batched step of every stream with room for a frame."""
         moved = False
