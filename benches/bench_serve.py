@@ -129,12 +129,11 @@ class Server:
         self.proc.wait(30)
 
 
-def one_stream(url: str, out: dict, client: httpx.Client | None = None) -> None:
+def one_stream(url: str, out: dict, client: httpx.Client) -> None:
     """One request, timed from when it is sent: `client` is made beforehand (as a real
     client's connection pool is), so making one (an SSL context, ~20 ms of Python each,
     contending for the GIL with the other client threads) is not counted as the server's."""
     body = {"input": TEXT, "voice": "random", "response_format": "pcm"}
-    client = client or httpx.Client(timeout=120)
     start = time.monotonic()
     first = None
     got = 0
@@ -206,7 +205,8 @@ def main() -> None:
         deadline = time.monotonic() + 120
         while True:  # warm: one stream through, the server's caches and pools made
             try:
-                one_stream(server.url, {})
+                with httpx.Client(timeout=120) as client:
+                    one_stream(server.url, {}, client)
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:

@@ -31,16 +31,19 @@ import numpy as np
 
 from voxlet._process import release_free_heap, usable_cores
 from voxlet.audio import AudioError, PcmPipeline
-from voxlet.constants import FADE_IN_SAMPLES, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
+from voxlet.constants import FADE_IN_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 from voxlet.runtime.messages import End, Latent, Silence
 from voxlet.runtime.model import SpeechModel
 from voxlet.runtime.session_thread import SessionThread
-from voxlet.runtime.threads import RELAXED_LEAD_S, FirstFrame, Stopped
+from voxlet.runtime.threads import FirstFrame, Stopped
 
 # Output frames kept free beyond a group's estimate before it is decoded: the time stretch and
 # the resampler may hand out a little more than the input's length at once (the stretch at
 # most a window, 720 samples).
 ROOM_MARGIN_FRAMES = 1024
+# A stream whose audio decoded so far is this far ahead of real time (since its first frame)
+# waits while newcomers' first frames are decoded.
+RELAXED_LEAD_S = 0.2
 _FADE = np.linspace(0, 1, FADE_IN_SAMPLES, dtype=np.float32)
 
 
@@ -96,7 +99,7 @@ class DecoderSession:
         """Seconds of audio pushed beyond real time since the first (-inf before it)."""
         if self.started is None:
             return float("-inf")
-        return self.decoded * SAMPLES_PER_FRAME / SAMPLE_RATE_HZ - (now - self.started)
+        return self.decoded / FRAME_RATE_HZ - (now - self.started)
 
     def room_for(self, samples: int) -> bool:
         """Whether the ring can take `samples` 24 kHz samples' audio without waiting."""
@@ -129,7 +132,7 @@ class Decoder(SessionThread[DecoderSession]):
     threads a batch of several streams runs on; None: the cores this process may use)."""
 
     thread_name = "voxlet-decoder"
-    what = "the decoder"
+    what = "the engine's decoder"
 
     def __init__(self, model: SpeechModel, threads: int | None = None):
         super().__init__()
@@ -140,7 +143,7 @@ class Decoder(SessionThread[DecoderSession]):
 
     def join(self, session: DecoderSession) -> None:
         if self._closed:
-            raise RuntimeError("the decoder is closed")
+            raise RuntimeError(f"{self.what} is closed")
         session.state = self._model.decoder_state()
         self._admit(session)
 
@@ -152,9 +155,6 @@ class Decoder(SessionThread[DecoderSession]):
     def _released(self, s: DecoderSession) -> None:
         release_free_heap()  # this stream's freed activations, before the next's
         s.on_end()
-
-    def _fail_closed(self, s: DecoderSession, error: BaseException) -> None:
-        s.on_error(error)
 
     def _round(self, live: list[DecoderSession]) -> bool:
         """Every stream's pauses and ends moved on, then one batched decode of the groups
@@ -248,8 +248,3 @@ class Decoder(SessionThread[DecoderSession]):
         if s.on_frame is not None:
             for m in group:
                 s.on_frame(m.frame_index, per_frame)
-
-    def _fail(self, s: DecoderSession, error: BaseException) -> None:
-        s.finished = True
-        if not isinstance(error, Stopped):
-            s.on_error(error)

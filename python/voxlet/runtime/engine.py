@@ -11,10 +11,15 @@ of every stream that are ready as one batch. A stream's latents are the same bit
 is in the engine: its own seeded generator, its own plans, and `step_batch` gives every row the
 bits of a step alone, whatever else shares the batch (and `decode_batch` its audio).
 
-Per step, the engine serves first the streams with the least audio queued (a new stream's
-first frame first), and skips a stream whose queue is full (its listener is ahead). A new
-chunk's text is prefilled on the engine thread between steps, PREFILL_SLICE tokens a round,
-so a long prompt delays the others' next frame by a slice, not by the whole text. Text still
+Work goes earliest deadline first: a newcomer's first frame is due FIRST_AUDIO_S after it
+joined, a speaking stream's next frame when a listener who started at its first frame needs it
+(DECODE_S early). Each round does the most urgent unit: one chunk's text prefilled, whole on
+every core if that ends before the next speaking stream's frame is due, else PREFILL_SLICE
+tokens (so a long prompt delays the others by a slice, not the whole text); or one batched
+step of every stream with room for a frame (the least audio queued first; a stream whose
+queue is full, its listener ahead, is skipped). Newcomers' first frames share one step, after
+which the engine leaves the cores to the decoder until those are decoded. A text given whole
+has its first chunk's state made on the joining thread (`EngineSession.prepare`). Text still
 being written is planned on a thread of the stream's own ("voxlet-plans"), so waiting for text
 never holds the others.
 
@@ -37,18 +42,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voxlet._process import usable_cores
-from voxlet.constants import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
+from voxlet.constants import FRAME_RATE_HZ, SAMPLES_PER_FRAME
 from voxlet.plan import ChunkEnd, ChunkPlan
 from voxlet.runtime.decoder import Decoder
 from voxlet.runtime.messages import End, Latent, Message, Silence
 from voxlet.runtime.model import SpeechModel
-from voxlet.runtime.session_thread import SessionThread
-from voxlet.runtime.threads import FirstFrame, Stopped
+from voxlet.runtime.session_thread import IDLE_S, SessionThread
+from voxlet.runtime.threads import FirstFrame
 from voxlet.runtime.word_clock import WordClock, WordTiming
 from voxlet.text.markup import Pause
 
-_IDLE_S = 0.002  # how long the engine waits when no stream can take a frame
-FRAME_S = SAMPLES_PER_FRAME / SAMPLE_RATE_HZ
+FRAME_S = 1 / FRAME_RATE_HZ
 FIRST_AUDIO_S = 0.2  # a newcomer's first frame is due this long after it joined
 DECODE_S = 0.04  # a frame is made this long before its audio is due, for the decoder
 # A chunk's text is prefilled this many tokens per step of the others (never leaving a
@@ -227,9 +231,6 @@ class Engine(SessionThread[EngineSession]):
             self.decoder.notify()
             self._let_first_frames_decode(live)
 
-    def _fail_closed(self, session: EngineSession, error: BaseException) -> None:
-        session.on_error(error)
-
     def _let_first_frames_decode(self, live: list[EngineSession]) -> None:
         """After newcomers' first frames: the cores are the decoder's until it has decoded
         them, unless a stream already speaking is due, another joins, or a frame's time
@@ -240,7 +241,7 @@ class Engine(SessionThread[EngineSession]):
             return
         end = time.monotonic() + FRAME_S
         for first in waiting:
-            while not first.decoded.wait(_IDLE_S):
+            while not first.decoded.wait(IDLE_S):
                 now = time.monotonic()
                 due = min((s.deadline(now) for s in live if s.frames > 1), default=math.inf)
                 if now >= min(end, due) or self._joining or self._closed:
@@ -318,8 +319,10 @@ class Engine(SessionThread[EngineSession]):
             # a stream already speaking is stepped when its frame is due first
             due = min((x.deadline(now) for x in stepping if x.frames > 0), default=math.inf)
             if s.deadline(now) <= due:
+                c = s.chunk
+                assert c is not None
                 try:  # all of it on every core if that ends before the next frame is due
-                    self._prefill(s.chunk, whole=due - now > self._prefill_s(s.chunk))
+                    self._prefill(c, whole=due - now > self._prefill_s(c))
                 except BaseException as e:
                     self._fail(s, e)
                 return True
@@ -338,11 +341,6 @@ class Engine(SessionThread[EngineSession]):
             except BaseException as e:  # this stream's frame (NaN, no EOS): this stream only
                 self._fail(s, e)
         return True
-
-    def _fail(self, s: EngineSession, error: BaseException) -> None:
-        s.finished = True
-        if not isinstance(error, Stopped):
-            s.on_error(error)
 
     def _advance(self, s: EngineSession, alone: bool) -> bool:
         """Takes the stream's next plans until a chunk is prompted, the queue is full, no plan
@@ -379,16 +377,16 @@ class Engine(SessionThread[EngineSession]):
         state = model.chunk_state(s.voice, plan)
         return _Chunk(plan, state, s.position, ChunkEnd(plan), prefix=model.embed(plan))
 
-    def _prefill_s(self, c: _Chunk | None) -> float:
+    def _prefill_s(self, c: _Chunk) -> float:
         """How long the rest of the chunk's text would take whole on every core, by the
         seconds per token the whole prefills so far took (none yet: a guess of 1 ms)."""
-        assert c is not None and c.prefix is not None
+        assert c.prefix is not None
         return c.prefix.shape[0] * self._token_s
 
-    def _prefill(self, c: _Chunk | None, whole: bool) -> None:
+    def _prefill(self, c: _Chunk, whole: bool) -> None:
         """The next slice of the chunk's text into its state, or (`whole`) all of it on every
         core."""
-        assert c is not None and c.prefix is not None
+        assert c.prefix is not None
         n = c.prefix.shape[0]
         if whole:
             t0 = time.perf_counter()

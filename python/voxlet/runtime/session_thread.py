@@ -13,13 +13,16 @@ import threading
 from typing import Generic, Protocol, TypeVar
 
 from voxlet.runtime.at_exit import ExitList
+from voxlet.runtime.threads import Stopped
 
-_IDLE_S = 0.002  # how long a round that moved nothing waits before the next
+IDLE_S = 0.002  # how long a round that moved nothing waits before the next
 
 
 class Session(Protocol):
     finished: bool
     left: threading.Event
+
+    def on_error(self, error: BaseException) -> None: ...
 
 
 S = TypeVar("S", bound=Session)
@@ -27,9 +30,10 @@ _RUNNING: ExitList[SessionThread] = ExitList(lambda owner: owner.close())
 
 
 class SessionThread(Generic[S]):
-    """Subclasses give `_round` (one round of work over the live sessions) and
-    `_fail_closed`, and may give `_context` (entered on the thread around its rounds),
-    `_after_round` and `_released` (a session the thread has let go, before `left` is set)."""
+    """Subclasses give `_round` (one round of work over the live sessions), and may give
+    `_context` (entered on the thread around its rounds), `_after_round` and `_released` (a
+    session the thread has let go, before `left` is set). A session that fails (`_fail`)
+    leaves at the end of the round; its error goes to its `on_error` unless it was stopped."""
 
     thread_name = "voxlet-sessions"
     what = "the session thread"
@@ -104,12 +108,10 @@ class SessionThread(Generic[S]):
     def _released(self, session: S) -> None:
         pass
 
-    def _closing_error(self) -> BaseException:
-        return RuntimeError(f"{self.what} was closed")
-
-    def _fail_closed(self, session: S, error: BaseException) -> None:
-        """A session still on the thread when it was closed."""
-        raise NotImplementedError
+    def _fail(self, session: S, error: BaseException) -> None:
+        session.finished = True
+        if not isinstance(error, Stopped):
+            session.on_error(error)
 
     # the thread ------------------------------------------------------------------------------
 
@@ -144,11 +146,10 @@ class SessionThread(Generic[S]):
             if idle:
                 return
             if not progressed:
-                self._wake.wait(_IDLE_S)
+                self._wake.wait(IDLE_S)
                 self._wake.clear()
         for s in live:
             if not s.finished:
-                s.finished = True
-                self._fail_closed(s, self._closing_error())
+                self._fail(s, RuntimeError(f"{self.what} was closed"))
             self._released(s)
             s.left.set()

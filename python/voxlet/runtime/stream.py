@@ -8,8 +8,8 @@ Stopping (break out of the iterator, `stop()`, Ctrl-C, or leaving the `with` blo
 stream's work within about one frame, and a stopped stream hands out no more audio (what was
 buffered is dropped); no thread outlives its stream (an engine's thread ends with its last
 stream, and the engine's decoder likewise). The first failure in either stage (FlowLM on the
-engine, or the decoder) stops the
-other and is raised in the caller as `StreamError(stage)` with the original as cause. A stream never
+engine, or the decoder) stops the other and is raised in the caller as `StreamError(stage)`
+with the original as cause. A stream never
 read nor stopped does not keep the interpreter alive: the workers are daemon threads, and every
 stream still running at exit is stopped and joined first (an `atexit` hook, registered when the
 first stream starts).

@@ -1,5 +1,4 @@
-"""What a stream's stages share: how they stop (`Stopped`, polls of `QUEUE_POLL_S`), when a
-stream may wait for newcomers (`RELAXED_LEAD_S`) and the
+"""What a stream's stages share: how they stop (`Stopped`, polls of `QUEUE_POLL_S`) and the
 first-frame relay (`FirstFrame`): the engine prefills and steps a stream alone with the cores
 of both stages while the decoder has nothing to do, then waits while the decoder uses them on
 that frame.
@@ -11,9 +10,6 @@ import threading
 from dataclasses import dataclass, field
 
 QUEUE_POLL_S = 0.05
-# A stream whose audio decoded so far is this far ahead of real time (since its first frame)
-# waits while the decoder decodes newcomers' first frames.
-RELAXED_LEAD_S = 0.2
 
 
 class Stopped(Exception):
