@@ -42,6 +42,10 @@ class F32Matrix:
     def apply(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
         """x (..., cols) @ W.T + bias as a new (..., rows) array, as Int8Matrix.apply."""
 
+    def apply_rows(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
+        """As `apply` (a float product gives every row the bits it gets alone), as
+        Int8Matrix.apply_rows."""
+
     @property
     def cols(self) -> int:
         """Input features."""
@@ -101,6 +105,10 @@ class Int8Matrix:
         """x (..., cols) @ W.T + bias as a new (..., rows) array, on up to `threads` threads (the
         calling one included; more only when the product is large enough to pay). Releases the
         GIL once, for the product."""
+
+    def apply_rows(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
+        """As `apply`, each row of x giving the bits of a product of that row alone (quantized as a
+        single row is), whatever rows share the call: several sessions' rows in one product."""
 
     @property
     def cols(self) -> int:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import snr_db
-from voxlet._native import Int8Matrix, KernelError, kernel_isa
+from voxlet._native import F32Matrix, Int8Matrix, KernelError, kernel_isa
 from voxlet.model.quantize import Int8Linear
 
 
@@ -37,6 +37,24 @@ def test_a_single_row_is_quantized_finer_than_several(rng):
     alone, in_pair = m.apply(x[:1])[0], m.apply(x)[0]
     reference = x[0] @ w.T
     assert snr_db(reference, alone) > snr_db(reference, in_pair) + 2
+
+
+def test_apply_rows_gives_each_row_its_bits_alone(rng):
+    """Several sessions' rows in one product: each row comes out as a product of that row
+    alone would make it (where `apply` quantizes several rows coarser), on any thread count;
+    a float matrix's rows are independent either way."""
+    w = rng.standard_normal((1030, 2048), dtype=np.float32)  # big enough to be split
+    b = rng.standard_normal(1030, dtype=np.float32)
+    x = rng.standard_normal((11, 2048), dtype=np.float32)  # the 8-, 2- and 1-row passes
+    m = Int8Matrix(w, b)
+    alone = np.concatenate([m.apply(x[i : i + 1]) for i in range(len(x))])
+    for threads in (1, 2):
+        np.testing.assert_array_equal(m.apply_rows(x, threads), alone)
+    assert not np.array_equal(m.apply(x), alone)
+    f = F32Matrix(np.ascontiguousarray(w[:70, :100]), b[:70].copy())
+    y = rng.standard_normal((5, 100), dtype=np.float32)
+    np.testing.assert_array_equal(f.apply_rows(y), f.apply(y))
+    np.testing.assert_array_equal(f.apply_rows(y)[2:3], f.apply(y[2:3]))
 
 
 def test_thread_count_does_not_change_the_bits(rng):

@@ -175,11 +175,14 @@ class NativeFlowLM:
         """Runs prefix rows (T, D) through the transformer, filling the caches."""
         self.stack.forward(prefix, state, threads)
 
-    def _heads(self, out: Array, noise: Array, lsd_steps: int) -> tuple[Array, float]:
+    def _heads(self, out: Array, noise: Array, lsd_steps: int) -> list[tuple[Array, float]]:
+        """The transformer's rows (B, D) and their noise (B, 32) -> each row's (latent (1, 32),
+        EOS logit), every row the bits it gets alone (each product `apply_rows`)."""
         h = self.out_norm(out)
-        z = h if self.z_proj is None else apply(self.z_proj, h)
-        eos = float(apply(self.out_eos, z)[0, 0])
-        return self.flow.sample(z, noise, lsd_steps), eos
+        z = h if self.z_proj is None else self.z_proj.apply_rows(h)
+        eos = self.out_eos.apply_rows(z)[:, 0]
+        latents = self.flow.sample(z, noise, lsd_steps)
+        return [(latents[b : b + 1], float(eos[b])) for b in range(out.shape[0])]
 
     def step(
         self, latent: Array | None, state: Caches, noise: Array, lsd_steps: int
@@ -187,7 +190,8 @@ class NativeFlowLM:
         """One frame: previous normalized latent (1, 32) or None (BOS) -> (next normalized
         latent (1, 32), raw EOS logit)."""
         x = apply(self.input_linear, self.bos if latent is None else latent)
-        return self._heads(self.stack.forward(x, state), noise, lsd_steps)
+        [one] = self._heads(self.stack.forward(x, state), noise, lsd_steps)
+        return one
 
     def step_batch(
         self,
@@ -197,8 +201,8 @@ class NativeFlowLM:
         lsd_steps: int,
         threads: int = 1,
     ) -> list[tuple[Array, float]]:
-        """One frame of each of several sequences, the transformer reading each weight once
-        for all; each gets the bits `step` gives it alone."""
+        """One frame of each of several sequences, the transformer and the heads reading each
+        weight once for all; each gets the bits `step` gives it alone."""
         rows = np.concatenate(
             [apply(self.input_linear, self.bos if x is None else x) for x in latents]
         )
@@ -206,7 +210,7 @@ class NativeFlowLM:
             out = self.stack.forward(rows, states[0], threads)
         else:
             out = self.stack.forward_rows(rows, states, threads)
-        return [self._heads(out[b : b + 1], noise, lsd_steps) for b, noise in enumerate(noises)]
+        return self._heads(out, np.concatenate(noises), lsd_steps)
 
     def hidden(self, latent: Array | None, state: Caches) -> Array:
         """The out_norm output (1, D) of one step (for tests and debugging)."""

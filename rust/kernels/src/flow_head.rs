@@ -5,7 +5,8 @@
 //! `modulation(silu(y))` and computes `h += gate * mlp_out(silu(mlp_in(LN(h) * (1 + scale) +
 //! shift)))`; the final layer takes `shift, scale` the same way and returns
 //! `linear(LN'(h) * (1 + scale) + shift)`, LN' without affine parameters. Every linear has a
-//! bias. Rows are independent (one per sequence).
+//! bias. Rows are independent (one per sequence): every product gives each row the bits of
+//! that row alone (`Linear::matmul_rows_on`), so a batch of sessions' heads is one call.
 
 use std::sync::Arc;
 
@@ -95,8 +96,8 @@ impl<M: Linear> FlowHead<M> {
     }
 
     /// The velocity `out` (rows of latent) at condition rows `c`, latent rows `x` and the time
-    /// embedding `time` (dim, shared by every row; None for a head without time inputs).
-    /// Linears use up to `threads` threads.
+    /// embedding `time` (dim, shared by every row; None for a head without time inputs),
+    /// each row's velocity the bits of that row alone. Linears use up to `threads` threads.
     pub fn velocity(
         &self,
         c: &[f32],
@@ -156,7 +157,7 @@ impl<M: Linear> FlowHead<M> {
         let dim = self.dim();
         let rows = x.len() / self.latent();
         let mut y = vec![0.0; rows * dim];
-        self.cond.matmul_on(isa, c, &mut y, threads)?;
+        self.cond.matmul_rows_on(isa, c, &mut y, threads)?;
         if let Some(time) = time {
             for row in y.chunks_exact_mut(dim) {
                 row.iter_mut().zip(time).for_each(|(a, &t)| *a += t);
@@ -164,18 +165,18 @@ impl<M: Linear> FlowHead<M> {
         }
         vector::silu(&mut y); // every modulation reads silu(y)
         let mut h = vec![0.0; rows * dim];
-        self.input.matmul_on(isa, x, &mut h, threads)?;
+        self.input.matmul_rows_on(isa, x, &mut h, threads)?;
         let mut modulation = vec![0.0; rows * 3 * dim];
         let mut t = vec![0.0; rows * dim];
         let mut u = vec![0.0; rows * dim];
         for block in &self.blocks {
             block
                 .modulation
-                .matmul_on(isa, &y, &mut modulation, threads)?;
+                .matmul_rows_on(isa, &y, &mut modulation, threads)?;
             modulate(&h, &block.norm, &modulation, 3 * dim, &mut t);
-            block.mlp_in.matmul_on(isa, &t, &mut u, threads)?;
+            block.mlp_in.matmul_rows_on(isa, &t, &mut u, threads)?;
             vector::silu(&mut u);
-            block.mlp_out.matmul_on(isa, &u, &mut t, threads)?;
+            block.mlp_out.matmul_rows_on(isa, &u, &mut t, threads)?;
             for ((h, t), m) in h
                 .chunks_exact_mut(dim)
                 .zip(t.chunks_exact(dim))
@@ -189,9 +190,9 @@ impl<M: Linear> FlowHead<M> {
         }
         let mut last = vec![0.0; rows * 2 * dim];
         self.final_modulation
-            .matmul_on(isa, &y, &mut last, threads)?;
+            .matmul_rows_on(isa, &y, &mut last, threads)?;
         modulate(&h, &self.final_norm, &last, 2 * dim, &mut t);
-        self.final_linear.matmul_on(isa, &t, out, threads)
+        self.final_linear.matmul_rows_on(isa, &t, out, threads)
     }
 }
 

@@ -122,11 +122,37 @@ fn close_to_a_float_reference_row_by_row() {
         let snr = snr_db(&want.iter().map(|&v| v as f32).collect::<Vec<_>>(), got);
         assert!(snr > 30.0, "row {r}: SNR {snr:.1} dB");
     }
-    // one row alone gives what it gives among others, to the activation quantization
-    let mut alone = vec![0.0; LATENT];
-    head.velocity(&c[..COND], Some(&time), &x[..LATENT], &mut alone, 2)
-        .unwrap();
-    assert!(snr_db(&alone, &out[..LATENT]) > 30.0);
+}
+
+/// A batch of sessions' heads is one call: each row's velocity is the bits of that row alone,
+/// whatever rows share the call (13 rows: the eight-, four- and one-row passes) and however
+/// many threads it takes.
+#[test]
+fn each_row_gets_the_bits_it_gets_alone() {
+    let head = head();
+    let rows = 13;
+    let c: Vec<f32> = values(rows * COND, 8).iter().map(|v| 3.0 * v).collect();
+    let x = values(rows * LATENT, 9);
+    let time = values(DIM, 10);
+    for threads in [1, 2] {
+        let mut out = vec![0.0; rows * LATENT];
+        head.velocity(&c, Some(&time), &x, &mut out, threads)
+            .unwrap();
+        for r in 0..rows {
+            let mut alone = vec![0.0; LATENT];
+            let (cr, xr) = (
+                &c[r * COND..(r + 1) * COND],
+                &x[r * LATENT..(r + 1) * LATENT],
+            );
+            head.velocity(cr, Some(&time), xr, &mut alone, 1).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&out[r * LATENT..(r + 1) * LATENT]),
+                bits(&alone),
+                "row {r}, {threads} threads"
+            );
+        }
+    }
 }
 
 /// A head without time inputs (`pointwise`, `drifting`) conditions on `cond(c)` alone: the

@@ -126,6 +126,20 @@ impl Int8Matrix {
         apply(py, self.inner.as_ref(), x, threads)
     }
 
+    /// apply_rows(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
+    ///
+    /// As `apply`, each row of x giving the bits of a product of that row alone (quantized as a
+    /// single row is), whatever rows share the call: several sessions' rows in one product.
+    #[pyo3(signature = (x, threads=1))]
+    fn apply_rows<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        apply_each_row(py, self.inner.as_ref(), x, threads)
+    }
+
     /// dequantize(self) -> NDArray[np.float32]
     ///
     /// The (rows, cols) float matrix the int8 one stands for.
@@ -299,6 +313,20 @@ impl F32Matrix {
         apply(py, self.inner.as_ref(), x, threads)
     }
 
+    /// apply_rows(self, x: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]
+    ///
+    /// As `apply` (a float product gives every row the bits it gets alone), as
+    /// Int8Matrix.apply_rows.
+    #[pyo3(signature = (x, threads=1))]
+    fn apply_rows<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        apply_each_row(py, self.inner.as_ref(), x, threads)
+    }
+
     /// rows: int
     ///
     /// Output features.
@@ -323,6 +351,26 @@ fn apply<'py>(
     x: PyReadonlyArrayDyn<'py, f32>,
     threads: usize,
 ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    product(py, m, x, threads, false)
+}
+
+/// As `apply`, each row the bits of that row alone (`Linear::matmul_rows_on`).
+fn apply_each_row<'py>(
+    py: Python<'py>,
+    m: &impl Linear,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    product(py, m, x, threads, true)
+}
+
+fn product<'py>(
+    py: Python<'py>,
+    m: &impl Linear,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    threads: usize,
+    each_row: bool,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
     let shape = x.shape().to_vec();
     if shape.last() != Some(&m.cols()) {
         return Err(KernelError::new_err(format!(
@@ -335,7 +383,13 @@ fn apply<'py>(
     if let Some(last) = out_shape.last_mut() {
         *last = m.rows();
     }
-    filled(py, out_shape, |out| m.matmul(input, out, threads))
+    filled(py, out_shape, |out| {
+        if each_row {
+            m.matmul_rows_on(Isa::best(), input, out, threads)
+        } else {
+            m.matmul(input, out, threads)
+        }
+    })
 }
 
 /// A matrix argument: int8 or float. One transformer or flow head takes one kind.
