@@ -1,8 +1,9 @@
 """voxlet's int8 product over several activation rows (a prefill, a batched step, the decoder's
-16 rows a frame), each VNNI path side by side: `VOXLET_INT8_VNNI=256` (256-bit forms only)
-against the default (512-bit forms for four rows or more), each in a fresh process (the switch
-is read once), alternating for several rounds, since this machine's speed drifts. One JSON line
-per (path, shape, rows, threads): the median GMAC/s.
+16 rows a frame), each path side by side: `VOXLET_INT8_VNNI=256` (256-bit forms only), the
+512-bit forms for four rows or more (`VOXLET_INT8_AMX=0`), and the default (AMX tiles for six
+rows or more where the CPU has them, else the same as the second), each in a fresh process (the
+switches are read once), alternating for several rounds, since this machine's speed drifts. One
+JSON line per (path, shape, rows, threads): the median GMAC/s.
 
     .venv/bin/python benches/bench_int8_rows.py --rounds 3
 """
@@ -17,8 +18,8 @@ import subprocess
 import sys
 import time
 
-SHAPES = ((4096, 1024), (1024, 4096))  # the FlowLM's feed-forward linears
-ROWS = (4, 16, 39, 64)
+SHAPES = ((4096, 1024), (1024, 4096), (2048, 512))  # FlowLM's and Mimi's feed-forward linears
+ROWS = (2, 4, 6, 16, 39, 64)
 
 
 def worker() -> None:
@@ -59,11 +60,15 @@ def main() -> None:
     if args.worker:
         worker()
         return
-    paths = {"vnni-256": "256", "vnni-512": "1"}
+    paths = {
+        "vnni-256": {"VOXLET_INT8_VNNI": "256", "VOXLET_INT8_AMX": "0"},
+        "vnni-512": {"VOXLET_INT8_VNNI": "1", "VOXLET_INT8_AMX": "0"},
+        "amx": {"VOXLET_INT8_VNNI": "1", "VOXLET_INT8_AMX": "1"},  # where the CPU has AMX
+    }
     got: dict[tuple, list[float]] = {}
     for _ in range(args.rounds):
         for name, setting in paths.items():
-            env = {**os.environ, "VOXLET_INT8_VNNI": setting}
+            env = {**os.environ, **setting}
             out = subprocess.run(
                 [sys.executable, __file__, "--worker"],
                 env=env,

@@ -198,6 +198,20 @@ fn vnni() -> (bool, bool) {
     })
 }
 
+/// Whether products of at least `AMX_MIN_ROWS` activation rows run on AMX tiles here: the CPU
+/// and OS have them (`x86_amx::has_amx`) and `VOXLET_INT8_AMX` is not `0` (for a benchmark's
+/// A/B; every path gives the same bits).
+#[cfg(target_arch = "x86_64")]
+fn amx() -> bool {
+    static AMX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AMX.get_or_init(|| {
+        std::env::var_os("VOXLET_INT8_AMX").is_none_or(|v| v != "0") && crate::x86_amx::has_amx()
+    })
+}
+
+/// Activation rows from which a product runs on AMX tiles where there are any.
+const AMX_MIN_ROWS: usize = 6;
+
 /// Weights quantized per thread at least (fewer: one thread; spawning costs more).
 const MIN_WEIGHTS_PER_THREAD: usize = 1 << 18;
 
@@ -343,6 +357,9 @@ impl Int8Matrix {
             // SAFETY: matmul_on checked that the CPU supports AVX2.
             Isa::Avx2 => unsafe {
                 let rs = &self.row_sums[span];
+                if q.scales.len() >= AMX_MIN_ROWS && amx() {
+                    return crate::x86_amx::dot_rows(q, weights, rs, self.stride, &ep, out);
+                }
                 let (vnni, wide) = vnni();
                 crate::x86::dot_rows(q, weights, rs, self.stride, &ep, out, vnni, wide)
             },
@@ -392,7 +409,7 @@ mod tests {
     use crate::testing::values;
 
     #[test]
-    fn vnni_sums_equal_avx2_and_portable_ones_for_both_schemes() {
+    fn vnni_and_amx_sums_equal_avx2_and_portable_ones_for_both_schemes() {
         if !Isa::Avx2.is_supported() {
             return; // nothing x86 to compare on this CPU; the portable path is tested elsewhere
         }
@@ -413,6 +430,9 @@ mod tests {
             (16, Scheme::Offset7),
             (15, Scheme::Signed8),
             (8, Scheme::Signed8),
+            (37, Scheme::Offset7), // AMX: two whole tiles of 16 rows and five more
+            (33, Scheme::Signed8),
+            (2, Scheme::Offset7),
         ] {
             let x = values(m * cols, 3 + m as u32);
             let q = quantize_rows(&x, m, cols, mat.stride, scheme);
@@ -450,6 +470,22 @@ mod tests {
                     bits(&want),
                     "{scheme:?}, m = {m}, vnni {vnni}, wide {wide}"
                 );
+            }
+            if crate::x86_amx::has_amx() {
+                let mut got = vec![0.0; m * rows];
+                // SAFETY: has_amx() checked.
+                unsafe {
+                    crate::x86_amx::dot_rows(
+                        &q,
+                        &mat.data,
+                        &mat.row_sums[..rows],
+                        mat.stride,
+                        &ep,
+                        &mut got,
+                    )
+                };
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{scheme:?}, m = {m}, amx");
             }
         }
     }

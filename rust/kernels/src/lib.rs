@@ -22,6 +22,8 @@ mod testing;
 mod vector;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_amx;
 
 pub use error::{KernelError, Result};
 pub use float::{bf16_to_f32, F32Matrix, ReplacedWeights};

@@ -11,7 +11,7 @@
 //! four or more rows are summed 64 products an instruction (`dot_tile_512`).
 
 use std::arch::x86_64::{
-    __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_dpbusd_epi32,
+    __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_dpbusd_epi32,
     _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
     _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_set1_epi8, _mm256_setzero_si256,
     _mm256_sign_epi8, _mm256_xor_si256, _mm_add_epi32, _mm_add_ps, _mm_cvtepi32_ps, _mm_loadu_ps,
@@ -181,6 +181,35 @@ pub(crate) fn has_vnni() -> bool {
         && std::arch::is_x86_feature_detected!("avx512vl")
 }
 
+/// Four outputs `o` of activation row `r`, weight rows `n..n + 4`, from their integer sums,
+/// less `64 * row_sums` where given (`Scheme::Offset7`): the operations of `Epilogue::apply`,
+/// four at a time.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn finish4(
+    o: &mut [f32],
+    mut sum: __m128i,
+    row_sums: Option<&[i32]>,
+    ep: &Epilogue,
+    r: usize,
+    n: usize,
+) {
+    let (o, ws) = (&mut o[..GROUP], &ep.w_scales[n..n + GROUP]);
+    // SAFETY: every slice loaded or stored here holds GROUP (4) elements.
+    unsafe {
+        if let Some(rs) = row_sums {
+            let rs = _mm_loadu_si128(rs[..GROUP].as_ptr().cast());
+            sum = _mm_sub_epi32(sum, _mm_slli_epi32::<6>(rs));
+        }
+        let scale = _mm_mul_ps(_mm_set1_ps(ep.x_scales[r]), _mm_loadu_ps(ws.as_ptr()));
+        let bias = ep
+            .bias
+            .map_or(_mm_setzero_ps(), |b| _mm_loadu_ps(b[n..n + GROUP].as_ptr()));
+        let y = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(sum), scale), bias);
+        _mm_storeu_ps(o.as_mut_ptr(), y);
+    }
+}
+
 /// One tile on the instruction set `vnni` names (true only where `has_vnni()`).
 #[target_feature(enable = "avx2")]
 fn tile<const R: usize, const SIGNED: bool>(
@@ -233,23 +262,10 @@ pub(crate) unsafe fn dot_rows(
         let offset = q.scheme == Scheme::Offset7;
         let mut store = |r: usize, sums: [i32; GROUP]| {
             if live == GROUP {
-                // the epilogue four outputs at a time, same operations as Epilogue::apply
                 let o = &mut out[r * rows + n..r * rows + n + GROUP];
-                let ws = &ep.w_scales[n..n + GROUP];
-                // SAFETY: every slice loaded or stored here holds GROUP (4) elements.
-                unsafe {
-                    let mut sum = _mm_loadu_si128(sums.as_ptr().cast());
-                    if offset {
-                        let rs = _mm_loadu_si128(row_sums[n..n + GROUP].as_ptr().cast());
-                        sum = _mm_sub_epi32(sum, _mm_slli_epi32::<6>(rs));
-                    }
-                    let scale = _mm_mul_ps(_mm_set1_ps(ep.x_scales[r]), _mm_loadu_ps(ws.as_ptr()));
-                    let bias = ep
-                        .bias
-                        .map_or(_mm_setzero_ps(), |b| _mm_loadu_ps(b[n..n + GROUP].as_ptr()));
-                    let y = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(sum), scale), bias);
-                    _mm_storeu_ps(o.as_mut_ptr(), y);
-                }
+                // SAFETY: sums holds GROUP (4) values.
+                let sum = unsafe { _mm_loadu_si128(sums.as_ptr().cast()) };
+                finish4(o, sum, offset.then(|| &row_sums[n..n + GROUP]), ep, r, n);
                 return;
             }
             for (j, &s) in sums[..live].iter().enumerate() {
