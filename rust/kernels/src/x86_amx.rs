@@ -5,7 +5,8 @@
 //! the activation rows' block `b`, up to 16 rows, is packed into a tile B of 8 rows of
 //! `4 * rows` bytes (B[kk][4 m + t] = x[m][32 b + 4 kk + t], the layout the instructions read),
 //! and C (4 x rows of i32) += A . B adds each (weight row, activation row) pair's 32 products.
-//! Four groups' sums are in flight at once, each in its own C tile. The signed activations
+//! Four groups' sums are in flight at once, each in its own C tile, and each group's weights meet
+//! every block of 16 activation rows while they are in cache: the weights are read once a call. The signed activations
 //! (`Scheme::Signed8`) meet the signed weights in `tdpbssd`; `x + 64` (`Scheme::Offset7`) in
 //! `tdpbsud`, the offset taken off with the weight row sums afterwards. Integer sums are exact,
 //! so the outputs are the bits of every other path.
@@ -16,7 +17,7 @@
 //! thread and releases the tiles when done, so nothing of it outlives the call.
 
 use std::arch::asm;
-use std::arch::x86_64::{__cpuid_count, _mm_setr_epi32, _xgetbv};
+use std::arch::x86_64::{__cpuid_count, _mm_prefetch, _mm_setr_epi32, _xgetbv, _MM_HINT_T0};
 
 use crate::int8::{Epilogue, QuantizedRows, Scheme, BLOCK, GROUP};
 use crate::x86::finish4;
@@ -182,17 +183,27 @@ pub(crate) unsafe fn dot_rows(
         &q.unsigned[..m * stride]
     };
     let blocks = stride / BLOCK;
-    let mut packed = vec![0u8; blocks * PACKED_BLOCK];
+    // every block of TILE_ROWS activation rows packed once (the last one's missing rows zero
+    // where there are several blocks, so one configuration serves them all): the weights are
+    // then read once, each group's blocks meeting every row block while they are in cache
+    let row_blocks = m.div_ceil(TILE_ROWS);
+    let per_block = blocks * PACKED_BLOCK;
+    let mut packed = vec![0u8; row_blocks * per_block];
+    for (i, part) in packed.chunks_exact_mut(per_block).enumerate() {
+        let m0 = i * TILE_ROWS;
+        pack(src, m0, (m - m0).min(TILE_ROWS), stride, part);
+    }
+    let config = TileConfig::for_rows(m.min(TILE_ROWS));
     // C tiles stored: GROUPS_AT_ONCE x 4 rows x 16 i32
     let mut sums = [[[0i32; TILE_ROWS]; GROUP]; GROUPS_AT_ONCE];
-    for m0 in (0..m).step_by(TILE_ROWS) {
-        let mb = (m - m0).min(TILE_ROWS);
-        pack(src, m0, mb, stride, &mut packed);
-        let config = TileConfig::for_rows(mb);
-        // SAFETY: has_amx() (the caller's contract): the tiles are this thread's to use.
-        unsafe { asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly)) };
-        for g0 in (0..groups).step_by(GROUPS_AT_ONCE) {
-            let count = (groups - g0).min(GROUPS_AT_ONCE);
+    // SAFETY: has_amx() (the caller's contract): the tiles are this thread's to use.
+    unsafe { asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly)) };
+    for g0 in (0..groups).step_by(GROUPS_AT_ONCE) {
+        let count = (groups - g0).min(GROUPS_AT_ONCE);
+        let next_quad = g0 + 2 * GROUPS_AT_ONCE <= groups;
+        let wg = w[g0 * group_bytes..].as_ptr();
+        for (i, part) in packed.chunks_exact(per_block).enumerate() {
+            let (m0, mb) = (i * TILE_ROWS, (m - i * TILE_ROWS).min(TILE_ROWS));
             // SAFETY: configured above; every address read lies within w or packed (checked
             // above: w holds every group, packed every block), every store within sums.
             unsafe {
@@ -203,10 +214,19 @@ pub(crate) unsafe fn dot_rows(
                     "tilezero tmm3",
                     options(nostack, nomem)
                 );
-                let wg = w.as_ptr().add(g0 * group_bytes);
                 for b in 0..blocks {
-                    asm!("tileloadd tmm6, [{p} + {s}*1]", p = in(reg) packed.as_ptr().add(b * PACKED_BLOCK), s = in(reg) 64usize, options(nostack, readonly));
+                    asm!("tileloadd tmm6, [{p} + {s}*1]", p = in(reg) part.as_ptr().add(b * PACKED_BLOCK), s = in(reg) 64usize, options(nostack, readonly));
                     let at = wg.add(b * GROUP * BLOCK);
+                    if i == 0 && next_quad {
+                        // the next four groups' block, fetched while this one is summed: the
+                        // first row block streams the weights from memory, the others reread
+                        // them from cache
+                        for j in 0..GROUPS_AT_ONCE {
+                            let p = at.wrapping_add((GROUPS_AT_ONCE + j) * group_bytes);
+                            _mm_prefetch::<_MM_HINT_T0>(p);
+                            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+                        }
+                    }
                     if signed {
                         add_block::<true>(at, group_bytes, count);
                     } else {
@@ -242,7 +262,7 @@ pub(crate) unsafe fn dot_rows(
                 }
             }
         }
-        // SAFETY: the tiles back to their initial state: nothing of this call is left in them
-        unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
+    // SAFETY: the tiles back to their initial state: nothing of this call is left in them
+    unsafe { asm!("tilerelease", options(nostack, nomem)) };
 }
