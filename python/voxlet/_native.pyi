@@ -273,6 +273,14 @@ class Transformer:
         its own caches. `turns`: each row's rotation (head_dim values per row). Releases the
         GIL once."""
 
+    def forward_spans(self, x: NDArray[np.float32], keys: list[list[NDArray[np.float32]]], values: list[list[NDArray[np.float32]]], positions: list[int], counts: list[int], turns: NDArray[np.float32], threads: int = 1) -> None:
+        """Several sequences' runs of rows advanced together (a batch of prefills): x holds
+        counts[b] rows for sequence b, one sequence after another (C-contiguous, in place),
+        sequence b's rows at positions positions[b].. of its caches keys[b] and values[b].
+        Each sequence comes out with the bits `forward` gives it alone; with several
+        sequences, each run must be of two rows or more. `turns`: each row's rotation, in the
+        order of x. Releases the GIL once."""
+
     @property
     def num_layers(self) -> int:
         """Layers, and so caches per call."""

@@ -52,6 +52,10 @@ class Recorder:
     def prompt(self, rows: np.ndarray, state: Any) -> None:
         self.calls.append(("prompt", len(rows), getattr(self._local, "threads", 1)))
 
+    def prompt_batch(self, jobs: list[tuple[np.ndarray, Any]]) -> None:
+        rows = tuple(len(r) for r, _ in jobs)
+        self.calls.append(("prompt_batch", rows, getattr(self._local, "threads", 1)))
+
     def prompt_chunk(self, voice: Any, plan: ChunkPlan) -> dict:
         self.prompt(self.embed(plan), {})
         return {}
@@ -97,19 +101,37 @@ def engine(monkeypatch):
     return e, model
 
 
-def test_newcomers_go_in_whole_on_every_core_then_share_one_first_step(engine):
+def test_newcomers_go_in_whole_together_on_every_core_then_share_one_first_step(engine):
     e, model = engine
     ahead = speaking(lead_s=1.0)
     e._round([ahead])  # its chunk taken and (short) prefilled; stepped
-    newcomers = [session(40), session(40)]
+    newcomers = [session(40), session(30)]
     live = [ahead, *newcomers]
     model.calls.clear()
-    for _ in range(3):
+    for _ in range(2):
         e._round(live)
-    # both texts whole, two threads each, before anything is stepped; then one step for all
-    work = [c for c in model.calls if c[0] in ("prompt", "step")]
-    assert work == [("prompt", 40, 2), ("prompt", 40, 2), ("step", 3, 1)]
+    # both texts whole in one call on two threads (the most urgent first) before anything is
+    # stepped; then one step for all
+    work = [c for c in model.calls if c[0] in ("prompt_batch", "step")]
+    assert work == [("prompt_batch", (40, 30), 2), ("step", 3, 1)]
     assert [s.frames for s in newcomers] == [1, 1]
+
+
+def test_a_whole_prefill_takes_only_the_texts_that_fit_before_the_next_frame(engine):
+    """60 ms before the speaking stream's frame is due (its lead less DECODE_S) at 1 ms a
+    token: the most urgent 40-token text goes in whole, the 30-token one does not fit with
+    it, a 15-token one does; a one-token text never joins others (its bits alone differ)."""
+    e, model = engine
+    ahead = speaking(lead_s=0.02)
+    e._round([ahead])  # stepped: its next frame due in 0.02 s + a frame - DECODE_S
+    newcomers = [session(40), session(30), session(15), session(1)]
+    for i, s in enumerate(newcomers):  # the first chunks made when they joined, in this order
+        s.joined -= 0.15 + 0.01 * (len(newcomers) - i)  # each due before the speaking one
+        s.prepare(model)
+    model.calls.clear()
+    e._token_s = 1e-3
+    e._round([ahead, *newcomers])
+    assert model.calls == [("prompt_batch", (40, 15), 2)]
 
 
 def test_a_speaking_stream_due_first_is_stepped_and_the_text_goes_in_slices(engine):
@@ -155,5 +177,5 @@ def test_the_first_chunks_state_is_made_on_the_joining_thread(engine):
     finally:
         e.close()
     assert model.calls[0] == ("state on MainThread", 40, 0)
-    assert ("prompt", 40, 2) in model.calls  # alone: whole, on every core
+    assert ("prompt_batch", (40,), 2) in model.calls  # alone: whole, on every core
     assert s.out.qsize() == 101  # its 100 frames and the end

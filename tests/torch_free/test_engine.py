@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import fixture_path
 from tests.engine_cases import OPTS, TEXTS, VOICE, all_at_once
 from voxlet import TTS, GenerationOptions
+from voxlet._native import KernelError
 from voxlet.plan import ChunkPlan
 
 
@@ -49,6 +50,28 @@ def test_a_prefill_in_slices_gives_the_bits_of_one(free):
     assert whole.offset == sliced.offset
     for a, b in zip(whole.keys + whole.values, sliced.keys + sliced.values, strict=True):
         np.testing.assert_array_equal(a[:, : whole.offset], b[:, : whole.offset])
+
+
+def test_texts_prefilled_together_give_each_the_bits_of_one_alone(free):
+    """`prompt_batch`: several streams' texts in one pass over the weights (the engine's
+    newcomers), each state as its own prefill makes it; a one-token text among others is
+    refused (its rows alone are quantized otherwise)."""
+    model = free.model
+    voice = free.voice(VOICE).state
+    opts = GenerationOptions()
+    plans = [free.plan(c, opts) for t in TEXTS for c in free.chunks(t, opts)]
+    assert len({len(p.token_ids) for p in plans}) > 1
+    alone = [model.prompt_chunk(voice, p) for p in plans]
+    together = [model.chunk_state(voice, p) for p in plans]
+    model.prompt_batch([(model.embed(p), s) for p, s in zip(plans, together, strict=True)])
+    for a, b in zip(alone, together, strict=True):
+        assert a.offset == b.offset
+        for x, y in zip(a.keys + a.values, b.keys + b.values, strict=True):
+            np.testing.assert_array_equal(x[:, : a.offset], y[:, : a.offset])
+    states = [model.chunk_state(voice, p) for p in plans[:2]]
+    rows = [model.embed(plans[0]), model.embed(plans[1])[:1]]
+    with pytest.raises(KernelError, match="rows of a sequence among several"):
+        model.prompt_batch(list(zip(rows, states, strict=True)))
 
 
 def test_seeded_noise_repeats_and_the_clamp_holds(free):

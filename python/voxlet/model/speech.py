@@ -64,6 +64,10 @@ class TorchSpeech:
     def prompt(self, rows: torch.Tensor, state: FlowLMState) -> None:
         self.flow_lm.prompt(rows.unsqueeze(0), state)
 
+    def prompt_batch(self, jobs: list[tuple[torch.Tensor, FlowLMState]]) -> None:
+        for rows, state in jobs:  # one at a time: the bits of each alone
+            self.prompt(rows, state)
+
     def step_batch(
         self,
         latents: list[torch.Tensor | None],

@@ -175,6 +175,14 @@ class NativeFlowLM:
         """Runs prefix rows (T, D) through the transformer, filling the caches."""
         self.stack.forward(prefix, state, threads)
 
+    def prompt_batch(self, prefixes: list[Array], states: list[Caches], threads: int = 1) -> None:
+        """Several sequences' prefix rows (T_b, D) into their caches in one pass over the
+        weights, each the bits `prompt` gives it alone (with several, each T_b >= 2)."""
+        if len(prefixes) == 1:
+            self.prompt(prefixes[0], states[0], threads)
+        else:
+            self.stack.forward_spans(prefixes, states, threads)
+
     def _heads(self, out: Array, noise: Array, lsd_steps: int) -> list[tuple[Array, float]]:
         """The transformer's rows (B, D) and their noise (B, 32) -> each row's (latent (1, 32),
         EOS logit), every row the bits it gets alone (each product `apply_rows`)."""

@@ -214,6 +214,35 @@ class Stack:
         caches.offset = start + t
         return out
 
+    def forward_spans(self, xs: list[Array], caches: list[Caches], threads: int = 1) -> list[Array]:
+        """Several sequences' rows advanced together (xs[b] (T_b, D) at caches[b]'s offset;
+        with several, each T_b >= 2): each comes out with the bits `forward` gives it alone,
+        the linears reading each weight once for all; every cache advances by its rows."""
+        counts = [int(x.shape[0]) for x in xs]
+        for b, (c, t) in enumerate(zip(caches, counts, strict=True)):
+            if self.shape.context is None and c.offset + t > c.capacity:
+                raise RuntimeError(
+                    f"KV cache of sequence {b} full: {c.offset + t} positions > capacity "
+                    f"{c.capacity}"
+                )
+        out = np.concatenate(xs).astype(np.float32, order="C")  # a new array: worked in place
+        hd, period = self.shape.head_dim, self.shape.max_period
+        pairs = zip(caches, counts, strict=True)
+        rot = np.concatenate([turns(c.offset, t, hd, period) for c, t in pairs])
+        offsets = [c.offset for c in caches]
+        self._native.forward_spans(
+            out,
+            [c.keys for c in caches],
+            [c.values for c in caches],
+            offsets,
+            counts,
+            rot,
+            threads,
+        )
+        for c, t in zip(caches, counts, strict=True):
+            c.offset += t
+        return np.split(out, np.cumsum(counts)[:-1])
+
     def forward_rows(self, x: Array, caches: list[Caches], threads: int = 1) -> Array:
         """One position of each of several sequences (x (B, D), row b at caches[b]'s offset),
         each row the bits `forward` gives it alone; every cache advances by one."""

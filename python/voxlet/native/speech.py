@@ -111,6 +111,10 @@ class NativeSpeech:
     def prompt(self, rows: Array, state: Caches) -> None:
         self.flow_lm.prompt(rows, state, self._threads())
 
+    def prompt_batch(self, jobs: list[tuple[Array, Caches]]) -> None:
+        rows, states = [r for r, _ in jobs], [s for _, s in jobs]
+        self.flow_lm.prompt_batch(rows, states, self._threads())
+
     def prompt_chunk(self, voice: NativeVoice, plan: ChunkPlan) -> Caches:
         state = self.chunk_state(voice, plan)
         self.prompt(self.embed(plan), state)

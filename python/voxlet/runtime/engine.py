@@ -14,8 +14,10 @@ bits of a step alone, whatever else shares the batch (and `decode_batch` its aud
 Work goes earliest deadline first: a newcomer's first frame is due FIRST_AUDIO_S after it
 joined, a speaking stream's next frame when a listener who started at its first frame needs it
 (DECODE_S early). Each round does the most urgent unit: one chunk's text prefilled, whole on
-every core if that ends before the next speaking stream's frame is due, else PREFILL_SLICE
-tokens (so a long prompt delays the others by a slice, not the whole text); or one batched
+every core if that ends before the next speaking stream's frame is due, together with every
+other waiting text that still fits (`SpeechModel.prompt_batch`: one pass over the weights for
+all, each state the bits of its own prefill), else PREFILL_SLICE tokens (so a long prompt
+delays the others by a slice, not the whole text); or one batched
 step of every stream with room for a frame (the least audio queued first; a stream whose
 queue is full, its listener ahead, is skipped). Newcomers' first frames share one step, after
 which the engine leaves the cores to the decoder until those are decoded. A text given whole
@@ -314,17 +316,24 @@ class Engine(SessionThread[EngineSession]):
                 self._fail(s, e)
         if filling:
             now = time.monotonic()
-            s = min(filling, key=lambda s: s.deadline(now))
+            filling.sort(key=lambda s: s.deadline(now))
+            s = filling[0]
             # newcomers' first frames wait for the others' texts, so they share one step;
             # a stream already speaking is stepped when its frame is due first
             due = min((x.deadline(now) for x in stepping if x.frames > 0), default=math.inf)
             if s.deadline(now) <= due:
-                c = s.chunk
-                assert c is not None
-                try:  # all of it on every core if that ends before the next frame is due
-                    self._prefill(c, whole=due - now > self._prefill_s(c))
+                # all of it on every core if that ends before the next frame is due, with the
+                # other texts that fit too (one pass over the weights for all)
+                batch = self._whole_batch(filling, due - now)
+                try:
+                    if batch:
+                        self._prefill_whole(batch)
+                    else:
+                        assert s.chunk is not None
+                        self._prefill(s.chunk)
                 except BaseException as e:
-                    self._fail(s, e)
+                    for x in batch or [s]:
+                        self._fail(x, e)
                 return True
         if not stepping:
             return moved
@@ -377,27 +386,45 @@ class Engine(SessionThread[EngineSession]):
         state = model.chunk_state(s.voice, plan)
         return _Chunk(plan, state, s.position, ChunkEnd(plan), prefix=model.embed(plan))
 
-    def _prefill_s(self, c: _Chunk) -> float:
-        """How long the rest of the chunk's text would take whole on every core, by the
-        seconds per token the whole prefills so far took (none yet: a guess of 1 ms)."""
-        assert c.prefix is not None
-        return c.prefix.shape[0] * self._token_s
+    def _whole_batch(self, filling: list[EngineSession], budget_s: float) -> list[EngineSession]:
+        """The streams whose texts go in whole now, most urgent first: the first if its text
+        ends within `budget_s` (by the seconds per token whole prefills took so far; none yet:
+        a guess of 1 ms), then each other whose text still fits, as the sum of their tokens.
+        Together only texts of two tokens or more (the batch gives each the bits it gets
+        alone). Empty: the first goes in a slice at a time."""
+        batch: list[EngineSession] = []
+        tokens = 0
+        for s in filling:
+            assert s.chunk is not None and s.chunk.prefix is not None
+            n = int(s.chunk.prefix.shape[0])
+            if (tokens + n) * self._token_s >= budget_s:
+                if not batch:
+                    return []
+                continue
+            if batch and (n < 2 or tokens < 2):
+                continue
+            batch.append(s)
+            tokens += n
+        return batch
 
-    def _prefill(self, c: _Chunk, whole: bool) -> None:
-        """The next slice of the chunk's text into its state, or (`whole`) all of it on every
-        core."""
+    def _prefill_whole(self, batch: list[EngineSession]) -> None:
+        """The streams' texts all in on every core, in one call."""
+        chunks = [s.chunk for s in batch if s.chunk is not None]
+        t0 = time.perf_counter()
+        self._model.use_threads(self._whole_threads)
+        try:
+            self._model.prompt_batch([(c.prefix, c.state) for c in chunks])
+        finally:
+            self._model.use_threads(self._threads)
+        tokens = sum(int(c.prefix.shape[0]) for c in chunks)
+        self._token_s = 0.5 * self._token_s + 0.5 * (time.perf_counter() - t0) / tokens
+        for c in chunks:
+            c.prefix = None
+
+    def _prefill(self, c: _Chunk) -> None:
+        """The next slice of the chunk's text into its state."""
         assert c.prefix is not None
         n = c.prefix.shape[0]
-        if whole:
-            t0 = time.perf_counter()
-            self._model.use_threads(self._whole_threads)
-            try:
-                self._model.prompt(c.prefix, c.state)
-            finally:
-                self._model.use_threads(self._threads)
-            self._token_s = 0.5 * self._token_s + 0.5 * (time.perf_counter() - t0) / n
-            c.prefix = None
-            return
         take = n if n <= PREFILL_SLICE + 1 else PREFILL_SLICE
         self._model.prompt(c.prefix[:take], c.state)
         c.prefix = c.prefix[take:] if take < n else None

@@ -53,6 +53,11 @@ class SpeechModel(Protocol):
         """Prefills rows of text embeddings into `state`."""
         ...
 
+    def prompt_batch(self, jobs: list[tuple[Any, Any]]) -> None:
+        """Prefills several states' rows (rows, state) together, each the bits `prompt` gives
+        it alone; with several, each has two rows or more."""
+        ...
+
     def step_batch(
         self, latents: list[Any], states: list[Any], noises: list[Any], lsd_steps: int
     ) -> list[tuple[Any, float]]:

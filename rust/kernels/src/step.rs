@@ -382,17 +382,71 @@ impl<M: Linear> Transformer<M> {
         turns: &[f32],
         threads: usize,
     ) -> Result<()> {
+        let counts = vec![1; rows.len()];
+        self.forward_seqs_on(isa, x, rows, &counts, true, turns, threads)
+    }
+
+    /// Advances several sequences together, each by its own run of rows (a batch of
+    /// prefills): `x` holds `counts[b]` rows for sequence b, one sequence after another (in
+    /// place), sequence b's rows at positions `rows[b].position..` of its own caches. The
+    /// linears take all rows at once (each weight read once for the batch), each sequence's
+    /// rows attend over its own caches, as `forward` would advance it alone; each row's
+    /// outputs are the bits of `forward` alone because every run is of two rows or more (a
+    /// product quantizes several rows alike, one row finer), which this checks when there
+    /// are several sequences. `turns`: each row's rotation, in the order of `x`.
+    pub fn forward_spans(
+        &self,
+        x: &mut [f32],
+        rows: &mut [RowCaches<'_, '_>],
+        counts: &[usize],
+        turns: &[f32],
+        threads: usize,
+    ) -> Result<()> {
+        self.forward_spans_on(Isa::best(), x, rows, counts, turns, threads)
+    }
+
+    /// [`Transformer::forward_spans`] on a chosen instruction set.
+    pub fn forward_spans_on(
+        &self,
+        isa: Isa,
+        x: &mut [f32],
+        rows: &mut [RowCaches<'_, '_>],
+        counts: &[usize],
+        turns: &[f32],
+        threads: usize,
+    ) -> Result<()> {
+        check_len("counts (one per sequence)", rows.len(), counts.len())?;
+        if let Some(&n) = counts
+            .iter()
+            .find(|&&n| n == 0 || (n == 1 && counts.len() > 1))
+        {
+            return Err(KernelError::InvalidArgument {
+                what: "rows of a sequence among several",
+                value: format!("{n} (each must be two or more)"),
+            });
+        }
+        self.forward_seqs_on(isa, x, rows, counts, false, turns, threads)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_seqs_on(
+        &self,
+        isa: Isa,
+        x: &mut [f32],
+        rows: &mut [RowCaches<'_, '_>],
+        counts: &[usize],
+        rows_exact: bool,
+        turns: &[f32],
+        threads: usize,
+    ) -> Result<()> {
         let (d, hd) = (self.d_model, self.head_dim());
-        check_len(
-            "x (one row of d_model per sequence)",
-            rows.len() * d,
-            x.len(),
-        )?;
-        check_len("turns (head_dim per row)", rows.len() * hd, turns.len())?;
+        let total: usize = counts.iter().sum();
+        check_len("x (the sequences' rows of d_model)", total * d, x.len())?;
+        check_len("turns (head_dim per row)", total * hd, turns.len())?;
         if rows.is_empty() {
             return Ok(());
         }
-        for row in rows.iter() {
+        for (row, &n) in rows.iter().zip(counts) {
             check_len(
                 "caches (one per layer)",
                 self.layers.len(),
@@ -400,11 +454,11 @@ impl<M: Linear> Transformer<M> {
             )?;
             match self.context {
                 Some(context) => check_len("cache slots (the context)", context, row.capacity)?,
-                None if row.position >= row.capacity => {
+                None if row.position + n > row.capacity => {
                     return Err(KernelError::InvalidArgument {
                         what: "position",
                         value: format!(
-                            "{} does not fit a cache of {} positions",
+                            "{n} rows from {} do not fit a cache of {} positions",
                             row.position, row.capacity
                         ),
                     })
@@ -421,8 +475,10 @@ impl<M: Linear> Transformer<M> {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 support was checked just above.
-            Isa::Avx2 => unsafe { self.forward_rows_avx2(x, rows, turns, threads) },
-            _ => self.forward_rows_with(isa, x, rows, turns, threads),
+            Isa::Avx2 => unsafe {
+                self.forward_seqs_avx2(x, rows, counts, rows_exact, turns, threads)
+            },
+            _ => self.forward_seqs_with(isa, x, rows, counts, rows_exact, turns, threads),
         }
     }
 
@@ -430,44 +486,52 @@ impl<M: Linear> Transformer<M> {
     /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_rows_avx2(
+    unsafe fn forward_seqs_avx2(
         &self,
         x: &mut [f32],
         rows: &mut [RowCaches<'_, '_>],
+        counts: &[usize],
+        rows_exact: bool,
         turns: &[f32],
         threads: usize,
     ) -> Result<()> {
-        self.forward_rows_with(Isa::Avx2, x, rows, turns, threads)
+        self.forward_seqs_with(Isa::Avx2, x, rows, counts, rows_exact, turns, threads)
     }
 
     #[inline(always)]
-    fn forward_rows_with(
+    #[allow(clippy::too_many_arguments)]
+    fn forward_seqs_with(
         &self,
         isa: Isa,
         x: &mut [f32],
         rows: &mut [RowCaches<'_, '_>],
+        counts: &[usize],
+        rows_exact: bool,
         turns: &[f32],
         threads: usize,
     ) -> Result<()> {
         let (hd, width, attn) = (self.head_dim, self.qkv_width(), self.heads * self.head_dim);
         let ring = self.context.is_some();
-        self.layers_with(isa, x, true, threads, |i, s| {
-            for (b, row) in rows.iter_mut().enumerate() {
+        self.layers_with(isa, x, rows_exact, threads, |i, s| {
+            let mut first = 0;
+            for (row, &n) in rows.iter_mut().zip(counts) {
                 let at = Span {
                     capacity: row.capacity,
                     position: row.position,
-                    rows: 1,
+                    rows: n,
                     ring,
                 };
+                let span = first..first + n;
                 self.attend(
                     isa,
-                    &mut s.qkv[b * width..(b + 1) * width],
-                    &mut s.attended[b * attn..(b + 1) * attn],
+                    &mut s.qkv[span.start * width..span.end * width],
+                    &mut s.attended[span.start * attn..span.end * attn],
                     &mut row.caches[i],
                     at,
-                    &turns[b * hd..(b + 1) * hd],
-                    1,
+                    &turns[span.start * hd..span.end * hd],
+                    threads,
                 );
+                first += n;
             }
         })
     }

@@ -618,3 +618,130 @@ fn batched_rows_are_checked() {
         .unwrap_err();
     assert!(matches!(err, KernelError::ShapeMismatch { .. }));
 }
+
+/// Several sequences' prefills in one call, each its own run of rows at its own position:
+/// each sequence's rows and caches come out with the bits `forward` gives them alone, on every
+/// instruction set and thread count.
+fn spans_equal_each_sequence_alone<M: TestMatrix>(kind: Kind) {
+    let model: Transformer<M> = model(kind);
+    let seqs = [(0usize, 5usize), (7, 2), (3, 17), (20, 9)]; // (position, rows)
+    let rows_of = |b: usize, n: usize| -> Vec<f32> {
+        values(n * D, 70 + b as u64)
+            .iter()
+            .map(|v| 3.0 * v)
+            .collect()
+    };
+    let turns_of = |p: usize, n: usize| -> Vec<f32> { (p..p + n).flat_map(turns).collect() };
+    for isa in [Isa::Portable, Isa::Avx2]
+        .into_iter()
+        .filter(|i| i.is_supported())
+    {
+        let alone: Vec<(Vec<f32>, Caches<f32>)> = seqs
+            .iter()
+            .enumerate()
+            .map(|(b, &(p, n))| {
+                let mut x = rows_of(b, n);
+                let mut kv = caches(kind, p);
+                let mut views: Vec<KvCache> = kv
+                    .iter_mut()
+                    .map(|(k, v)| KvCache { keys: k, values: v })
+                    .collect();
+                model
+                    .forward_on(isa, &mut x, &mut views, kind.slots(), p, &turns_of(p, n), 1)
+                    .unwrap();
+                (x, kv)
+            })
+            .collect();
+        for threads in [1, 2] {
+            let mut x: Vec<f32> = seqs
+                .iter()
+                .enumerate()
+                .flat_map(|(b, &(_, n))| rows_of(b, n))
+                .collect();
+            let mut kvs: Vec<Caches<f32>> = seqs.iter().map(|&(p, _)| caches(kind, p)).collect();
+            let mut views: Vec<Vec<KvCache>> = kvs
+                .iter_mut()
+                .map(|kv| {
+                    kv.iter_mut()
+                        .map(|(k, v)| KvCache { keys: k, values: v })
+                        .collect()
+                })
+                .collect();
+            let mut rows: Vec<RowCaches> = views
+                .iter_mut()
+                .zip(&seqs)
+                .map(|(v, &(p, _))| RowCaches {
+                    caches: v,
+                    capacity: kind.slots(),
+                    position: p,
+                })
+                .collect();
+            let counts: Vec<usize> = seqs.iter().map(|&(_, n)| n).collect();
+            let all_turns: Vec<f32> = seqs.iter().flat_map(|&(p, n)| turns_of(p, n)).collect();
+            model
+                .forward_spans_on(isa, &mut x, &mut rows, &counts, &all_turns, threads)
+                .unwrap();
+            drop(rows);
+            drop(views);
+            let mut first = 0;
+            for (b, ((want_x, want_kv), &(_, n))) in alone.iter().zip(&seqs).enumerate() {
+                assert_eq!(
+                    bits(&x[first * D..(first + n) * D]),
+                    bits(want_x),
+                    "{kind:?} {isa:?} sequence {b} threads {threads}"
+                );
+                for ((k, v), (wk, wv)) in kvs[b].iter().zip(want_kv) {
+                    assert_eq!(bits(k), bits(wk));
+                    assert_eq!(bits(v), bits(wv));
+                }
+                first += n;
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_spans_are_each_sequences_bits_alone() {
+    spans_equal_each_sequence_alone::<Int8Matrix>(Kind::Linear);
+    spans_equal_each_sequence_alone::<Int8Matrix>(Kind::Ring);
+}
+
+#[test]
+fn float_spans_are_each_sequences_bits_alone() {
+    spans_equal_each_sequence_alone::<F32Matrix>(Kind::Linear);
+    spans_equal_each_sequence_alone::<F32Matrix>(Kind::Ring);
+}
+
+#[test]
+fn a_one_row_run_among_several_is_refused() {
+    let model: Transformer<Int8Matrix> = model(Kind::Linear);
+    let mut kv = [caches(Kind::Linear, 0), caches(Kind::Linear, 0)];
+    let mut views: Vec<Vec<KvCache>> = kv
+        .iter_mut()
+        .map(|kv| {
+            kv.iter_mut()
+                .map(|(k, v)| KvCache { keys: k, values: v })
+                .collect()
+        })
+        .collect();
+    let mut rows: Vec<RowCaches> = views
+        .iter_mut()
+        .map(|v| RowCaches {
+            caches: v,
+            capacity: CAPACITY,
+            position: 0,
+        })
+        .collect();
+    let mut x = input(3);
+    let all_turns: Vec<f32> = [0, 1, 0].into_iter().flat_map(turns).collect();
+    let err = model
+        .forward_spans(&mut x, &mut rows, &[2, 1], &all_turns, 1)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        KernelError::InvalidArgument {
+            what: "rows of a sequence among several",
+            ..
+        }
+    ));
+}

@@ -589,6 +589,48 @@ pub struct Transformer {
     inner: AnyTransformer,
 }
 
+/// Each sequence's caches (`keys[b]`, `values[b]`, as `kv_caches` reads them) with their
+/// capacity, one sequence per position.
+#[allow(clippy::type_complexity)]
+fn sequences<'py>(
+    what: &str,
+    keys: &'py mut [Vec<PyReadwriteArrayDyn<'_, f32>>],
+    values: &'py mut [Vec<PyReadwriteArrayDyn<'_, f32>>],
+    positions: &[usize],
+) -> PyResult<Vec<(usize, Vec<KvCache<'py>>)>> {
+    if keys.len() != positions.len() || values.len() != positions.len() {
+        return Err(KernelError::new_err(format!(
+            "{what}: {} positions, but caches for {} (keys) and {} (values) sequences",
+            positions.len(),
+            keys.len(),
+            values.len()
+        )));
+    }
+    keys.iter_mut()
+        .zip(values.iter_mut())
+        .enumerate()
+        .map(|(b, (ks, vs))| kv_caches(&format!("{what}: sequence {b}"), ks, vs))
+        .collect()
+}
+
+/// The sequences' places for `Transformer::forward_rows` and `forward_spans`.
+fn row_caches<'a, 'b>(
+    sessions: &'b mut [(usize, Vec<KvCache<'a>>)],
+    positions: &[usize],
+) -> Vec<voxlet_kernels::RowCaches<'a, 'b>> {
+    sessions
+        .iter_mut()
+        .zip(positions)
+        .map(
+            |((capacity, caches), &position)| voxlet_kernels::RowCaches {
+                caches,
+                capacity: *capacity,
+                position,
+            },
+        )
+        .collect()
+}
+
 /// One sequence's caches as the kernels take them (one key and one value array per layer,
 /// C-contiguous, `(..., kv_heads, slots, head_dim)`), and their slot count; errors start with
 /// `what`.
@@ -702,37 +744,45 @@ impl Transformer {
         turns: PyReadonlyArrayDyn<'_, f32>,
         threads: usize,
     ) -> PyResult<()> {
-        if keys.len() != positions.len() || values.len() != positions.len() {
-            return Err(KernelError::new_err(format!(
-                "forward_rows: {} positions, but caches for {} (keys) and {} (values) sequences",
-                positions.len(),
-                keys.len(),
-                values.len()
-            )));
-        }
-        let mut capacities = Vec::with_capacity(positions.len());
-        let mut sessions: Vec<Vec<KvCache<'_>>> = Vec::with_capacity(positions.len());
-        for (b, (ks, vs)) in keys.iter_mut().zip(values.iter_mut()).enumerate() {
-            let (capacity, caches) = kv_caches(&format!("forward_rows: sequence {b}"), ks, vs)?;
-            capacities.push(capacity);
-            sessions.push(caches);
-        }
+        let mut sessions = sequences("forward_rows", &mut keys, &mut values, &positions)?;
         let x = contiguous_mut("x", &mut x)?;
         let turns = contiguous("turns", &turns)?;
-        let mut rows: Vec<voxlet_kernels::RowCaches<'_, '_>> = sessions
-            .iter_mut()
-            .zip(capacities.iter().zip(&positions))
-            .map(
-                |(caches, (&capacity, &position))| voxlet_kernels::RowCaches {
-                    caches,
-                    capacity,
-                    position,
-                },
-            )
-            .collect();
+        let mut rows = row_caches(&mut sessions, &positions);
         py.detach(|| match &self.inner {
             AnyTransformer::Int8(t) => t.forward_rows(x, &mut rows, turns, threads),
             AnyTransformer::F32(t) => t.forward_rows(x, &mut rows, turns, threads),
+        })
+        .map_err(to_py)
+    }
+
+    /// forward_spans(self, x: NDArray[np.float32], keys: list[list[NDArray[np.float32]]], values: list[list[NDArray[np.float32]]], positions: list[int], counts: list[int], turns: NDArray[np.float32], threads: int = 1) -> None
+    ///
+    /// Several sequences' runs of rows advanced together (a batch of prefills): x holds
+    /// counts[b] rows for sequence b, one sequence after another (C-contiguous, in place),
+    /// sequence b's rows at positions positions[b].. of its caches keys[b] and values[b].
+    /// Each sequence comes out with the bits `forward` gives it alone; with several
+    /// sequences, each run must be of two rows or more. `turns`: each row's rotation, in the
+    /// order of x. Releases the GIL once.
+    #[pyo3(signature = (x, keys, values, positions, counts, turns, threads=1))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn forward_spans(
+        &self,
+        py: Python<'_>,
+        mut x: PyReadwriteArrayDyn<'_, f32>,
+        mut keys: Vec<Vec<PyReadwriteArrayDyn<'_, f32>>>,
+        mut values: Vec<Vec<PyReadwriteArrayDyn<'_, f32>>>,
+        positions: Vec<usize>,
+        counts: Vec<usize>,
+        turns: PyReadonlyArrayDyn<'_, f32>,
+        threads: usize,
+    ) -> PyResult<()> {
+        let mut sessions = sequences("forward_spans", &mut keys, &mut values, &positions)?;
+        let x = contiguous_mut("x", &mut x)?;
+        let turns = contiguous("turns", &turns)?;
+        let mut rows = row_caches(&mut sessions, &positions);
+        py.detach(|| match &self.inner {
+            AnyTransformer::Int8(t) => t.forward_spans(x, &mut rows, &counts, turns, threads),
+            AnyTransformer::F32(t) => t.forward_spans(x, &mut rows, &counts, turns, threads),
         })
         .map_err(to_py)
     }
