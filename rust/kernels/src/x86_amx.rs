@@ -105,6 +105,38 @@ fn request_permission() -> bool {
     false // the tiles' permission call is Linux's; elsewhere the other paths run
 }
 
+/// A product's sizes on the tile layout, checked against what it reads and writes.
+struct Shape {
+    /// Activation rows, weight rows, groups of 16 weight rows, 64-column blocks a row.
+    m: usize,
+    rows: usize,
+    groups: usize,
+    blocks: usize,
+    /// Bytes of one group's tiles.
+    group_bytes: usize,
+}
+
+impl Shape {
+    /// # Panics
+    /// If `w`, `q` or `out` do not hold what the shapes say.
+    fn checked(q: &QuantizedRows, w: &[i8], row_sums: &[i32], stride: usize, out: &[f32]) -> Self {
+        let (m, rows) = (q.scales.len(), row_sums.len());
+        let groups = rows.div_ceil(TILE_ROWS);
+        let blocks = stride / TILE_COLS;
+        let group_bytes = blocks * TILE_BYTES;
+        assert!(stride.is_multiple_of(TILE_COLS) && w.len() >= groups * group_bytes);
+        assert!(out.len() == m * rows && q.values.len() >= m * stride);
+        assert!(q.unsigned.len() >= m * stride);
+        Self {
+            m,
+            rows,
+            groups,
+            blocks,
+            group_bytes,
+        }
+    }
+}
+
 /// Adds the weight tiles at `b` (tile j at `b + j group_bytes`, `count` of them, 1 to 4)
 /// times the activation tile in tile 4 into C tiles 0..
 ///
@@ -151,12 +183,13 @@ pub(crate) unsafe fn dot_rows(
     ep: &Epilogue,
     out: &mut [f32],
 ) {
-    let (m, rows) = (q.scales.len(), row_sums.len());
-    let groups = rows.div_ceil(TILE_ROWS);
-    let blocks = stride / TILE_COLS;
-    let group_bytes = blocks * TILE_BYTES;
-    assert!(stride.is_multiple_of(TILE_COLS) && w.len() >= groups * group_bytes);
-    assert!(out.len() == m * rows && q.values.len() >= m * stride);
+    let Shape {
+        m,
+        rows,
+        groups,
+        blocks,
+        group_bytes,
+    } = Shape::checked(q, w, row_sums, stride, out);
     let signed = q.scheme == Scheme::Signed8;
     let shift = (!signed).then_some(6); // x + 64: 64 * the row sum off
     let src: &[u8] = if signed {
@@ -358,12 +391,13 @@ pub(crate) unsafe fn dot_rows_vnni(
     ep: &Epilogue,
     out: &mut [f32],
 ) {
-    let (m, rows) = (q.scales.len(), row_sums.len());
-    let groups = rows.div_ceil(TILE_ROWS);
-    let blocks = stride / TILE_COLS;
-    let group_bytes = blocks * TILE_BYTES;
-    assert!(stride.is_multiple_of(TILE_COLS) && w.len() >= groups * group_bytes);
-    assert!(out.len() == m * rows && q.values.len() >= m * stride);
+    let Shape {
+        m,
+        rows,
+        groups,
+        blocks,
+        group_bytes,
+    } = Shape::checked(q, w, row_sums, stride, out);
     let signed = q.scheme == Scheme::Signed8;
     // the unsigned operand as quantized for this layout: x + 128, or x + 64
     let bytes = |r: usize| &q.unsigned[r * stride..(r + 1) * stride];

@@ -498,6 +498,34 @@ fn refuses_inputs_that_do_not_fit() {
     assert!(Transformer::new(vec![short_scale], HEADS, HEADS, Some(CONTEXT)).is_err());
 }
 
+/// Every sequence's caches as the kernels take them.
+fn views(kvs: &mut [Caches<f32>]) -> Vec<Vec<KvCache<'_>>> {
+    kvs.iter_mut()
+        .map(|kv| {
+            kv.iter_mut()
+                .map(|(k, v)| KvCache { keys: k, values: v })
+                .collect()
+        })
+        .collect()
+}
+
+/// Each sequence's place in a batch: its caches of `capacity` slots, from `positions[b]`.
+fn places<'a, 'b>(
+    views: &'b mut [Vec<KvCache<'a>>],
+    capacity: usize,
+    positions: impl IntoIterator<Item = usize>,
+) -> Vec<RowCaches<'a, 'b>> {
+    views
+        .iter_mut()
+        .zip(positions)
+        .map(|(v, position)| RowCaches {
+            caches: v,
+            capacity,
+            position,
+        })
+        .collect()
+}
+
 /// Sessions at different positions stepped together give each session's bits alone, and the
 /// same cache contents, on every instruction set, whatever the batch holds.
 fn batched_rows_equal_each_row_alone<M: TestMatrix>(kind: Kind) {
@@ -531,23 +559,8 @@ fn batched_rows_equal_each_row_alone<M: TestMatrix>(kind: Kind) {
                     .map(|v| 3.0 * v)
                     .collect();
                 let mut kvs: Vec<Caches<f32>> = batch.iter().map(|&p| caches(kind, p)).collect();
-                let mut views: Vec<Vec<KvCache>> = kvs
-                    .iter_mut()
-                    .map(|kv| {
-                        kv.iter_mut()
-                            .map(|(k, v)| KvCache { keys: k, values: v })
-                            .collect()
-                    })
-                    .collect();
-                let mut rows: Vec<RowCaches> = views
-                    .iter_mut()
-                    .zip(batch)
-                    .map(|(v, &p)| RowCaches {
-                        caches: v,
-                        capacity: kind.slots(),
-                        position: p,
-                    })
-                    .collect();
+                let mut views = views(&mut kvs);
+                let mut rows = places(&mut views, kind.slots(), batch.iter().copied());
                 let all_turns: Vec<f32> = batch.iter().flat_map(|&p| turns(p)).collect();
                 model
                     .forward_rows_on(isa, &mut x, &mut rows, &all_turns, threads)
@@ -659,23 +672,8 @@ fn spans_equal_each_sequence_alone<M: TestMatrix>(kind: Kind) {
                 .flat_map(|(b, &(_, n))| rows_of(b, n))
                 .collect();
             let mut kvs: Vec<Caches<f32>> = seqs.iter().map(|&(p, _)| caches(kind, p)).collect();
-            let mut views: Vec<Vec<KvCache>> = kvs
-                .iter_mut()
-                .map(|kv| {
-                    kv.iter_mut()
-                        .map(|(k, v)| KvCache { keys: k, values: v })
-                        .collect()
-                })
-                .collect();
-            let mut rows: Vec<RowCaches> = views
-                .iter_mut()
-                .zip(&seqs)
-                .map(|(v, &(p, _))| RowCaches {
-                    caches: v,
-                    capacity: kind.slots(),
-                    position: p,
-                })
-                .collect();
+            let mut views = views(&mut kvs);
+            let mut rows = places(&mut views, kind.slots(), seqs.iter().map(|&(p, _)| p));
             let counts: Vec<usize> = seqs.iter().map(|&(_, n)| n).collect();
             let all_turns: Vec<f32> = seqs.iter().flat_map(|&(p, n)| turns_of(p, n)).collect();
             model
@@ -716,22 +714,8 @@ fn float_spans_are_each_sequences_bits_alone() {
 fn a_one_row_run_among_several_is_refused() {
     let model: Transformer<Int8Matrix> = model(Kind::Linear);
     let mut kv = [caches(Kind::Linear, 0), caches(Kind::Linear, 0)];
-    let mut views: Vec<Vec<KvCache>> = kv
-        .iter_mut()
-        .map(|kv| {
-            kv.iter_mut()
-                .map(|(k, v)| KvCache { keys: k, values: v })
-                .collect()
-        })
-        .collect();
-    let mut rows: Vec<RowCaches> = views
-        .iter_mut()
-        .map(|v| RowCaches {
-            caches: v,
-            capacity: CAPACITY,
-            position: 0,
-        })
-        .collect();
+    let mut views = views(&mut kv);
+    let mut rows = places(&mut views, CAPACITY, [0, 0]);
     let mut x = input(3);
     let all_turns: Vec<f32> = [0, 1, 0].into_iter().flat_map(turns).collect();
     let err = model

@@ -589,6 +589,40 @@ pub struct Transformer {
     inner: AnyTransformer,
 }
 
+/// Several sequences advanced in one call: a row each (`counts` None: `forward_rows`) or
+/// runs of `counts[b]` rows (`forward_spans`); errors start with `what`.
+struct Sequences {
+    what: &'static str,
+    positions: Vec<usize>,
+    counts: Option<Vec<usize>>,
+}
+
+impl Transformer {
+    #[allow(clippy::too_many_arguments)]
+    fn advance(
+        &self,
+        py: Python<'_>,
+        job: Sequences,
+        x: &mut PyReadwriteArrayDyn<'_, f32>,
+        keys: &mut [Vec<PyReadwriteArrayDyn<'_, f32>>],
+        values: &mut [Vec<PyReadwriteArrayDyn<'_, f32>>],
+        turns: &PyReadonlyArrayDyn<'_, f32>,
+        threads: usize,
+    ) -> PyResult<()> {
+        let mut sessions = sequences(job.what, keys, values, &job.positions)?;
+        let x = contiguous_mut("x", x)?;
+        let turns = contiguous("turns", turns)?;
+        let mut rows = row_caches(&mut sessions, &job.positions);
+        py.detach(|| match (&self.inner, job.counts.as_deref()) {
+            (AnyTransformer::Int8(t), None) => t.forward_rows(x, &mut rows, turns, threads),
+            (AnyTransformer::F32(t), None) => t.forward_rows(x, &mut rows, turns, threads),
+            (AnyTransformer::Int8(t), Some(c)) => t.forward_spans(x, &mut rows, c, turns, threads),
+            (AnyTransformer::F32(t), Some(c)) => t.forward_spans(x, &mut rows, c, turns, threads),
+        })
+        .map_err(to_py)
+    }
+}
+
 /// Each sequence's caches (`keys[b]`, `values[b]`, as `kv_caches` reads them) with their
 /// capacity, one sequence per position.
 #[allow(clippy::type_complexity)]
@@ -744,15 +778,12 @@ impl Transformer {
         turns: PyReadonlyArrayDyn<'_, f32>,
         threads: usize,
     ) -> PyResult<()> {
-        let mut sessions = sequences("forward_rows", &mut keys, &mut values, &positions)?;
-        let x = contiguous_mut("x", &mut x)?;
-        let turns = contiguous("turns", &turns)?;
-        let mut rows = row_caches(&mut sessions, &positions);
-        py.detach(|| match &self.inner {
-            AnyTransformer::Int8(t) => t.forward_rows(x, &mut rows, turns, threads),
-            AnyTransformer::F32(t) => t.forward_rows(x, &mut rows, turns, threads),
-        })
-        .map_err(to_py)
+        let job = Sequences {
+            what: "forward_rows",
+            positions,
+            counts: None,
+        };
+        self.advance(py, job, &mut x, &mut keys, &mut values, &turns, threads)
     }
 
     /// forward_spans(self, x: NDArray[np.float32], keys: list[list[NDArray[np.float32]]], values: list[list[NDArray[np.float32]]], positions: list[int], counts: list[int], turns: NDArray[np.float32], threads: int = 1) -> None
@@ -776,15 +807,12 @@ impl Transformer {
         turns: PyReadonlyArrayDyn<'_, f32>,
         threads: usize,
     ) -> PyResult<()> {
-        let mut sessions = sequences("forward_spans", &mut keys, &mut values, &positions)?;
-        let x = contiguous_mut("x", &mut x)?;
-        let turns = contiguous("turns", &turns)?;
-        let mut rows = row_caches(&mut sessions, &positions);
-        py.detach(|| match &self.inner {
-            AnyTransformer::Int8(t) => t.forward_spans(x, &mut rows, &counts, turns, threads),
-            AnyTransformer::F32(t) => t.forward_spans(x, &mut rows, &counts, turns, threads),
-        })
-        .map_err(to_py)
+        let job = Sequences {
+            what: "forward_spans",
+            positions,
+            counts: Some(counts),
+        };
+        self.advance(py, job, &mut x, &mut keys, &mut values, &turns, threads)
     }
 
     /// d_model: int
