@@ -74,6 +74,19 @@ def test_texts_prefilled_together_give_each_the_bits_of_one_alone(free):
         model.prompt_batch(list(zip(rows, states, strict=True)))
 
 
+def test_batched_calls_refuse_a_sequence_without_room_and_advance_nothing(free):
+    flow_lm = free.model.flow_lm
+    stack, d = flow_lm.stack, flow_lm.d_model
+    roomy, full = flow_lm.init_state(8), flow_lm.init_state(3)
+    full.offset = 2  # one position left, two rows
+    with pytest.raises(RuntimeError, match="KV cache of sequence 1 full: 4 positions > capacity 3"):
+        stack.forward_spans([np.zeros((2, d), np.float32)] * 2, [roomy, full])
+    full.offset = 3
+    with pytest.raises(RuntimeError, match="KV cache of sequence 1 full: 4 positions > capacity 3"):
+        stack.forward_rows(np.zeros((2, d), np.float32), [roomy, full])
+    assert (roomy.offset, full.offset) == (0, 3)  # neither call advanced a cache
+
+
 def test_seeded_noise_repeats_and_the_clamp_holds(free):
     opts = GenerationOptions(temperature=0.7, seed=5)
     first = free.synthesize(TEXTS[0], VOICE, opts)

@@ -214,17 +214,21 @@ class Stack:
         caches.offset = start + t
         return out
 
-    def forward_spans(self, xs: list[Array], caches: list[Caches], threads: int = 1) -> list[Array]:
-        """Several sequences' rows advanced together (xs[b] (T_b, D) at caches[b]'s offset;
-        with several, each T_b >= 2): each comes out with the bits `forward` gives it alone,
-        the linears reading each weight once for all; every cache advances by its rows."""
-        counts = [int(x.shape[0]) for x in xs]
+    def _check_room(self, caches: list[Caches], counts: list[int]) -> None:
+        """A RuntimeError naming the first sequence whose caches lack room for its rows."""
         for b, (c, t) in enumerate(zip(caches, counts, strict=True)):
             if self.shape.context is None and c.offset + t > c.capacity:
                 raise RuntimeError(
                     f"KV cache of sequence {b} full: {c.offset + t} positions > capacity "
                     f"{c.capacity}"
                 )
+
+    def forward_spans(self, xs: list[Array], caches: list[Caches], threads: int = 1) -> list[Array]:
+        """Several sequences' rows advanced together (xs[b] (T_b, D) at caches[b]'s offset;
+        with several, each T_b >= 2): each comes out with the bits `forward` gives it alone,
+        the linears reading each weight once for all; every cache advances by its rows."""
+        counts = [int(x.shape[0]) for x in xs]
+        self._check_room(caches, counts)
         out = np.concatenate(xs).astype(np.float32, order="C")  # a new array: worked in place
         hd, period = self.shape.head_dim, self.shape.max_period
         pairs = zip(caches, counts, strict=True)
@@ -246,12 +250,7 @@ class Stack:
     def forward_rows(self, x: Array, caches: list[Caches], threads: int = 1) -> Array:
         """One position of each of several sequences (x (B, D), row b at caches[b]'s offset),
         each row the bits `forward` gives it alone; every cache advances by one."""
-        for b, c in enumerate(caches):
-            if c.offset >= c.capacity:
-                raise RuntimeError(
-                    f"KV cache of sequence {b} full: {c.offset + 1} positions > capacity "
-                    f"{c.capacity}"
-                )
+        self._check_room(caches, [1] * len(caches))
         out = np.array(x, dtype=np.float32, order="C")
         offsets = [c.offset for c in caches]
         rot = turns_of_rows(offsets, self.shape.head_dim, self.shape.max_period)

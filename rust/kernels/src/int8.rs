@@ -356,8 +356,9 @@ fn vnni() -> (bool, bool) {
 }
 
 /// Whether products run on AMX tiles here (matrices quantized from now on take
-/// `Layout::Tiles`, unless narrow or odd-shaped): the CPU and OS have them (`x86_amx::has_amx`) and `VOXLET_INT8_AMX` is
-/// not `0` (for a benchmark's A/B; every path gives the same bits).
+/// `Layout::Tiles`, unless narrow or odd-shaped): the CPU and OS have them
+/// (`x86_amx::has_amx`) and `VOXLET_INT8_AMX` is not `0` (for a benchmark's A/B; every path
+/// gives the same bits).
 #[cfg(target_arch = "x86_64")]
 fn amx() -> bool {
     static AMX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

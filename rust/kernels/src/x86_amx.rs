@@ -11,6 +11,10 @@
 //! values (`Scheme::Signed8`) in `tdpbssd`. Integer sums are exact, so the outputs are the bits
 //! of every other path.
 //!
+//! Below `TILE_MIN_ROWS` activation rows `dot_rows_vnni` runs instead, on VNNI's 512-bit forms
+//! over the same layout: a tile row's 64 bytes are four columns of 16 weight rows, so each lane
+//! sums one weight row.
+//!
 //! Linux lends a thread the tiles only once the process has asked (`arch_prctl`,
 //! `ARCH_REQ_XCOMP_PERM`): [`has_amx`] asks the first time it is called, and says no where the
 //! CPU lacks AMX or the kernel refuses. Each product loads its tile configuration on its own
@@ -405,19 +409,20 @@ pub(crate) unsafe fn dot_rows_vnni(
     for (g, tiles) in w.chunks_exact(group_bytes).take(groups).enumerate() {
         let n0 = g * TILE_ROWS;
         let live = (rows - n0).min(TILE_ROWS);
+        let mut store = |r: usize, s: __m512i| {
+            let row = &mut out[r * rows..(r + 1) * rows];
+            store16(row, s, row_sums, shift, live, ep, r, n0);
+        };
         let mut r = 0;
-        while r < m {
-            let take = if m - r >= 2 { 2 } else { 1 };
-            let sums: Vec<__m512i> = if take == 2 {
-                group_sums::<2>([bytes(r), bytes(r + 1)], tiles, blocks).to_vec()
-            } else {
-                group_sums::<1>([bytes(r)], tiles, blocks).to_vec()
-            };
-            for (dr, s) in sums.into_iter().enumerate() {
-                let row = &mut out[(r + dr) * rows..(r + dr + 1) * rows];
-                store16(row, s, row_sums, shift, live, ep, r + dr, n0);
-            }
-            r += take;
+        while r + 2 <= m {
+            let [a, b] = group_sums::<2>([bytes(r), bytes(r + 1)], tiles, blocks);
+            store(r, a);
+            store(r + 1, b);
+            r += 2;
+        }
+        if r < m {
+            let [a] = group_sums::<1>([bytes(r)], tiles, blocks);
+            store(r, a);
         }
     }
 }
