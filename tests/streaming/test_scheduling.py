@@ -179,3 +179,26 @@ def test_the_first_chunks_state_is_made_on_the_joining_thread(engine):
     assert model.calls[0] == ("state on MainThread", 40, 0)
     assert ("prompt_batch", (40,), 2) in model.calls  # alone: whole, on every core
     assert s.out.qsize() == 101  # its 100 frames and the end
+
+
+def test_a_failed_batch_of_prefills_fails_each_of_its_streams_only(engine):
+    """One call held several streams' texts: its error is each of theirs (finished, told),
+    and a stream outside the batch goes on."""
+    e, model = engine
+
+    def broken(jobs):
+        raise RuntimeError("prefill broke")
+
+    model.prompt_batch = broken  # type: ignore[method-assign]
+    ahead = speaking(lead_s=1.0)
+    e._round([ahead])
+    errors: list[BaseException] = []
+    newcomers = [session(40), session(30)]
+    for s in newcomers:
+        s.on_error = errors.append
+    e._round([ahead, *newcomers])
+    assert [str(x) for x in errors] == ["prefill broke", "prefill broke"]
+    assert all(s.finished for s in newcomers) and not ahead.finished
+    model.calls.clear()
+    e._round([ahead, *newcomers])
+    assert model.calls == [("step", 1, 1)]  # the speaking stream alone
